@@ -1,0 +1,30 @@
+"""The one exception type that means "the user asked for something we cannot do".
+
+The CLI turns it into a single line on stderr and exit code 2; anything else is a bug and keeps its
+traceback. Messages say what was wrong *and* what to do about it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class VpbenchError(Exception):
+    """A user-facing error: bad name, missing or corrupt file, wrong shape. One line, actionable."""
+
+    exit_code = 2
+
+
+class RunFailed(VpbenchError):
+    """A run started correctly but could not finish (NaN loss, out of memory): exit code 1."""
+
+    exit_code = 1
+
+
+def unknown_name(kind: str, name: str, valid: Iterable[str]) -> VpbenchError:
+    """`unknown model 'convlstn'; did you mean 'convlstm'? Valid: ...` — the error every registry raises."""
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return VpbenchError(f"unknown {kind} '{name}'{hint} Valid {kind}s: {', '.join(valid)}")

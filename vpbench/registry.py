@@ -1,0 +1,170 @@
+"""Model registry: the name a user types -> a class, its paper, and its presets (as plain data).
+
+Built-in models (vpbench.baselines, vpbench.models) are always loaded first; third-party packages add
+models through the `vpbench.models` entry-point group and then appear everywhere a built-in does.
+Duplicate names are errors, unknown names get a "did you mean".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from vpbench.errors import VpbenchError, unknown_name
+
+PRESET_NAMES = ("paper", "small", "smoke")
+ENTRY_POINT_GROUP = "vpbench.models"
+BUILTIN_MODULES = ("vpbench.baselines", "vpbench.models")
+
+# Old names that still resolve, so that result records written under them keep loading.
+DEPRECATED_NAMES: dict[str, str] = {"st-lstm": "predrnn", "causal-lstm": "predrnn++", "predrnnpp": "predrnn++"}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a preset is trained: the paper's optimizer and schedule, as data the trainer reads.
+
+    `schedule`: "constant", "onecycle" (max_lr = lr), "cosine" or "plateau" (reduce-on-plateau on the
+    validation loss). `paper_budget` is the paper's training length, for the record; vpbench's own
+    budget comes from the command line.
+    """
+
+    optimizer: str = "adam"  # adam | adamw | rmsprop | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    schedule: str = "constant"
+    batch_size: int = 16
+    grad_clip: float | None = None
+    paper_budget: str = ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Architecture keyword arguments plus training settings; `note` says where the numbers come from."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    cls: type
+    family: str
+    paper: str
+    presets: dict[str, Preset]
+    description: str = ""
+    source: str = "builtin"
+
+    @property
+    def loss_name(self) -> str:
+        return getattr(self.cls, "loss_name", "mse")
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+_loaded = False
+
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    paper: str,
+    presets: dict[str, Preset],
+    description: str = "",
+):
+    """Class decorator: `@register_model("predrnn", family="rnn", paper="...", presets={...})`.
+
+    Every model needs the three presets `paper`, `small` and `smoke`.
+    """
+
+    def decorate(cls: type) -> type:
+        missing = [p for p in PRESET_NAMES if p not in presets]
+        if missing:
+            raise ValueError(f"model '{name}' lacks presets {missing}; every model needs {PRESET_NAMES}")
+        if name in _REGISTRY:
+            raise ValueError(f"model name '{name}' is registered twice ({_REGISTRY[name].cls} and {cls})")
+        _REGISTRY[name] = ModelEntry(
+            name=name,
+            cls=cls,
+            family=family,
+            paper=paper,
+            presets=dict(presets),
+            description=description or (cls.__doc__ or "").strip().split("\n")[0],
+            source=_current_source,
+        )
+        return cls
+
+    return decorate
+
+
+_current_source = "builtin"
+
+
+def _load() -> None:
+    """Import built-ins, then entry points. Idempotent; called by every public lookup."""
+    global _loaded, _current_source
+    if _loaded:
+        return
+    _loaded = True
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        _current_source = f"entry point {entry_point.value}"
+        try:
+            entry_point.load()
+        finally:
+            _current_source = "builtin"
+
+
+def list_models() -> list[str]:
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    _load()
+    name = DEPRECATED_NAMES.get(name, name)
+    if name not in _REGISTRY:
+        raise unknown_name("model", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def get_preset(name: str, preset: str) -> Preset:
+    entry = get_model_entry(name)
+    if preset not in entry.presets:
+        raise unknown_name(f"preset of model '{entry.name}'", preset, entry.presets)
+    return entry.presets[preset]
+
+
+def model_kwargs(name: str, preset: str = "small", **overrides: Any) -> dict[str, Any]:
+    """The constructor arguments create_model would use (preset merged with overrides)."""
+    return {**get_preset(name, preset).model, **overrides}
+
+
+def create_model(
+    name: str,
+    preset: str = "small",
+    *,
+    channels: int = 1,
+    height: int = 64,
+    width: int = 64,
+    context_length: int = 10,
+    **overrides: Any,
+):
+    """Build a registered model for frames of (channels, height, width) and `context_length` inputs."""
+    entry = get_model_entry(name)
+    kwargs = model_kwargs(entry.name, preset, **overrides)
+    try:
+        return entry.cls(channels=channels, height=height, width=width, context_length=context_length, **kwargs)
+    except TypeError as error:
+        raise VpbenchError(f"model '{entry.name}' (preset '{preset}') rejected its arguments: {error}") from None
+
+
+def preset_as_dict(preset: Preset) -> dict[str, Any]:
+    return {"model": dict(preset.model), "train": dataclasses.asdict(preset.train), "note": preset.note}
