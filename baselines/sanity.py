@@ -24,8 +24,9 @@ class _ParameterFree(VideoPredictor):
         return (self(context, target.shape[1]) - target).square().mean().detach().requires_grad_()
 
 
-@register_model("last-frame", family="reference", paper="sanity predictor: repeat the last context frame",
-                presets=_PRESETS)
+@register_model(
+    "last-frame", family="reference", paper="sanity predictor: repeat the last context frame", presets=_PRESETS
+)
 class LastFrame(_ParameterFree):
     """Repeats the last context frame for every future step."""
 

@@ -1,0 +1,35 @@
+"""The command-line contract: JSON alone on stdout, one-line errors with exit code 2, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def vpbench(*args: str, env_root=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vpbench", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_models_json_lists_sanity_predictors_with_presets_and_costs():
+    result = vpbench("models", "--json")
+    assert result.returncode == 0, result.stderr
+    models = {row["name"]: row for row in json.loads(result.stdout)}
+    for name in ("last-frame", "zeros"):
+        assert set(models[name]["presets"]) == {"paper", "small", "smoke"}
+        assert models[name]["presets"]["small"]["parameters"] == 0
+
+
+def test_datasets_json_lists_every_dataset_with_file_status(tmp_path):
+    result = vpbench("datasets", "--json", "--data-root", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    datasets = {row["name"]: row for row in json.loads(result.stdout)}
+    assert {"mmnist", "synthetic"} <= set(datasets)
+    assert datasets["mmnist"]["shape"] == [1, 64, 64]
+    assert all(not f["present"] and f["path"].startswith(str(tmp_path)) for f in datasets["mmnist"]["files"])
+
+
+def test_unknown_command_is_a_usage_error_without_traceback():
+    result = vpbench("nosuch")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "No such command" in result.stderr
