@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-
 from vpbench.baselines._blocks import ConvNormAct
+
 from vpbench.errors import VpbenchError
 from vpbench.modeling import FixedHorizonPredictor
 from vpbench.registry import Preset, TrainSettings, register_model
@@ -127,7 +127,7 @@ class InceptionUNet(nn.Module):
             if index < len(self.down) - 1:
                 skips.append(features)
         features = self.up[0](features)
-        for module, skip in zip(self.up[1:], reversed(skips)):
+        for module, skip in zip(self.up[1:], reversed(skips), strict=True):
             features = module(torch.cat([features, skip], dim=1))
         return features
 

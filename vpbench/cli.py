@@ -97,6 +97,171 @@ def datasets(data_root: DataRoot = None, as_json: JsonFlag = False) -> None:
     stdout.print(table)
 
 
+def _progress_reporter(model: str):
+    """Rich progress (loss, lr, steps/s, ETA) on a terminal; plain lines otherwise (CI logs)."""
+    from vpbench.engine.trainer import print_plain_progress
+
+    if not stderr.is_terminal:
+        return print_plain_progress(model), None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn(f"[bold]{model}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("loss {task.fields[loss]:.5f}  lr {task.fields[lr]:.1e}  {task.fields[rate]:.2f} steps/s"),
+        TimeRemainingColumn(),
+        console=stderr,
+    )
+    task = bar.add_task("train", total=1, loss=float("nan"), lr=0.0, rate=0.0)
+    clock = {"start": None, "first": 0}
+
+    def report(step: int, total: int, loss: float, lr: float) -> None:
+        import time
+
+        if clock["start"] is None:
+            clock["start"], clock["first"] = time.perf_counter(), step - 1
+        rate = (step - clock["first"]) / max(time.perf_counter() - clock["start"], 1e-9)
+        bar.update(task, completed=step, total=total, loss=loss, lr=lr, rate=rate)
+
+    return report, bar
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="registered model name (see `vpbench models`)")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name (see `vpbench datasets`)")],
+    preset: Annotated[
+        str | None, typer.Option(help="paper | small | smoke (default: small on CPU, paper on CUDA)")
+    ] = None,
+    protocol: Annotated[
+        list[str] | None, typer.Option(help="e.g. 10->10; repeat for several (default: dataset's)")
+    ] = None,
+    train_protocol: Annotated[str | None, typer.Option(help="protocol to train on (default: the first)")] = None,
+    steps: Annotated[int | None, typer.Option(help="training budget in optimizer steps")] = None,
+    epochs: Annotated[int | None, typer.Option(help="training budget in epochs")] = None,
+    time_budget: Annotated[str | None, typer.Option(help="training budget in time, e.g. 10m")] = None,
+    seed: int = 42,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    results_dir: Annotated[Path, typer.Option(help="where result records go")] = Path("results"),
+    runs_dir: Annotated[Path, typer.Option(help="where checkpoints and training logs go")] = Path("runs"),
+    data_root: DataRoot = None,
+    resume: Annotated[bool, typer.Option(help="resume an existing run directory")] = True,
+    batch_size: Annotated[int | None, typer.Option(help="global batch size (default: the preset's)")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default: the preset's)")] = None,
+    test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 1000)")] = None,
+    val_every: Annotated[int | None, typer.Option(help="validate every N steps")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="checkpoint every N steps")] = None,
+    data_option: Annotated[
+        list[str] | None, typer.Option(help="dataset option KEY=VALUE, e.g. source=offline-5k")
+    ] = None,
+    no_table: Annotated[bool, typer.Option("--no-table", help="do not print the result table at the end")] = False,
+) -> None:
+    """Train (or resume) MODEL on DATASET, select on validation, evaluate every protocol, store records."""
+    from vpbench.engine.config import RunConfig, parse_duration
+    from vpbench.engine.run import run as run_engine
+
+    config = RunConfig(
+        model=model,
+        dataset=dataset,
+        preset=preset,
+        protocols=list(protocol or []),
+        train_protocol=train_protocol,
+        steps=steps,
+        epochs=epochs,
+        time_budget_s=parse_duration(time_budget) if time_budget else None,
+        seed=seed,
+        device=device,
+        results_dir=results_dir,
+        runs_dir=runs_dir,
+        data_root=data_root,
+        data_options=_parse_options(data_option or []),
+        resume=resume,
+        batch_size=batch_size,
+        learning_rate=lr,
+        test_size=test_size,
+        val_every=val_every,
+        checkpoint_every=checkpoint_every,
+        command="vpbench " + " ".join(sys.argv[1:]),
+    )
+    report, bar = _progress_reporter(model)
+    if bar is not None:
+        with bar:
+            records = run_engine(config, progress=report)
+    else:
+        records = run_engine(config, progress=report)
+    if not no_table:
+        _print_run_summary(records)
+
+
+@app.command("eval")
+def eval_checkpoint(
+    model: Annotated[str, typer.Option("--model", "-m", help="the model the checkpoint holds")],
+    checkpoint: Annotated[Path, typer.Option(help="a vpbench checkpoint (best.pt / last.pt)")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d")],
+    preset: Annotated[str | None, typer.Option(help="default: the checkpoint's")] = None,
+    protocol: Annotated[list[str] | None, typer.Option(help="e.g. 10->10; repeat for several")] = None,
+    seed: int = 42,
+    device: str = "auto",
+    results_dir: Path = Path("results"),
+    data_root: DataRoot = None,
+    test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips")] = None,
+    data_option: Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE")] = None,
+) -> None:
+    """Evaluate a stored checkpoint under the dataset's protocols and store records."""
+    from vpbench.engine.config import RunConfig
+    from vpbench.engine.run import run as run_engine
+
+    config = RunConfig(
+        model=model,
+        dataset=dataset,
+        preset=preset,
+        protocols=list(protocol or []),
+        seed=seed,
+        device=device,
+        results_dir=results_dir,
+        data_root=data_root,
+        data_options=_parse_options(data_option or []),
+        test_size=test_size,
+        checkpoint=checkpoint,
+        command="vpbench " + " ".join(sys.argv[1:]),
+    )
+    _print_run_summary(run_engine(config))
+
+
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise VpbenchError(f"cannot read --data-option '{pair}'; write KEY=VALUE, e.g. source=offline-5k")
+        options[key] = int(value) if value.isdigit() else value
+    return options
+
+
+def _format_metric(value) -> str:
+    return "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+
+
+def _print_run_summary(records) -> None:
+    """The result table for what was just run: every convention's headline numbers per protocol."""
+    table = Table(title="results of this run")
+    for column in ("model", "protocol", "convention", "MSE", "MAE", "PSNR", "SSIM", "test clips", "source"):
+        table.add_column(column)
+    for record in records:
+        for convention, values in record.metrics.items():
+            overall = values["overall"]
+            table.add_row(
+                f"{record.model.name} [{record.model.preset}]",
+                record.protocol.name,
+                convention,
+                *(_format_metric(overall.get(name)) for name in ("mse", "mae", "psnr", "ssim")),
+                str(record.dataset.test_size),
+                record.dataset.source,
+            )
+    stdout.print(table)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and their exit code; click handles usage errors."""
     try:

@@ -3,7 +3,7 @@
 Importing this package registers every built-in dataset.
 """
 
-from vpbench.data import mmnist, synthetic  # noqa: F401  (registration)
+from vpbench.data import human36m, kth, mmnist, synthetic  # noqa: F401  (registration)
 from vpbench.data.base import (
     SPLITS,
     ArrayClips,

@@ -1,0 +1,262 @@
+"""The engine: exact resume, validation-based selection, sharded evaluation, guards, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from _engine_helpers import SMOKE_MODEL, run_dir, smoke_config, weights
+
+from vpbench.engine import run as run_module
+from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
+from vpbench.engine.run import run
+from vpbench.errors import RunFailed, VpbenchError
+from vpbench.results.store import load_records
+
+
+def assert_same_weights(first: dict, second: dict) -> None:
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+
+
+def test_records_are_written_with_provenance_and_round_trip(tmp_path):
+    (record,) = run(smoke_config(tmp_path))
+    (stored,) = load_records(tmp_path / "results")
+    assert stored.to_dict() == json.loads(json.dumps(record.to_dict()))
+    assert stored.training.steps == 12 and stored.training.trained
+    assert stored.dataset.source == "synthetic-shapes" and len(stored.dataset.test_checksum) == 64
+    assert stored.model.parameters > 0 and stored.model.macs_per_sequence > 0
+    assert stored.provenance.torch_version == torch.__version__ and stored.provenance.seed == 42
+    assert set(stored.metrics) == {"vpbench", "openstl", "predrnn", "srvp-paper"}
+    assert len(stored.metrics["vpbench"]["per_horizon"]["mse"]) == 4
+    assert (tmp_path / "results" / "synthetic" / stored.per_sequence_file).exists()
+    record_file = next((tmp_path / "results" / "synthetic").glob("*.json"))
+    assert record_file.stat().st_size < 1_000_000
+
+
+def test_best_checkpoint_is_chosen_on_validation_never_test(tmp_path, monkeypatch):
+    opened: list[str] = []
+    real_open = run_module.open_split
+
+    def spy(name, split, *args, **kwargs):
+        opened.append(split)
+        return real_open(name, split, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "open_split", spy)
+    train_calls = []
+    real_train = run_module.train
+
+    def spy_train(*args, **kwargs):
+        train_calls.append(list(opened))
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "train", spy_train)
+    (record,) = run(smoke_config(tmp_path, steps=16, lr=None))
+    assert "test" not in train_calls[0], "the test split was opened before training ended"
+    events = [json.loads(line) for line in (run_dir(tmp_path) / "train_log.jsonl").read_text().splitlines()]
+    validations = {e["step"]: e["loss"] for e in events if e["event"] == "validation"}
+    best_step = min(validations, key=validations.get)
+    assert record.training.selected_step == best_step
+    assert record.training.best_validation_loss == pytest.approx(validations[best_step])
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    uninterrupted = tmp_path / "a"
+    run(smoke_config(uninterrupted, steps=300, checkpoint_every=5, val_every=50))
+    reference = weights(run_dir(uninterrupted) / "last.pt")
+
+    killed = tmp_path / "b"
+    command = [
+        sys.executable,
+        "-m",
+        "vpbench",
+        "run",
+        "--model",
+        SMOKE_MODEL,
+        "--dataset",
+        "synthetic",
+        "--preset",
+        "smoke",
+        "--protocol",
+        "4->4",
+        "--steps",
+        "300",
+        "--batch-size",
+        "4",
+        "--test-size",
+        "16",
+        "--val-every",
+        "50",
+        "--checkpoint-every",
+        "5",
+        "--device",
+        "cpu",
+        "--results-dir",
+        str(killed / "results"),
+        "--runs-dir",
+        str(killed / "runs"),
+        "--data-option",
+        "size=64",
+        "--no-table",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    checkpoint = None
+    while time.time() < deadline and process.poll() is None:
+        found = list((killed / "runs").glob("synthetic/*/last.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.02)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint is not None, "the run never wrote a checkpoint"
+    killed_at = load_checkpoint(checkpoint)["step"]
+    assert killed_at < 300, "the run finished before it could be killed; the test proves nothing"
+
+    run(smoke_config(killed, steps=300, checkpoint_every=5, val_every=50))
+    assert_same_weights(weights(checkpoint), reference)
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "vpbench",
+        "run",
+        "--model",
+        SMOKE_MODEL,
+        "--dataset",
+        "synthetic",
+        "--preset",
+        "smoke",
+        "--protocol",
+        "4->4",
+        "--steps",
+        "100000",
+        "--batch-size",
+        "4",
+        "--test-size",
+        "16",
+        "--checkpoint-every",
+        "100000",
+        "--val-every",
+        "100000",
+        "--device",
+        "cpu",
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--data-option",
+        "size=64",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "runs").glob("synthetic/*/train_log.jsonl")):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "checkpoint saved" in stderr and "Traceback" not in stderr
+    assert load_checkpoint(run_dir(tmp_path) / "last.pt")["step"] > 0
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from vpbench.baselines.convgru import ConvGRU
+
+    real_loss = ConvGRU.training_loss
+
+    def poisoned(self, context, target, step):
+        loss = real_loss(self, context, target, step)
+        return loss * float("nan") if step >= 6 else loss
+
+    monkeypatch.setattr(ConvGRU, "training_loss", poisoned)
+    with pytest.raises(RunFailed, match="loss became nan at step 6; the last good checkpoint"):
+        run(smoke_config(tmp_path))
+    assert load_checkpoint(run_dir(tmp_path) / "last.pt")["step"] == 6
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.json"))
+
+
+def test_parameter_free_predictors_are_evaluated_without_training(tmp_path):
+    (record,) = run(smoke_config(tmp_path, model="last-frame"))
+    assert not record.training.trained and record.training.steps == 0
+    assert record.model.parameters == 0
+
+
+def test_eval_of_a_stored_checkpoint_reproduces_the_run(tmp_path):
+    (trained,) = run(smoke_config(tmp_path))
+    best = run_dir(tmp_path) / "best.pt"
+    (again,) = run(smoke_config(tmp_path, checkpoint=best, results_dir=tmp_path / "again"))
+    assert again.metrics == trained.metrics
+
+
+def test_model_that_does_not_fit_the_frames_says_which(tmp_path):
+    with pytest.raises(VpbenchError, match="divisible"):
+        run(smoke_config(tmp_path, model="convlstm", data_options={"size": 64, "height": 18, "width": 18}))
+
+
+def test_unwritable_results_directory_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(VpbenchError, match="not writable"):
+        run(smoke_config(tmp_path, results_dir=blocker / "results"))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_corrupt_and_tampered_checkpoints_are_refused(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(VpbenchError, match="corrupt"):
+        load_checkpoint(corrupt)
+
+    tampered = tmp_path / "tampered.pt"
+    torch.save({"format": "vpbench-checkpoint", "version": 1, "payload": Path("/etc/passwd")}, tampered)
+    with pytest.raises(VpbenchError, match="refusing to load"):
+        load_checkpoint(tampered)
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(VpbenchError, match="not a vpbench checkpoint"):
+        load_checkpoint(foreign)
+
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"model": {"w": torch.ones(2)}})
+    assert torch.equal(load_checkpoint(good)["model"]["w"], torch.ones(2))
+
+
+def test_corrupt_record_is_named_and_never_overwritten(tmp_path):
+    run(smoke_config(tmp_path, model="zeros"))
+    (path,) = (tmp_path / "results" / "synthetic").glob("*.json")
+    path.write_text("{ half a record")
+    with pytest.raises(VpbenchError, match=str(path.name)):
+        run(smoke_config(tmp_path, model="zeros"))
+    assert path.read_text() == "{ half a record"
+
+
+def test_protocol_longer_than_the_test_clips_is_a_clear_error(tmp_path, monkeypatch):
+    import numpy as np
+
+    from vpbench.data.base import ArrayClips
+
+    real_open = run_module.open_split
+
+    def short_test_clips(name, split, clip_length, *args, **kwargs):
+        if split == "test":
+            return ArrayClips(np.zeros((4, 6, 1, 16, 16), np.uint8), clip_length, source="six-frame clips")
+        return real_open(name, split, clip_length, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "open_split", short_test_clips)
+    with pytest.raises(VpbenchError, match="clips have 6 frames but the protocol needs 8"):
+        run(smoke_config(tmp_path, model="zeros"))

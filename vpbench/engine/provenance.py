@@ -1,0 +1,61 @@
+"""Where a result came from: code version, library versions, device, time — stamped on every record."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import vpbench
+
+
+def code_version() -> str:
+    """The git commit of the vpbench checkout (with '-dirty' if it has uncommitted changes), else the version."""
+    root = Path(vpbench.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            raise OSError
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"vpbench-{vpbench.__version__}"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def stable_hash(payload: Any, length: int = 16) -> str:
+    """SHA-256 of a JSON-serialisable payload with sorted keys: the same config always hashes the same."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def now_utc() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> dict[str, str]:
+    return {
+        "code_version": code_version(),
+        "vpbench_version": vpbench.__version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }

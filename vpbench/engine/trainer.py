@@ -1,0 +1,313 @@
+"""The training loop: the preset's optimizer and schedule, exact resume, validation-based selection.
+
+Exactness: the clips of every step are a pure function of (seed, epoch, position) and every random draw
+comes from torch's RNG, whose state is checkpointed, so a run killed at any moment and resumed ends with
+the same weights as an uninterrupted one (on CPU). The checkpoint used for testing is the best one on the
+*validation* split; the test split is never opened here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vpbench.data.base import ClipDataset
+from vpbench.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from vpbench.engine.distributed import Distributed, all_reduce_mean
+from vpbench.engine.optim import build_optimizer, build_scheduler, is_plateau
+from vpbench.errors import RunFailed, VpbenchError
+from vpbench.registry import TrainSettings
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+class RunInterrupted(VpbenchError):
+    """SIGINT/SIGTERM: the checkpoint is saved; the same command resumes."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainPlan:
+    """What to train: total steps, batch size (per process), learning rate and cadence."""
+
+    total_steps: int
+    batch_size: int
+    lr: float
+    settings: TrainSettings
+    context_length: int
+    horizon: int
+    seed: int
+    val_every: int
+    checkpoint_every: int
+    log_every: int
+    amp: bool
+    identity: dict  # written into checkpoints: model name, preset, config hash, shapes
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    selected_step: int
+    best_validation_loss: float | None
+    wall_time_s: float
+    selected_checkpoint: Path | None
+
+
+class LossModule(nn.Module):
+    """Wraps `training_loss` in a forward() so DistributedDataParallel synchronises gradients."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, context: torch.Tensor, target: torch.Tensor, step: int) -> torch.Tensor:
+        return self.model.training_loss(context, target, step)
+
+
+def to_unit_float(clips: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 clips -> float in [0, 1] on the device (conversion happens here, not in the data layer)."""
+    return clips.to(device, non_blocking=True).float().div_(255.0)
+
+
+def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, distributed: Distributed) -> list[list[int]]:
+    """This rank's batches of one epoch: a seeded permutation cut into global batches (last partial dropped)."""
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+    global_batch = batch_size * distributed.world_size
+    batches = []
+    for start in range(0, size - global_batch + 1, global_batch):
+        own = start + distributed.rank * batch_size
+        batches.append(order[own : own + batch_size])
+    if not batches:
+        raise VpbenchError(f"the training split has {size} clips, fewer than one global batch of {global_batch}")
+    return batches
+
+
+def load_clips(dataset: ClipDataset, count: int) -> torch.Tensor:
+    return torch.stack([dataset[index] for index in range(min(count, len(dataset)))])
+
+
+@torch.inference_mode()
+def validation_loss(model: nn.Module, clips: torch.Tensor, context_length: int, device, batch_size: int) -> float:
+    """Mean squared error of eval-mode predictions on the validation clips (model-agnostic, comparable)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(clips), batch_size):
+        batch = to_unit_float(clips[start : start + batch_size], device)
+        context, target = batch[:, :context_length], batch[:, context_length:]
+        prediction = model(context, target.shape[1]).float()
+        total += F.mse_loss(prediction, target, reduction="sum").item()
+        count += target.numel()
+    model.train(was_training)
+    return total / count
+
+
+@contextmanager
+def interrupt_flag():
+    """Turn SIGINT/SIGTERM into a flag checked between steps (so a checkpoint can be written first)."""
+    flag = {"signal": None}
+
+    def handler(signum, frame):
+        flag["signal"] = signum
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield flag
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class JsonLog:
+    """Append-only JSON-lines training log next to the checkpoints (survives resume)."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+
+    def write(self, **event) -> None:
+        if self.enabled:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(event) + "\n")
+
+
+def train(
+    model: nn.Module,
+    train_set: ClipDataset,
+    val_clips: torch.Tensor,
+    plan: TrainPlan,
+    run_dir: Path,
+    device: torch.device,
+    distributed: Distributed,
+    resume: bool = True,
+    progress=None,
+) -> TrainResult:
+    """Train `model` for `plan.total_steps` optimizer steps, resuming from `run_dir/last.pt` if present."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = JsonLog(run_dir / "train_log.jsonl", distributed.is_main)
+    optimizer = build_optimizer(model, plan.settings, plan.lr)
+    scheduler = build_scheduler(optimizer, plan.settings, plan.lr, plan.total_steps)
+    step, epoch, position = 0, 0, 0
+    best_loss, best_step, elapsed_before = math.inf, 0, 0.0
+    last_path, best_path = run_dir / LAST, run_dir / BEST
+
+    if resume and last_path.exists():
+        state = load_checkpoint(last_path, map_location=device)
+        if state["identity"] != plan.identity:
+            raise VpbenchError(
+                f"{last_path} belongs to a different run ({state['identity'].get('config_hash')}); "
+                "use --no-resume or another --runs-dir"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        restore_rng_state(state["rng"])
+        step, epoch, position = state["step"], state["epoch"], state["position"]
+        best_loss, best_step, elapsed_before = state["best_loss"], state["best_step"], state["elapsed_s"]
+        log.write(event="resume", step=step)
+
+    def save(path: Path) -> None:
+        if distributed.is_main:
+            save_checkpoint(
+                path,
+                {
+                    "identity": plan.identity,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "rng": rng_state(),
+                    "step": step,
+                    "epoch": epoch,
+                    "position": position,
+                    "best_loss": best_loss,
+                    "best_step": best_step,
+                    "elapsed_s": elapsed_before + (time.perf_counter() - started),
+                },
+            )
+        distributed.barrier()
+
+    wrapped: nn.Module = LossModule(model)
+    if distributed.enabled:
+        wrapped = nn.parallel.DistributedDataParallel(wrapped)
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if plan.amp and device.type == "cuda"
+        else nullcontext()
+    )
+    model.train()
+    started = time.perf_counter()
+    window_start, window_steps = time.perf_counter(), 0
+    batches = epoch_batches(len(train_set), plan.batch_size, plan.seed, epoch, distributed)
+    train_set.set_epoch(epoch)
+
+    with interrupt_flag() as interrupted:
+        while step < plan.total_steps:
+            if position >= len(batches):
+                epoch, position = epoch + 1, 0
+                batches = epoch_batches(len(train_set), plan.batch_size, plan.seed, epoch, distributed)
+                train_set.set_epoch(epoch)
+            clips = torch.stack([train_set[index] for index in batches[position]])
+            clips = to_unit_float(clips, device)
+            context, target = clips[:, : plan.context_length], clips[:, plan.context_length :]
+            try:
+                with autocast:
+                    loss = wrapped(context, target, step)
+                loss_value = all_reduce_mean(float(loss.detach()), distributed)
+                if not math.isfinite(loss_value):
+                    raise RunFailed(
+                        f"training loss became {loss_value} at step {step}; the last good checkpoint "
+                        f"({last_path if last_path.exists() else 'none yet'}) is kept; "
+                        "try a lower learning rate (--lr) or a smaller batch"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            except torch.cuda.OutOfMemoryError:
+                raise RunFailed(
+                    f"out of GPU memory at batch size {plan.batch_size}; "
+                    f"try --batch-size {max(1, plan.batch_size // 2)}"
+                ) from None
+            if plan.settings.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), plan.settings.grad_clip)
+            optimizer.step()
+            if scheduler is not None and not is_plateau(scheduler):
+                scheduler.step()
+            step, position, window_steps = step + 1, position + 1, window_steps + 1
+
+            lr = optimizer.param_groups[0]["lr"]
+            if step % plan.log_every == 0 or step == plan.total_steps:
+                rate = window_steps / max(time.perf_counter() - window_start, 1e-9)
+                log.write(event="train", step=step, epoch=epoch, loss=loss_value, lr=lr, steps_per_s=rate)
+                window_start, window_steps = time.perf_counter(), 0
+            if progress is not None:
+                progress(step, plan.total_steps, loss_value, lr)
+
+            if step % plan.val_every == 0 or step == plan.total_steps:
+                val = validation_loss(model, val_clips, plan.context_length, device, plan.batch_size)
+                log.write(event="validation", step=step, loss=val)
+                if scheduler is not None and is_plateau(scheduler):
+                    scheduler.step(val)
+                if val < best_loss:
+                    best_loss, best_step = val, step
+                    save(best_path)
+            if step % plan.checkpoint_every == 0 or step == plan.total_steps:
+                save(last_path)
+            if interrupted["signal"] is not None:
+                save(last_path)
+                raise RunInterrupted(
+                    f"interrupted at step {step}/{plan.total_steps}; checkpoint saved to {last_path}; "
+                    "run the same command again to resume"
+                )
+
+    wall = elapsed_before + (time.perf_counter() - started)
+    log.write(event="done", step=step, best_step=best_step, best_loss=best_loss, wall_time_s=wall)
+    selected = best_path if best_path.exists() else None
+    return TrainResult(step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected)
+
+
+def calibrate_seconds_per_step(
+    model: nn.Module, train_set: ClipDataset, plan: TrainPlan, device: torch.device, trials: int = 3
+) -> float:
+    """Time a few training steps on a throwaway copy (RNG restored), to turn a time budget into steps."""
+    import copy
+
+    saved = torch.get_rng_state()
+    probe = copy.deepcopy(model).train()
+    optimizer = build_optimizer(probe, plan.settings, plan.lr)
+    clips = to_unit_float(torch.stack([train_set[i] for i in range(plan.batch_size)]), device)
+    context, target = clips[:, : plan.context_length], clips[:, plan.context_length :]
+    timings = []
+    for trial in range(trials):
+        begin = time.perf_counter()
+        loss = probe.training_loss(context, target, trial)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        timings.append(time.perf_counter() - begin)
+    torch.set_rng_state(saved)
+    del probe
+    return sorted(timings[1:])[len(timings[1:]) // 2] if trials > 1 else timings[0]
+
+
+def print_plain_progress(model_name: str):
+    """Plain log lines for non-TTY output (CI logs), every tenth of the run."""
+
+    def report(step: int, total: int, loss: float, lr: float) -> None:
+        if step == total or step % max(1, total // 10) == 0:
+            print(f"[{model_name}] step {step}/{total} loss {loss:.5f} lr {lr:.2e}", file=sys.stderr, flush=True)
+
+    return report

@@ -1,0 +1,160 @@
+"""The result record: one JSON document per (model, preset, dataset, source, protocol, seed).
+
+Everything a reviewer needs to trust a number sits in the record: what was evaluated (model + config hash,
+dataset source + checksum, protocol, metric conventions), how it was trained (budget, selected step, seed),
+and where (code version, torch version, device, wall time). Per-sequence values live beside the record in a
+compressed `.npz` so the JSON stays small (well under 1 MB) while confidence intervals stay computable.
+
+Schema version history: 1 — first version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpbench.errors import VpbenchError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ModelInfo:
+    name: str  # registry name, e.g. "srvp"
+    preset: str  # "paper" | "small" | "smoke"
+    config: dict[str, Any]  # constructor arguments after overrides
+    config_hash: str  # SHA-256 (16 hex) of model name + config + training settings
+    family: str
+    loss: str  # the training objective, e.g. "bce"
+    parameters: int
+    macs_per_sequence: int  # for this record's protocol and frame shape
+
+
+@dataclass
+class DatasetInfo:
+    name: str
+    source: str  # e.g. "standard", "offline-5k", "kth-avi"
+    test_checksum: str  # SHA-256 over the evaluated test clips, in order
+    test_size: int  # number of test sequences evaluated
+    frame_shape: list[int]  # [C, H, W]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProtocolInfo:
+    name: str  # "10->10"
+    context: int
+    horizon: int
+    train_protocol: str  # the protocol the model was trained on (may differ: 10->10 rolled out to 30)
+
+
+@dataclass
+class TrainingInfo:
+    steps: int  # optimizer steps taken
+    batch_size: int  # global batch size
+    budget: str  # what the user asked for, e.g. "--steps 300" or "--time-budget 10m (= 412 steps)"
+    optimizer: dict[str, Any]  # TrainSettings as a dict
+    selected_step: int  # checkpoint chosen on the validation split
+    best_validation_loss: float | None
+    validation_metric: str  # e.g. "mse on 256 validation clips"
+    wall_time_s: float  # training wall time
+    trained: bool = True  # False for parameter-free predictors
+
+
+@dataclass
+class EfficiencyInfo:
+    parameters: int
+    macs_per_sequence: int
+    throughput_sequences_per_s: float  # inference, after warm-up, on `device`
+    peak_memory_mb: float  # CUDA: max allocated; CPU: peak resident set size of the process
+    peak_memory_kind: str  # "cuda-max-allocated" | "cpu-max-rss"
+    device: str
+    eval_batch_size: int
+
+
+@dataclass
+class Provenance:
+    seed: int
+    code_version: str  # git commit (+ "-dirty") or package version
+    vpbench_version: str
+    torch_version: str
+    python_version: str
+    device: str
+    created_at: str  # ISO 8601 UTC
+    evaluation_wall_time_s: float
+    command: str
+    world_size: int = 1
+
+
+@dataclass
+class Record:
+    """A stored result. `metrics[convention]` = {"overall": {metric: v}, "per_horizon": {metric: [v...]}}."""
+
+    model: ModelInfo
+    dataset: DatasetInfo
+    protocol: ProtocolInfo
+    training: TrainingInfo
+    efficiency: EfficiencyInfo
+    provenance: Provenance
+    metrics: dict[str, Any]
+    regions: dict[str, Any] = field(default_factory=dict)  # static vs moving pixel errors
+    confidence_intervals: dict[str, Any] = field(default_factory=dict)  # convention -> metric -> [lo, hi]
+    per_sequence_file: str | None = None  # .npz beside the record
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def record_id(self) -> str:
+        return record_id(
+            self.model.name,
+            self.model.preset,
+            self.dataset.name,
+            self.dataset.source,
+            self.protocol.name,
+            self.provenance.seed,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], origin: str = "record") -> Record:
+        """Validate and build; a malformed record names its file and the first problem found."""
+        if not isinstance(data, dict):
+            raise VpbenchError(f"{origin}: not a JSON object; it is not a vpbench record")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise VpbenchError(f"{origin}: schema version {version!r}, this vpbench reads {SCHEMA_VERSION}")
+        parts = {
+            "model": ModelInfo,
+            "dataset": DatasetInfo,
+            "protocol": ProtocolInfo,
+            "training": TrainingInfo,
+            "efficiency": EfficiencyInfo,
+            "provenance": Provenance,
+        }
+        built: dict[str, Any] = {}
+        for key, part in parts.items():
+            try:
+                built[key] = part(**data[key])
+            except (KeyError, TypeError) as error:
+                raise VpbenchError(f"{origin}: section '{key}' is missing or malformed ({error})") from None
+        if not isinstance(data.get("metrics"), dict) or not data["metrics"]:
+            raise VpbenchError(f"{origin}: section 'metrics' is missing or empty")
+        for convention, values in data["metrics"].items():
+            if not isinstance(values, dict) or not {"overall", "per_horizon"} <= set(values):
+                raise VpbenchError(f"{origin}: metrics of convention '{convention}' lack overall/per_horizon")
+        return cls(
+            **built,
+            metrics=data["metrics"],
+            regions=data.get("regions", {}),
+            confidence_intervals=data.get("confidence_intervals", {}),
+            per_sequence_file=data.get("per_sequence_file"),
+        )
+
+
+def record_id(model: str, preset: str, dataset: str, source: str, protocol: str, seed: int) -> str:
+    """A file-name-safe id: 'srvp__small__mmnist__offline-5k__10-10__seed42'."""
+    raw = f"{model}__{preset}__{dataset}__{source}__{protocol}__seed{seed}"
+    return re.sub(r"[^A-Za-z0-9_.+-]", "-", raw.replace("->", "-"))

@@ -1,0 +1,98 @@
+"""Per-sequence values and stored sample predictions: the arrays stored beside a record.
+
+Confidence intervals and paired tests resample test *sequences*, so they need one value per sequence, kept in
+the record's `.npz` (see `store.write_record`). Key convention, one array per (convention, metric):
+
+    "<convention>/<metric>"   float, (N,) or (N, horizon) — sequence n's value (per horizon)
+
+so that the mean over sequences (and over horizons) is the record's overall value. Conventions whose metrics
+are pooled over the whole test set (srvp-paper) have no per-sequence values and so no intervals.
+
+Sample predictions for qualitative figures live in `<record id>.samples.npz` beside the record JSON, written
+by the engine from the evaluation pass (`Evaluation.samples`), all arrays uint8 in 0..255:
+
+    index       (S,)                 test-set indices of the stored sequences
+    context     (S, T_in, C, H, W)   the observed frames
+    target      (S, horizon, C, H, W) ground truth
+    prediction  (S, horizon, C, H, W) this record's model's prediction
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vpbench.errors import VpbenchError
+from vpbench.results.schema import Record
+from vpbench.results.store import load_per_sequence, record_path
+
+SAMPLE_KEYS = ("index", "context", "target", "prediction")
+
+
+def sequence_key(convention: str, metric: str) -> str:
+    return f"{convention}/{metric}"
+
+
+def sequence_values(arrays: dict[str, np.ndarray], convention: str, metric: str) -> np.ndarray | None:
+    """One row per test sequence, (N,) or (N, horizon), as float64; None when not stored."""
+    values = arrays.get(sequence_key(convention, metric))
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    return values if values.ndim in (1, 2) and len(values) > 0 else None
+
+
+def sequence_overall(values: np.ndarray) -> np.ndarray:
+    """Each sequence's overall value: the mean over horizons (DESIGN: per frame, mean over frames)."""
+    return values.mean(axis=1) if values.ndim == 2 else values
+
+
+class SequenceCache:
+    """Loads each record's per-sequence file once; tables and comparisons read through it."""
+
+    def __init__(self, results_dir: str | Path | None) -> None:
+        self.results_dir = Path(results_dir) if results_dir is not None else None
+        self._loaded: dict[str, dict[str, np.ndarray]] = {}
+
+    def arrays(self, record: Record) -> dict[str, np.ndarray]:
+        if self.results_dir is None or not record.per_sequence_file:
+            return {}
+        if record.record_id not in self._loaded:
+            self._loaded[record.record_id] = load_per_sequence(self.results_dir, record)
+        return self._loaded[record.record_id]
+
+    def values(self, record: Record, convention: str, metric: str) -> np.ndarray | None:
+        return sequence_values(self.arrays(record), convention, metric)
+
+
+def samples_path(results_dir: str | Path, record: Record) -> Path:
+    """Where the engine writes (and plots read) a record's sample predictions."""
+    return record_path(Path(results_dir), record).with_name(f"{record.record_id}.samples.npz")
+
+
+def load_samples(results_dir: str | Path, record: Record) -> dict[str, np.ndarray] | None:
+    """The record's stored sample predictions, or None when it has none; a damaged file is an error."""
+    path = samples_path(results_dir, record)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as stored:
+            samples = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError) as error:
+        raise VpbenchError(f"sample file {path} is corrupt ({error}); re-run `vpbench run` for that record") from None
+    missing = [key for key in SAMPLE_KEYS if key not in samples]
+    if missing:
+        raise VpbenchError(f"sample file {path} lacks {missing}; expected keys {list(SAMPLE_KEYS)}")
+    return samples
+
+
+def bootstrap_interval(values: np.ndarray) -> tuple[float, float] | None:
+    """95% bootstrap interval of the mean over sequences (metric engine's `bootstrap_ci`); None if undefined."""
+    from vpbench.metrics.stats import bootstrap_ci
+
+    finite = values[np.isfinite(values)]
+    if len(finite) < 2 or len(finite) < len(values):
+        return None  # an infinite PSNR (a perfect frame) has no interval; the table shows the value alone
+    low, high = bootstrap_ci(finite)
+    return float(low), float(high)
