@@ -97,6 +97,64 @@ def datasets(data_root: DataRoot = None, as_json: JsonFlag = False) -> None:
     stdout.print(table)
 
 
+@data_app.command("fetch")
+def data_fetch(name: str, data_root: DataRoot = None, as_json: JsonFlag = False) -> None:
+    """Download NAME's files into the data root (SHA-256/MD5 checked, resumable, atomic)."""
+    from vpbench.data import commands
+
+    def progress(done: int, total: int | None, item: str) -> None:
+        if total:
+            stderr.print(f"{item}: {done / 2**20:.1f} / {total / 2**20:.1f} MiB", end="\r")
+
+    summary = commands.fetch(name, data_root, progress=progress)
+    if as_json:
+        print_json(summary)
+    else:
+        stdout.print(summary.get("note") or f"{name}: files ready under {summary['data_root']}")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    name: str,
+    source: Annotated[Path, typer.Option(help="folder with the raw files (KTH .avi / JPEG folders, Human3.6M)")],
+    size: Annotated[int | None, typer.Option(help="frame side in pixels (default 64; KTH also 128)")] = None,
+    data_root: DataRoot = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Convert raw files to vpbench's compact uint8 cache (once per size)."""
+    from vpbench.data import commands
+
+    def progress(done: int, total: int, item: str) -> None:
+        stderr.print(f"[{done}/{total}] {item}", highlight=False)
+
+    summary = commands.prepare(name, source, data_root, progress=progress, size=size)
+    if as_json:
+        print_json(summary)
+    else:
+        stdout.print(f"{name}: prepared {summary['videos']} videos into {summary['path']}")
+
+
+@data_app.command("info")
+def data_info(name: str, data_root: DataRoot = None, as_json: JsonFlag = False) -> None:
+    """What is present for NAME: files with verified checksums, prepared caches, data source."""
+    from vpbench.data import commands
+
+    summary = commands.info(name, data_root)
+    if as_json:
+        print_json(summary)
+        return
+    stdout.print(f"[bold]{name}[/] — {summary['description']}  (data root {summary['data_root']})")
+    for entry in summary["files"]:
+        state = "present" if entry["present"] else "missing"
+        if "verified" in entry:
+            state += ", checksum ok" if entry["verified"] else ", CHECKSUM MISMATCH"
+        stdout.print(f"  {entry['path']}: {state}")
+    for cache in summary.get("prepared", []):
+        stdout.print(f"  prepared cache {cache['path']}: {cache.get('videos', '?')} videos")
+    if summary.get("source"):
+        stdout.print(f"  source: {summary['source']}")
+
+
 def _progress_reporter(model: str):
     """Rich progress (loss, lr, steps/s, ETA) on a terminal; plain lines otherwise (CI logs)."""
     from vpbench.engine.trainer import print_plain_progress

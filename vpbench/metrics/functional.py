@@ -182,7 +182,7 @@ def ssim_maps(
     covariance) for the uniform window. The moments are shared by all data ranges.
     """
     stack = torch.stack((first, second, first * first, second * second, first * second))
-    means = window_means(stack, window, dims)
+    means = window_means(stack, window, [dim - first.ndim if dim >= 0 else dim for dim in dims])
     mean_x, mean_y, mean_xx, mean_yy, mean_xy = means.unbind(0)
     factor = window.covariance_factor(len(dims))
     product_of_means = mean_x * mean_y
@@ -224,7 +224,7 @@ def ssim_frame_sums(
     sums: list[list[torch.Tensor]] = [[] for _ in data_ranges]
     for start in range(0, frames, chunk):
         maps = ssim_maps(first[start : start + chunk], second[start : start + chunk], data_ranges, window)
-        for collected, ssim_map in zip(sums, maps):
+        for collected, ssim_map in zip(sums, maps, strict=True):
             collected.append(to_fixed_point(ssim_map, bits).sum(dim=(-3, -2, -1)))
     return [torch.cat(collected) for collected in sums]
 
@@ -278,9 +278,7 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float) -> t
     return torch.where(identical, torch.full_like(values, math.inf), values)
 
 
-def ssim(
-    prediction: torch.Tensor, target: torch.Tensor, data_range: float, window: str = "uniform"
-) -> torch.Tensor:
+def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float, window: str = "uniform") -> torch.Tensor:
     """Per-frame SSIM of (..., C, H, W) frames, mean over channels, valid region — as
     skimage.metrics.structural_similarity(channel_axis=C, data_range=data_range) with its defaults
     (window "uniform": 7x7, sample covariance) or Wang et al.'s setting (window "gaussian": 11x11,
@@ -292,9 +290,7 @@ def ssim(
     leading = prediction.shape[:-3]
     channels, height, width = prediction.shape[-3:]
     flat_shape = (-1, channels, height, width)
-    sums = ssim_frame_sums(
-        prediction.reshape(flat_shape), target.reshape(flat_shape), [float(data_range)], chosen
-    )[0]
+    sums = ssim_frame_sums(prediction.reshape(flat_shape), target.reshape(flat_shape), [float(data_range)], chosen)[0]
     denominator = float(2 ** ssim_fixed_point_bits(channels, height, width, chosen))
     denominator *= ssim_valid_pixels(channels, height, width, chosen)
     return (sums.to(torch.float64) / denominator).reshape(leading)

@@ -119,10 +119,8 @@ class PreparedChunk:
 
     @cached_property
     def _unit_ssim(self) -> dict[float, torch.Tensor]:
-        sums = ssim_frame_sums(
-            _frames(self.clipped_prediction), _frames(self.unit_target), self.unit_ssim_ranges
-        )
-        return {r: s.reshape(self.prediction.shape[:2]) for r, s in zip(self.unit_ssim_ranges, sums)}
+        sums = ssim_frame_sums(_frames(self.clipped_prediction), _frames(self.unit_target), self.unit_ssim_ranges)
+        return {r: s.reshape(self.prediction.shape[:2]) for r, s in zip(self.unit_ssim_ranges, sums, strict=True)}
 
     def unit_ssim(self, data_range: float) -> torch.Tensor:
         """(B, T) SSIM integer sums of the clipped prediction vs the target on [0, 1] (see ssim_frame_sums)."""

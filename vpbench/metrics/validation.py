@@ -26,11 +26,8 @@ def as_tensor(frames: object, name: str) -> torch.Tensor:
     raise VpbenchError(f"{name} must be a torch tensor or numpy array; got {type(frames).__name__}")
 
 
-def validate_batch(
-    prediction: torch.Tensor, target: torch.Tensor, sequence_index: torch.Tensor | None = None
-) -> None:
-    """Raise VpbenchError unless both are (B, T, C, H, W), equal shapes, uint8 or float, finite, with
-    float targets in [0, 1] and float predictions in PREDICTION_RANGE."""
+def validate_layout(prediction: torch.Tensor, target: torch.Tensor) -> None:
+    """Raise VpbenchError unless both are (B, T, C, H, W) of equal shape and uint8 or float."""
     if prediction.shape != target.shape:
         raise VpbenchError(
             f"prediction shape {tuple(prediction.shape)} does not match target shape {tuple(target.shape)}"
@@ -40,12 +37,17 @@ def validate_batch(
     for name, frames in (("prediction", prediction), ("target", target)):
         if frames.dtype != torch.uint8 and not frames.dtype.is_floating_point:
             raise VpbenchError(f"{name} has dtype {frames.dtype}; expected uint8, or float with values in [0, 1]")
+
+
+def validate_values(prediction: torch.Tensor, target: torch.Tensor, sequence_index: torch.Tensor) -> None:
+    """Raise VpbenchError unless float frames are finite, targets in [0, 1], predictions in
+    PREDICTION_RANGE. `sequence_index` names the sequences in the message."""
     _check_float_values(prediction, "prediction", PREDICTION_RANGE, sequence_index)
     _check_float_values(target, "target", (0.0, 1.0), sequence_index)
 
 
 def _check_float_values(
-    frames: torch.Tensor, name: str, allowed: tuple[float, float], sequence_index: torch.Tensor | None
+    frames: torch.Tensor, name: str, allowed: tuple[float, float], sequence_index: torch.Tensor
 ) -> None:
     if frames.dtype == torch.uint8 or frames.numel() == 0:
         return
@@ -54,7 +56,7 @@ def _check_float_values(
     if not (np.isfinite(low) and np.isfinite(high)):
         bad = ~torch.isfinite(values)
         first = [int(i) for i in torch.nonzero(bad)[0]]
-        sequence = int(sequence_index[first[0]]) if sequence_index is not None else first[0]
+        sequence = int(sequence_index[first[0]])
         raise VpbenchError(
             f"{name} contains {int(bad.sum())} non-finite values (NaN or Inf); the first is at sequence "
             f"{sequence}, frame {first[1]}, channel {first[2]}, row {first[3]}, column {first[4]}"

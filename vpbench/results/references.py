@@ -177,7 +177,7 @@ def _mimo_vp() -> list[ReferenceRow]:
             "mmnist",
             "10->10",
             {"mse_sum": 17.7, "mae_sum": 51.6, "ssim": 0.964},
-            note="per-frame sums as stated by the paper; its SSIM data range is not stated",
+            note="per-frame sums as the paper states them, its SSIM data range is not stated",
         )
     ]
 

@@ -71,6 +71,7 @@ class Row:
     detail: str = ""  # preset/seed for results, source and data for published rows
     record: Record | None = None
     note: str = ""  # a caveat shown under the table
+    source: str = ""  # the publication's short name, for published rows
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ def _published_row(row: ReferenceRow, columns: list[Column]) -> Row:
             value = row.macs_per_sequence
         cells[column.key] = Cell(None if value is None else float(value))
     label = f"{row.label} (published, {row.short_source})"
-    return Row(label, row.model, "published", cells, detail=f"published: {row.source}; data: {row.data}", note=row.note)
+    detail = f"published: {row.source}; data: {row.data}"
+    return Row(label, row.model, "published", cells, detail=detail, note=row.note, source=row.short_source)
 
 
 def _section_columns(options: TableOptions, metric: str | None, convention: str) -> list[Column]:
@@ -420,8 +422,12 @@ def _add_notes(section: Section) -> None:
     for row in published:
         for note in filter(None, row.note.split("; ")):
             caveats.setdefault(note, []).append(row.label)
+    by_source: dict[str, list[str]] = {}
+    for row in published:
+        by_source.setdefault(row.source, []).append(row.label)
     for note, labels in caveats.items():
-        section.notes.append(f"{'all published rows' if len(labels) == len(published) else ', '.join(labels)}: {note}")
+        whole = [source for source, members in by_source.items() if members == labels and len(labels) > 1]
+        section.notes.append(f"{f'all {whole[0]} rows' if whole else ', '.join(labels)}: {note}")
     if any(row.kind == "published" for row in section.rows):
         section.notes.append("published rows are figures from publications (their data and training), not vpbench runs")
     if any(row.kind == "sanity" for row in section.rows):

@@ -1,0 +1,272 @@
+"""Is model A really better than model B? A paired bootstrap over the test sequences both were scored on.
+
+Two leaderboard numbers a few percent apart may be noise. Because every record stores one value per test
+sequence, two models evaluated on the *same* clips (same dataset, source, protocol and test checksum) can be
+compared sequence by sequence: resampling the per-sequence differences gives a confidence interval of the
+mean difference and a p-value (the metric engine's `paired_bootstrap`). Records on different test sets are
+refused, since a paired test between them means nothing. Pooled metrics (srvp-paper) have no per-sequence
+values; their difference is shown without a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vpbench.errors import VpbenchError
+from vpbench.results.columns import higher_is_better
+from vpbench.results.schema import Record
+from vpbench.results.sequences import SequenceCache, sequence_overall
+
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class MetricComparison:
+    convention: str
+    metric: str
+    higher_is_better: bool | None
+    value_a: float
+    value_b: float
+    difference: float  # A - B, overall values as stored
+    interval: tuple[float, float] | None = None  # 95% interval of the mean per-sequence difference A - B
+    p_value: float | None = None  # two-sided, H0: no difference
+    sequences: int = 0
+    note: str = ""
+
+    def verdict(self, model_a: str, model_b: str) -> str:
+        if self.p_value is None:
+            return self.note or "no test"
+        if self.p_value >= SIGNIFICANCE or self.difference == 0 or self.higher_is_better is None:
+            return f"no significant difference (p ≥ {SIGNIFICANCE})" if self.p_value >= SIGNIFICANCE else "—"
+        a_better = (self.difference > 0) == self.higher_is_better
+        return f"{model_a if a_better else model_b} better"
+
+
+@dataclass
+class Comparison:
+    record_a: Record
+    record_b: Record
+    rows: list[MetricComparison] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        a, b = self.record_a, self.record_b
+        return (
+            f"{a.model.name} vs {b.model.name} · {a.dataset.name} · data {a.dataset.source} · {a.protocol.name} · "
+            f"{a.dataset.test_size} paired test sequences"
+        )
+
+
+def test_set(record: Record) -> tuple:
+    """What makes two evaluations paired: the same clips, in the same order, under the same protocol."""
+    data = record.dataset
+    return (data.name, data.source, record.protocol.name, data.test_checksum, data.test_size)
+
+
+def paired_statistics(values_a: np.ndarray, values_b: np.ndarray) -> tuple[tuple[float, float], float]:
+    """95% interval of mean(A - B) and the two-sided p-value, from the metric engine's paired bootstrap."""
+    from vpbench.metrics.stats import paired_bootstrap
+
+    result = paired_bootstrap(values_a, values_b)
+    low, high = result["ci"]
+    return (float(low), float(high)), float(result["p_value"])
+
+
+def compare_records(
+    record_a: Record,
+    record_b: Record,
+    results_dir: str | Path | None,
+    conventions: Iterable[str] = (),
+    metrics: Iterable[str] = (),
+    sequences: SequenceCache | None = None,
+) -> Comparison:
+    """Per (convention, metric) present in both records: values, difference, interval and p-value."""
+    if test_set(record_a) != test_set(record_b):
+        raise VpbenchError(
+            f"{record_a.record_id} and {record_b.record_id} were evaluated on different test sets; "
+            "a paired test needs the same dataset, source, protocol and test clips"
+        )
+    sequences = sequences or SequenceCache(results_dir)
+    wanted_conventions, wanted_metrics = list(conventions), list(metrics)
+    comparison = Comparison(record_a, record_b)
+    for convention in record_a.metrics:
+        if convention not in record_b.metrics or (wanted_conventions and convention not in wanted_conventions):
+            continue
+        overall_a = record_a.metrics[convention]["overall"]
+        overall_b = record_b.metrics[convention]["overall"]
+        for metric in overall_a:
+            if metric not in overall_b or (wanted_metrics and metric not in wanted_metrics):
+                continue
+            comparison.rows.append(_compare_metric(record_a, record_b, convention, metric, sequences))
+    if not comparison.rows:
+        raise VpbenchError(
+            f"{record_a.model.name} and {record_b.model.name} share no metric for the chosen convention/metric; "
+            f"conventions stored: {', '.join(record_a.metrics)}"
+        )
+    return comparison
+
+
+def _compare_metric(
+    record_a: Record, record_b: Record, convention: str, metric: str, sequences: SequenceCache
+) -> MetricComparison:
+    value_a = float(record_a.metrics[convention]["overall"][metric])
+    value_b = float(record_b.metrics[convention]["overall"][metric])
+    row = MetricComparison(convention, metric, higher_is_better(metric), value_a, value_b, value_a - value_b)
+    per_a = sequences.values(record_a, convention, metric)
+    per_b = sequences.values(record_b, convention, metric)
+    if per_a is None or per_b is None:
+        row.note = "pooled metric, no per-sequence values" if per_a is None and per_b is None else "values missing"
+        return row
+    per_a, per_b = sequence_overall(per_a), sequence_overall(per_b)
+    if per_a.shape != per_b.shape:
+        raise VpbenchError(
+            f"per-sequence {convention}/{metric} of {record_a.record_id} has {len(per_a)} values but "
+            f"{record_b.record_id} has {len(per_b)}; its .npz does not belong to the record — re-run one of them"
+        )
+    if not (np.isfinite(per_a).all() and np.isfinite(per_b).all()):
+        row.note = "infinite per-sequence values (identical frames), no test"
+        return row
+    row.interval, row.p_value = paired_statistics(per_a, per_b)
+    row.sequences = len(per_a)
+    return row
+
+
+def compare_models(
+    records: Iterable[Record],
+    model_a: str,
+    model_b: str,
+    results_dir: str | Path | None,
+    *,
+    dataset: str | None = None,
+    protocol: str | None = None,
+    source: str | None = None,
+    preset: str | None = None,
+    seed: int | None = None,
+    conventions: Iterable[str] = (),
+    metrics: Iterable[str] = (),
+) -> list[Comparison]:
+    """One comparison per test set on which both models have exactly one matching record."""
+
+    def matching(model: str) -> list[Record]:
+        found = [
+            r
+            for r in records
+            if r.model.name == model
+            and (dataset is None or r.dataset.name == dataset)
+            and (protocol is None or r.protocol.name == protocol)
+            and (source is None or r.dataset.source == source)
+            and (preset is None or r.model.preset == preset)
+            and (seed is None or r.provenance.seed == seed)
+        ]
+        if not found:
+            raise VpbenchError(f"no record of model '{model}' matches the filters; `vpbench table` lists the stored ones")
+        return found
+
+    records = list(records)
+    by_set_a, by_set_b = _by_test_set(matching(model_a)), _by_test_set(matching(model_b))
+    shared = [key for key in by_set_a if key in by_set_b]
+    if not shared:
+        raise VpbenchError(
+            f"{model_a} and {model_b} have no records on the same test set (same dataset, source, protocol and "
+            "test clips); check --dataset/--protocol/--source"
+        )
+    sequences = SequenceCache(results_dir)
+    comparisons = []
+    for key in shared:
+        pair = []
+        for model, found in ((model_a, by_set_a[key]), (model_b, by_set_b[key])):
+            if len(found) > 1:
+                variants = ", ".join(f"preset {r.model.preset} seed {r.provenance.seed}" for r in found)
+                raise VpbenchError(
+                    f"{model} has {len(found)} records on {key[0]} {key[2]} ({variants}); add --preset or --seed"
+                )
+            pair.append(found[0])
+        comparisons.append(compare_records(pair[0], pair[1], results_dir, conventions, metrics, sequences))
+    return comparisons
+
+
+def _by_test_set(records: list[Record]) -> dict[tuple, list[Record]]:
+    grouped: dict[tuple, list[Record]] = {}
+    for record in records:
+        grouped.setdefault(test_set(record), []).append(record)
+    return grouped
+
+
+def format_p_value(p_value: float | None) -> str:
+    if p_value is None:
+        return "—"
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
+def comparison_lines(comparison: Comparison) -> list[dict[str, str]]:
+    """Display strings per metric: what every renderer (rich, Markdown) shows."""
+    from vpbench.results.columns import metric_column
+    from vpbench.results.render import format_number
+
+    a, b = comparison.record_a.model.name, comparison.record_b.model.name
+    lines = []
+    for row in comparison.rows:
+        column = metric_column(row.metric)
+        interval = ""
+        if row.interval is not None:
+            interval = f"[{format_number(row.interval[0], column)}, {format_number(row.interval[1], column)}]"
+        lines.append(
+            {
+                "convention": row.convention,
+                "metric": column.header,
+                a: format_number(row.value_a, column),
+                b: format_number(row.value_b, column),
+                f"{a} − {b}": format_number(row.difference, column),
+                "95% CI of difference": interval or "—",
+                "p": format_p_value(row.p_value),
+                "verdict": row.verdict(a, b),
+            }
+        )
+    return lines
+
+
+def comparison_records(comparisons: list[Comparison]) -> list[dict]:
+    """Numbers only, for CSV / JSON."""
+    out = []
+    for comparison in comparisons:
+        a, b = comparison.record_a, comparison.record_b
+        for row in comparison.rows:
+            out.append(
+                {
+                    "model_a": a.model.name,
+                    "model_b": b.model.name,
+                    "record_a": a.record_id,
+                    "record_b": b.record_id,
+                    "dataset": a.dataset.name,
+                    "source": a.dataset.source,
+                    "protocol": a.protocol.name,
+                    "convention": row.convention,
+                    "metric": row.metric,
+                    "higher_is_better": row.higher_is_better,
+                    "value_a": row.value_a,
+                    "value_b": row.value_b,
+                    "difference": row.difference,
+                    "ci_low": row.interval[0] if row.interval else None,
+                    "ci_high": row.interval[1] if row.interval else None,
+                    "p_value": row.p_value,
+                    "sequences": row.sequences,
+                    "verdict": row.verdict(a.model.name, b.model.name),
+                }
+            )
+    return out
+
+
+def render_comparison_markdown(comparisons: list[Comparison]) -> str:
+    blocks = []
+    for comparison in comparisons:
+        lines = comparison_lines(comparison)
+        header = list(lines[0])
+        text = [f"### {comparison.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        text += ["| " + " | ".join(line[key] for key in header) + " |" for line in lines]
+        text += ["", "Paired bootstrap over test sequences; p is two-sided (no difference as the null)."]
+        blocks.append("\n".join(text) + "\n")
+    return "\n".join(blocks)
