@@ -21,7 +21,7 @@ from ._recurrent import PatchRecurrentPredictor, recurrent_presets
     family="rnn",
     paper="Shi et al., Convolutional LSTM Network: A Machine Learning Approach for Precipitation "
     "Nowcasting, NeurIPS 2015",
-    presets=recurrent_presets(paper_lr=5e-4, small_hidden=32),
+    presets=recurrent_presets(paper_lr=5e-4, small_hidden=48),
 )
 class ConvLSTM(PatchRecurrentPredictor):
     """Stacked ConvLSTM on patch frames (layer l > 1 reads the hidden state of layer l - 1)."""

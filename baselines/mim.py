@@ -30,7 +30,7 @@ from ._recurrent import PatchRecurrentPredictor, recurrent_presets
     "Non-Stationarity from Spatiotemporal Dynamics, CVPR 2019",
     presets=recurrent_presets(
         paper_lr=5e-4,
-        small_hidden=16,
+        small_hidden=20,
         small_note="MIM-N / MIM-S peepholes are per-pixel, so MIM is built for one frame size.",
     ),
 )

@@ -260,6 +260,9 @@ class MIMOVP(FixedHorizonPredictor):
 
     def predict_layers(self, context: torch.Tensor, all_layers: bool = True) -> list[torch.Tensor]:
         """Frames from every decoder layer (deep supervision), or only from the last one."""
+        if context.shape[1] != self.context_length:
+            raise VpbenchError(f"model 'mimo-vp' was built for {self.context_length} context frames but got "
+                               f"{context.shape[1]}; build it with context_length matching the protocol")
         patches = _per_frame(lambda batch: F.pixel_unshuffle(batch, self.patch_size), context)
         encoded = _per_frame(self.stem, patches) + self.position_encoding
         for layer in self.encoder_layers:

@@ -22,7 +22,7 @@ from ._recurrent import PatchRecurrentPredictor, recurrent_presets
     family="rnn",
     paper="Wang et al., PredRNN: Recurrent Neural Networks for Predictive Learning using Spatiotemporal "
     "LSTMs, NeurIPS 2017",
-    presets=recurrent_presets(paper_lr=5e-4, small_hidden=24),
+    presets=recurrent_presets(paper_lr=5e-4, small_hidden=32),
 )
 class PredRNN(PatchRecurrentPredictor):
     """Stacked ST-LSTM with the zigzag spatiotemporal memory flow."""

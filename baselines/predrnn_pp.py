@@ -21,7 +21,7 @@ from ._recurrent import PatchRecurrentPredictor, recurrent_presets
     family="rnn",
     paper="Wang et al., PredRNN++: Towards A Resolution of the Deep-in-Time Dilemma in Spatiotemporal "
     "Predictive Learning, ICML 2018",
-    presets=recurrent_presets(paper_lr=1e-4, small_hidden=16),
+    presets=recurrent_presets(paper_lr=1e-4, small_hidden=20),
 )
 class PredRNNPlusPlus(PatchRecurrentPredictor):
     """Stacked Causal LSTM, zigzag memory, GHU between the first and second layer."""

@@ -209,6 +209,9 @@ class SimVP(FixedHorizonPredictor):
     def predict_block(self, context: torch.Tensor) -> torch.Tensor:
         """(B, T_in, C, H, W) -> the next T_in frames, (B, T_in, C, H, W)."""
         batch, steps, channels, height, width = context.shape
+        if steps != self.context_length:
+            raise VpbenchError(f"model 'simvp' was built for {self.context_length} context frames but got "
+                               f"{steps}; build it with context_length matching the protocol")
         latent, skip = self.encoder(context.reshape(batch * steps, channels, height, width))
         _, hidden, latent_height, latent_width = latent.shape
         stacked = latent.reshape(batch, steps * hidden, latent_height, latent_width)

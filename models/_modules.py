@@ -13,6 +13,7 @@ from torch import nn
 from vpbench.models._attention import (
     ChannelAttention,
     channel_self_correlation,
+    l2_norm,
     temporal_attention,
     temporal_self_correlation,
 )
@@ -41,7 +42,7 @@ class StandardAttention(nn.Module):
     def forward(self, layer_states: torch.Tensor, encoder_outputs: torch.Tensor) -> list[torch.Tensor]:
         """layer_states (B, L, hidden, H, W), encoder_outputs (B, T, hidden, H, W) -> two (B, hidden, H, W)."""
         context = temporal_attention(layer_states, encoder_outputs, encoder_outputs)
-        pooled = torch.linalg.vector_norm(layer_states, dim=1)
+        pooled = l2_norm(layer_states, dim=1)
         refined = self.self_attention(pooled, pooled)
         if not self.cross_attention:
             return [context, refined]

@@ -59,7 +59,7 @@ def test_best_checkpoint_is_chosen_on_validation_never_test(tmp_path, monkeypatc
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "train", spy_train)
-    (record,) = run(smoke_config(tmp_path, steps=16, lr=None))
+    (record,) = run(smoke_config(tmp_path, steps=16))
     assert "test" not in train_calls[0], "the test split was opened before training ended"
     events = [json.loads(line) for line in (run_dir(tmp_path) / "train_log.jsonl").read_text().splitlines()]
     validations = {e["step"]: e["loss"] for e in events if e["event"] == "validation"}

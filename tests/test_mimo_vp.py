@@ -167,6 +167,11 @@ def test_heads_must_divide_channels():
         create_model("mimo-vp", "smoke", heads=3)
 
 
+def test_context_of_another_length_is_a_one_line_error():
+    model = create_model("mimo-vp", "smoke", context_length=10)
+    with pytest.raises(VpbenchError, match="built for 10 context frames but got 4"):
+        model(torch.rand(1, 4, 1, 64, 64), 10)
+
 def test_smoke_model_overfits_one_batch():
     torch.manual_seed(0)
     model = create_model("mimo-vp", "smoke", height=16, width=16, context_length=4).train()

@@ -154,6 +154,11 @@ def test_incompatible_group_count_is_a_one_line_error():
         create_model("simvp", "smoke", groups=3)
 
 
+def test_context_of_another_length_is_a_one_line_error():
+    model = create_model("simvp", "smoke", context_length=10)
+    with pytest.raises(VpbenchError, match="built for 10 context frames but got 4"):
+        model(torch.rand(1, 4, 1, 64, 64), 10)
+
 def test_smoke_model_overfits_one_batch():
     torch.manual_seed(0)
     model = create_model("simvp", "smoke", height=16, width=16, context_length=4).train()

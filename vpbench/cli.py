@@ -320,6 +320,288 @@ def _print_run_summary(records) -> None:
     stdout.print(table)
 
 
+ResultsDir = Annotated[Path, typer.Option("--results-dir", help="folder of stored result records")]
+MetricList = Annotated[
+    list[str] | None, typer.Option("--metric", help="metric(s), repeat or comma-separate, e.g. ssim or mse,ssim")
+]
+ConventionList = Annotated[
+    list[str] | None, typer.Option("--convention", help="metric convention(s), or 'all' (default: vpbench)")
+]
+DatasetFilter = Annotated[str | None, typer.Option("--dataset", "-d", help="only this dataset")]
+ProtocolFilter = Annotated[str | None, typer.Option("--protocol", help="only this protocol, e.g. 10->10")]
+PresetFilter = Annotated[str | None, typer.Option("--preset", help="only this preset (sanity rows always shown)")]
+SourceFilter = Annotated[str | None, typer.Option("--source", help="only this data source, e.g. offline-5k")]
+ReferenceFlag = Annotated[bool, typer.Option("--reference", help="add published rows of the same convention")]
+
+
+def _split_names(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(name.strip() for value in values or [] for name in value.split(",") if name.strip())
+
+
+def _conventions(values: list[str] | None) -> tuple[str, ...]:
+    from vpbench.metrics import CONVENTION_NAMES, get_convention
+
+    names = _split_names(values)
+    if "all" in names:
+        return tuple(CONVENTION_NAMES)
+    return tuple(get_convention(name).name for name in names)
+
+
+def _table_options(metric, dataset, protocol, convention, preset, source, reference, **more):
+    from vpbench.protocols import parse_protocol
+    from vpbench.results.table import TableOptions
+
+    return TableOptions(
+        metrics=_split_names(metric),
+        dataset=dataset,
+        protocol=parse_protocol(protocol).name if protocol else None,
+        conventions=_conventions(convention),
+        preset=preset,
+        source=source,
+        reference=reference,
+        **more,
+    )
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    stderr.print(f"wrote {output}")
+
+
+@app.command("table")
+def table_command(
+    metric: MetricList = None,
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    convention: ConventionList = None,
+    preset: PresetFilter = None,
+    source: SourceFilter = None,
+    per_horizon: Annotated[bool, typer.Option("--per-horizon", help="one column per horizon step")] = False,
+    vs: Annotated[str | None, typer.Option("--vs", help="show relative change against this model's row")] = None,
+    reference: ReferenceFlag = False,
+    no_ci: Annotated[bool, typer.Option("--no-ci", help="leave out the 95% confidence intervals")] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="auto (rich on a terminal, else md) | rich | md | csv | latex")
+    ] = "auto",
+    leaderboard: Annotated[bool, typer.Option("--leaderboard", help="the full results/leaderboard.md")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Leaderboard from stored records: one table per dataset / data source / protocol / convention."""
+    from vpbench.results.leaderboard import render_leaderboard
+    from vpbench.results.render import render_text, rich_tables
+    from vpbench.results.store import load_records
+    from vpbench.results.table import build_table
+
+    records = load_records(results_dir)
+    if leaderboard:
+        _emit(render_leaderboard(records, results_dir), output)
+        return
+    options = _table_options(
+        metric,
+        dataset,
+        protocol,
+        convention,
+        preset,
+        source,
+        reference,
+        per_horizon=per_horizon,
+        vs=vs,
+        confidence=not no_ci,
+    )
+    table = build_table(records, options, results_dir)
+    if output_format == "auto":
+        output_format = "rich" if output is None and stdout.is_terminal else "md"
+    if output_format == "rich":
+        if output is not None:
+            raise VpbenchError("--format rich is for the terminal; use --format md, csv or latex with --output")
+        for rendered in rich_tables(table):
+            stdout.print(rendered)
+        return
+    _emit(render_text(table, output_format), output)
+
+
+@app.command("compare")
+def compare_command(
+    model_a: Annotated[str, typer.Argument(help="first model (its record)")],
+    model_b: Annotated[str, typer.Argument(help="second model, evaluated on the same test set")],
+    metric: MetricList = None,
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    convention: ConventionList = None,
+    preset: PresetFilter = None,
+    source: SourceFilter = None,
+    seed: Annotated[int | None, typer.Option(help="only records of this seed")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="auto (rich on a terminal, else md) | rich | md | csv | json")
+    ] = "auto",
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Paired bootstrap test of A against B on their shared test sequences: difference, 95% CI, p-value."""
+    import pandas as pd
+
+    from vpbench.protocols import parse_protocol
+    from vpbench.results.compare import (
+        compare_models,
+        comparison_lines,
+        comparison_records,
+        render_comparison_markdown,
+    )
+    from vpbench.results.store import load_records
+
+    comparisons = compare_models(
+        load_records(results_dir),
+        model_a,
+        model_b,
+        results_dir,
+        dataset=dataset,
+        protocol=parse_protocol(protocol).name if protocol else None,
+        source=source,
+        preset=preset,
+        seed=seed,
+        conventions=_conventions(convention) or ("vpbench",),
+        metrics=_split_names(metric),
+    )
+    if output_format == "auto":
+        output_format = "rich" if stdout.is_terminal else "md"
+    if output_format == "json":
+        print_json(comparison_records(comparisons))
+    elif output_format == "csv":
+        sys.stdout.write(pd.DataFrame(comparison_records(comparisons)).to_csv(index=False))
+    elif output_format == "md":
+        sys.stdout.write(render_comparison_markdown(comparisons))
+    elif output_format == "rich":
+        for comparison in comparisons:
+            lines = comparison_lines(comparison)
+            table = Table(title=comparison.title, caption="paired bootstrap over test sequences; p two-sided")
+            for column in lines[0]:
+                table.add_column(column, justify="left" if column in ("convention", "metric", "verdict") else "right")
+            for line in lines:
+                table.add_row(*line.values())
+            stdout.print(table)
+    else:
+        raise VpbenchError(f"unknown format '{output_format}'; choose rich, md, csv or json")
+
+
+plot_app = typer.Typer(no_args_is_help=True, help="Figures from stored records (PNG and PDF).")
+app.add_typer(plot_app, name="plot")
+FigureOutput = Annotated[
+    Path | None, typer.Option("--output", "-o", help="file stem; .png and .pdf are added (default: under DIR/figures)")
+]
+FigureFormats = Annotated[str, typer.Option("--formats", help="comma-separated: png,pdf")]
+
+
+def _figure_stem(output: Path | None, results_dir: Path, *parts: str | None) -> Path:
+    if output is not None:
+        return output.with_suffix("") if output.suffix in (".png", ".pdf") else output
+    name = "_".join(str(part).replace("->", "-") for part in parts if part)
+    return results_dir / "figures" / name
+
+
+def _print_written(paths) -> None:
+    for path in paths:
+        stdout.print(f"wrote {path}")
+
+
+@plot_app.command("horizon")
+def plot_horizon_command(
+    metric: Annotated[str, typer.Option("--metric", help="metric to plot, e.g. ssim")],
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    convention: ConventionList = None,
+    preset: PresetFilter = None,
+    source: SourceFilter = None,
+    reference: ReferenceFlag = False,
+    output: FigureOutput = None,
+    formats: FigureFormats = "png,pdf",
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """One metric against the horizon, a curve per model, each labelled at its end."""
+    from vpbench.results.plots import plot_horizon
+    from vpbench.results.store import load_records
+
+    options = _table_options(None, dataset, protocol, convention, preset, source, reference)
+    stem = _figure_stem(output, results_dir, "horizon", dataset, protocol, metric, *options.conventions)
+    paths = plot_horizon(load_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
+    _print_written(paths)
+
+
+@plot_app.command("efficiency")
+def plot_efficiency_command(
+    metric: Annotated[str, typer.Option("--metric", help="metric on the vertical axis, e.g. ssim")],
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    convention: ConventionList = None,
+    preset: PresetFilter = None,
+    source: SourceFilter = None,
+    reference: ReferenceFlag = False,
+    output: FigureOutput = None,
+    formats: FigureFormats = "png,pdf",
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """MACs per sequence against a metric, one labelled point per model."""
+    from vpbench.results.plots import plot_efficiency
+    from vpbench.results.store import load_records
+
+    options = _table_options(None, dataset, protocol, convention, preset, source, reference)
+    stem = _figure_stem(output, results_dir, "efficiency", dataset, protocol, metric, *options.conventions)
+    paths = plot_efficiency(load_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
+    _print_written(paths)
+
+
+@plot_app.command("samples")
+def plot_samples_command(
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    preset: PresetFilter = None,
+    source: SourceFilter = None,
+    index: Annotated[list[int] | None, typer.Option("--index", help="test sequence(s) to show")] = None,
+    max_frames: Annotated[int, typer.Option(help="predicted frames shown per row (evenly spaced)")] = 10,
+    output: FigureOutput = None,
+    formats: FigureFormats = "png,pdf",
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Context and ground truth above each model's prediction, from the stored sample predictions."""
+    from vpbench.results.plots import plot_samples
+    from vpbench.results.store import load_records
+
+    options = _table_options(None, dataset, protocol, None, preset, source, False)
+    stem = _figure_stem(output, results_dir, "samples", dataset, protocol)
+    paths = plot_samples(
+        load_records(results_dir),
+        options,
+        stem,
+        results_dir,
+        index or None,
+        max_frames,
+        formats=_split_names([formats]),
+    )
+    _print_written(paths)
+
+
+@app.command("check")
+def check_command(
+    results_dir: ResultsDir = Path("results"),
+    rerun: Annotated[bool, typer.Option(help="re-run the stored smoke records and compare")] = True,
+    checksums: Annotated[bool, typer.Option(help="verify data checksums where the data are at hand")] = True,
+    rtol: Annotated[float, typer.Option(help="relative tolerance for re-run numbers")] = 1e-4,
+    atol: Annotated[float, typer.Option(help="absolute tolerance for re-run numbers")] = 1e-7,
+    data_root: DataRoot = None,
+) -> None:
+    """Regression gate: validate records, compare leaderboard.md, re-run smoke records; exit 1 with a diff."""
+    from vpbench.results.check import Tolerance, render_report, run_check
+
+    tolerance = Tolerance(rtol=rtol, atol=atol)
+    report = run_check(results_dir, rerun=rerun, verify_checksums=checksums, tolerance=tolerance, data_root=data_root)
+    sys.stdout.write(render_report(report, tolerance))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and their exit code; click handles usage errors."""
     try:

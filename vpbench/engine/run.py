@@ -27,6 +27,8 @@ from vpbench.engine.evaluator import Evaluation, evaluate
 from vpbench.engine.provenance import device_name, environment, now_utc, stable_hash
 from vpbench.engine.trainer import TrainPlan, TrainResult, calibrate_seconds_per_step, load_clips, train
 from vpbench.errors import VpbenchError
+from vpbench.metrics import bootstrap_ci
+from vpbench.metrics.jsonvalues import from_json_number
 from vpbench.protocols import Protocol, parse_protocol
 from vpbench.registry import create_model, get_model_entry, get_preset, model_kwargs
 from vpbench.results.schema import (
@@ -329,8 +331,31 @@ def evaluate_protocol(
 
 
 def per_sequence_arrays(evaluation: Evaluation) -> dict[str, np.ndarray]:
-    per_sequence = evaluation.results.get("per_sequence") or {}
-    return {key: np.asarray(value) for key, value in per_sequence.items()}
+    """Flatten compute()'s per-sequence table into compact arrays: 'sequence_index', '<convention>.<metric>'."""
+    table = evaluation.results.get("per_sequence") or {}
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            for metric, values in value.items():
+                arrays[f"{key}.{metric}"] = np.asarray([from_json_number(v) for v in values], dtype=np.float32)
+        else:
+            arrays[key] = np.asarray(value, dtype=np.int32)
+    return arrays
+
+
+def confidence_intervals(evaluation: Evaluation) -> dict[str, dict[str, list[float]]]:
+    """95% bootstrap intervals of each per-sequence metric (mean over sequences), per convention."""
+    table = evaluation.results.get("per_sequence") or {}
+    intervals: dict[str, dict[str, list[float]]] = {}
+    for convention, metrics in table.items():
+        if not isinstance(metrics, dict):
+            continue
+        for metric, values in metrics.items():
+            finite = [v for v in values if isinstance(v, float) and np.isfinite(v)]
+            if len(finite) == len(values) and len(values) > 1:
+                interval = bootstrap_ci(values, resamples=2_000)
+                intervals.setdefault(convention, {})[metric] = [interval["low"], interval["high"]]
+    return intervals
 
 
 def make_record(resolved, model, protocol, test_set, evaluation, result, budget, trainable, macs) -> Record:
@@ -395,5 +420,5 @@ def make_record(resolved, model, protocol, test_set, evaluation, result, budget,
         ),
         metrics=metrics,
         regions=results.get("regions", {}),
-        confidence_intervals=results.get("confidence_intervals", {}),
+        confidence_intervals=confidence_intervals(evaluation),
     )

@@ -45,8 +45,14 @@ Identical frames (PSNR = 10 log10(R^2 / 0)): vpbench floors the per-frame MSE at
 at 100 dB; openstl and predrnn report +inf for such a frame, as their code does, so the mean is "inf";
 srvp-paper gives what numpy gives for its pooled formula ("inf", "-inf" or "nan").
 
-Exactness: per-frame values are exact integers over fixed denominators, accumulated as Python integers
-(see accumulator.py), so batch sizes, shard splits and merge order never change a bit of the result.
+Exactness: per-frame values are exact integers over fixed denominators (per-pixel errors and SSIM maps
+rounded to multiples of 2^-k, k = 40 for 64x64 frames, i.e. 9e-13; PSNR to 2^-52 dB), accumulated as
+Python integers (see accumulator.py), so batch sizes, shard splits, chunking, thread counts and merge
+order never change a bit of the result. Agreement with scikit-image/NumPy float64 references: ~1e-11
+relative or better (tests require 1e-9).
+
+`accumulator.per_sequence_values()` returns the kept values as numpy arrays (sorted sequence indices,
+{convention: {metric: float32 array}}) without going through JSON.
 
 Statistics: `stats.bootstrap_ci(values)`, `stats.paired_bootstrap(values_a, values_b)` (seeded), with
 `stats.per_sequence(result, convention, metric)` / `stats.align_per_sequence(...)` to read values out

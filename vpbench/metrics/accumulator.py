@@ -24,6 +24,7 @@ import torch
 
 from vpbench.errors import VpbenchError
 from vpbench.metrics.conventions import CONVENTION_NAMES, CONVENTIONS, FrameMetric, get_convention
+from vpbench.metrics.functional import Scratch
 from vpbench.metrics.jsonvalues import to_json_number, to_json_numbers
 from vpbench.metrics.pooled import srvp_paper_horizon
 from vpbench.metrics.prepared import FrameGeometry, PreparedChunk
@@ -34,7 +35,7 @@ _HALF_BITS = 31
 _LOW_MASK = (1 << _HALF_BITS) - 1
 # Sequences per chunk: about this many pixels per chunk on the CPU (cache-sized temporaries), the whole
 # batch on a GPU.
-_CPU_CHUNK_PIXELS = 1 << 17
+_CPU_CHUNK_PIXELS = 1 << 21
 _REGION_ROWS = ("static_squared", "static_absolute", "total_squared", "total_absolute")
 
 
@@ -83,6 +84,7 @@ class MetricAccumulator:
         self.keep_per_sequence = keep_per_sequence
         self._state = _State(horizon=horizon)
         self._reduced = False
+        self._scratch = Scratch()  # temporaries reused across chunks and batches (never part of the state)
         frame_conventions = [CONVENTIONS[n] for n in names if not CONVENTIONS[n].pooled]
         self._columns = tuple(f"{c.name}/{m}" for c in frame_conventions for m in c.metrics)
         self._unit_ssim_ranges = tuple(sorted({r for c in frame_conventions for r in c.unit_ssim_ranges}))
@@ -112,7 +114,11 @@ class MetricAccumulator:
             for start in range(0, batch, per_chunk):
                 stop = min(batch, start + per_chunk)
                 chunk = PreparedChunk(
-                    prediction[start:stop], target[start:stop], self._state.geometry, self._unit_ssim_ranges
+                    prediction[start:stop],
+                    target[start:stop],
+                    self._state.geometry,
+                    self._unit_ssim_ranges,
+                    self._scratch,
                 )
                 self._add_chunk(chunk, indices[start:stop].numpy())
         self._state.sequences += batch
@@ -123,9 +129,9 @@ class MetricAccumulator:
             start = self._state.next_index
             return torch.arange(start, start + batch, dtype=torch.int64)
         if isinstance(sequence_index, torch.Tensor):
-            indices = sequence_index.detach().cpu().to(torch.int64).reshape(-1)
+            indices = sequence_index.detach().to("cpu", torch.int64, copy=True).reshape(-1)
         else:
-            indices = torch.as_tensor(np.asarray(sequence_index, dtype=np.int64)).reshape(-1)
+            indices = torch.from_numpy(np.array(sequence_index, dtype=np.int64).reshape(-1))
         if indices.numel() != batch:
             raise VpbenchError(f"sequence_index has {indices.numel()} entries for {batch} sequences")
         if batch and int(indices.min()) < 0:
@@ -151,7 +157,7 @@ class MetricAccumulator:
             convention = CONVENTIONS[name]
             if convention.pooled:
                 prediction, target = chunk.round_uint8
-                state.pooled.append((indices, prediction.cpu().numpy(), target.cpu().numpy()))
+                state.pooled.append((indices, prediction.cpu().numpy(), target.cpu().numpy()))  # new tensors
             else:
                 for metric, values in convention.frame_metrics(chunk).items():
                     metrics[f"{name}/{metric}"] = values

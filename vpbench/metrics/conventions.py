@@ -118,7 +118,8 @@ def _psnr(squared_sums: torch.Tensor, denominator: int, data_range: float, mse_f
     if mse_floor is not None:
         mse = mse.clamp(min=mse_floor)
     values, identical = psnr_from_mse(mse, data_range)
-    return FrameMetric(to_fixed_point(values, PSNR_BITS), 2**PSNR_BITS, None if mse_floor is not None else identical)
+    numerators = to_fixed_point(values, PSNR_BITS).to(torch.int64)  # per frame; summed as int64 halves
+    return FrameMetric(numerators, 2**PSNR_BITS, None if mse_floor is not None else identical)
 
 
 def _vpbench(chunk: PreparedChunk) -> dict[str, FrameMetric]:

@@ -7,9 +7,9 @@ volume with channels — so the 7x7x7 window runs across neighbouring sequences 
 the source). Reproducing its numbers needs the whole set, so this is the only convention that keeps
 buffers (uint8, in sequence-index order); everything here runs once, at `compute()`.
 
-The volume SSIM is computed channel by channel in slabs of sequences (each slab carries the 6 extra
-sequences its windows reach into), with exact integer window sums (the data are integers) and the SSIM
-map averaged in fixed point, so the result does not depend on the slab size.
+The volume SSIM is computed channel by channel, streaming through the sequences in chunks, with exact
+integer window sums (the data are integers) and the SSIM map summed in fixed point, so the result does
+not depend on the chunk size.
 """
 
 from __future__ import annotations
@@ -17,9 +17,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vpbench.metrics.functional import UNIFORM_WINDOW, fixed_point_bits, ssim_maps, to_fixed_point
+from vpbench.metrics.functional import (
+    UNIFORM_WINDOW,
+    Scratch,
+    fixed_point_bits,
+    moment_stack,
+    ssim_from_means,
+    to_fixed_point,
+    window_sums,
+)
 
-_SLAB_VOXELS = 1 << 18
+_CHUNK_PIXELS = 1 << 15  # frames per chunk x H x W: cache-sized
 
 
 def srvp_paper_horizon(
@@ -52,27 +60,37 @@ def volume_ssim(prediction: np.ndarray, target: np.ndarray, data_range: int, dev
     (N, C, H, W) uint8 arrays seen as C volumes (N, H, W): mean over channels of the mean over the
     valid region of the 3-D SSIM map (7x7x7 uniform window, sample covariance 343/342).
 
-    data_range 0 gives C1 = C2 = 0 and, as in scikit-image, nan wherever a window is flat in both."""
+    Separable: each frame's 7x7 window sums of the five moments, then 7-frame sums along N, streaming
+    through the sequences in chunks that carry the last 6 frames' sums forward. data_range 0 gives
+    C1 = C2 = 0 and, as in scikit-image, nan wherever a window is flat in both volumes."""
     count, channels, height, width = prediction.shape
-    margin = UNIFORM_WINDOW.margin
-    valid = (count - 2 * margin) * (height - 2 * margin) * (width - 2 * margin)
-    bits = fixed_point_bits(2.0, valid)
-    outputs_per_slab = max(1, _SLAB_VOXELS // (height * width))
-    channel_means = []
+    window, margin = UNIFORM_WINDOW, UNIFORM_WINDOW.margin
+    plane = (height - 2 * margin) * (width - 2 * margin)
+    frames_per_chunk = max(1, _CHUNK_PIXELS // (height * width))
+    bits = fixed_point_bits(2.0, frames_per_chunk * plane)
+    factor = window.covariance_factor(3)
+    channel_means, scratch = [], Scratch()
     for channel in range(channels):
-        total_fixed, total_float = 0, 0.0
-        for start in range(0, count - 2 * margin, outputs_per_slab):
-            stop = min(count, start + outputs_per_slab + 2 * margin)
-            first = _volume(target, channel, start, stop, device)
-            second = _volume(prediction, channel, start, stop, device)
-            (ssim_map,) = ssim_maps(first, second, (float(data_range),), UNIFORM_WINDOW, dims=(0, 1, 2))
+        total_fixed, total_float, carried = 0, 0.0, None
+        for start in range(0, count, frames_per_chunk):
+            stop = min(count, start + frames_per_chunk)
+            pair = _frames(target, channel, start, stop, device), _frames(prediction, channel, start, stop, device)
+            sums = window_sums(moment_stack(*pair, scratch), window, (-2, -1), scratch)  # exact integers
+            if carried is not None:
+                sums = torch.cat((carried, sums), dim=1)
+            carried = sums[:, -(window.size - 1) :].clone()  # `sums` may live in a reused buffer
+            if sums.shape[1] < window.size:
+                continue
+            means = window_sums(sums, window, (1,)) / float(window.size**3)
+            (ssim_map,) = ssim_from_means(means, (float(data_range),), factor, scratch)
             if data_range > 0:
-                total_fixed += int(to_fixed_point(ssim_map, bits).sum())
+                total_fixed += int(to_fixed_point(ssim_map, bits, in_place=True).sum())
             else:
                 total_float += float(ssim_map.sum())
+        valid = (count - 2 * margin) * plane
         channel_means.append(total_fixed / (2**bits * valid) if data_range > 0 else total_float / valid)
     return float(np.mean(channel_means))
 
 
-def _volume(frames: np.ndarray, channel: int, start: int, stop: int, device: torch.device) -> torch.Tensor:
+def _frames(frames: np.ndarray, channel: int, start: int, stop: int, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames[start:stop, channel])).to(device, torch.float64)

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import torch
 
+from vpbench.metrics.functional import exact_sum
 from vpbench.metrics.prepared import PreparedChunk
+
+_FRAME_DIMS = (-3, -2, -1)
 
 REGIONS_DEFINITION = (
     "static pixels: ground truth identical in every target frame of the sequence; moving: all others. "
@@ -24,20 +27,22 @@ REGIONS_DEFINITION = (
 
 def static_mask(target: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) bool: the target pixel never changes over the T frames of (B, T, C, H, W) `target`."""
-    return (target == target[:, :1]).all(dim=1)
+    return target.amax(dim=1) == target.amin(dim=1)
 
 
 def region_sums(chunk: PreparedChunk) -> dict[str, torch.Tensor]:
     """Per-sequence integer sums for the static region of one chunk.
 
     Returns (B, T) int64 static squared/absolute error sums (fixed point at `geometry.unit_bits`) and the
-    (B,) number of static pixels. Moving-region sums are the frame totals minus these.
+    (B,) number of static pixels. Moving-region sums are the frame totals minus these. The per-pixel
+    errors are integer-valued float64 (`to_fixed_point`), so the masked sums are exact.
     """
     mask = static_mask(chunk.target)
+    weights = mask.unsqueeze(1).to(torch.float64)
     squared, absolute = chunk.clipped_pixel_errors
-    weights = mask.unsqueeze(1).to(torch.int64)
+    masked = chunk.scratch.get("regions/masked", squared.shape, squared.dtype, squared.device)
     return {
-        "static_squared": (squared * weights).sum(dim=(-3, -2, -1)),
-        "static_absolute": (absolute * weights).sum(dim=(-3, -2, -1)),
+        "static_squared": exact_sum(torch.mul(squared, weights, out=masked), _FRAME_DIMS),
+        "static_absolute": exact_sum(torch.mul(absolute, weights, out=masked), _FRAME_DIMS),
         "static_pixels": mask.sum(dim=(-3, -2, -1)),
     }

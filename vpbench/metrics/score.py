@@ -28,9 +28,7 @@ def _as_sequences(array: np.ndarray, name: str) -> np.ndarray:
         return array[:, :, None]
     if array.ndim == 5:
         return array
-    raise VpbenchError(
-        f"{name} has shape {array.shape}; expected (N, T, H, W) or (N, T, C, H, W) frames"
-    )
+    raise VpbenchError(f"{name} has shape {array.shape}; expected (N, T, H, W) or (N, T, C, H, W) frames")
 
 
 def score_arrays(

@@ -125,9 +125,7 @@ def per_sequence(result: dict, convention: str, metric: str) -> tuple[np.ndarray
     return indices, _as_values(table[convention][metric], f"{convention} {metric}")
 
 
-def align_per_sequence(
-    result_a: dict, result_b: dict, convention: str, metric: str
-) -> tuple[np.ndarray, np.ndarray]:
+def align_per_sequence(result_a: dict, result_b: dict, convention: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-sequence values of two models' results on identical sequence sets, in the same order."""
     indices_a, values_a = per_sequence(result_a, convention, metric)
     indices_b, values_b = per_sequence(result_b, convention, metric)

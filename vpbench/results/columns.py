@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vpbench.errors import VpbenchError
+from vpbench.errors import unknown_name
 from vpbench.results.schema import Record
 
 REGIONS = ("static", "moving")
@@ -103,7 +103,11 @@ def standard_columns(convention: str) -> list[Column]:
 
 
 def resolve_columns(names: tuple[str, ...] | list[str]) -> list[Column]:
-    """'ssim', 'static-mse' / 'static mse', 'params', 'macs', 'throughput' -> columns."""
+    """'ssim', 'static-mse' / 'static mse', 'params', 'macs', 'throughput' -> columns; unknown names are a
+    one-line error with a suggestion."""
+    from vpbench.metrics.conventions import METRICS
+
+    valid = [*METRICS, *EFFICIENCY, *(f"{region}-{metric}" for region in REGIONS for metric in ("mse", "mae"))]
     columns = []
     for raw in names:
         name = raw.strip().lower().replace("_", "-")
@@ -111,12 +115,12 @@ def resolve_columns(names: tuple[str, ...] | list[str]) -> list[Column]:
         region, _, metric = name.replace(" ", "-").partition("-")
         if name in EFFICIENCY:
             columns.append(EFFICIENCY[name])
-        elif region in REGIONS and metric:
-            columns.append(region_column(region, metric.replace("-", "_")))
-        elif name:
-            columns.append(metric_column(raw.strip()))
+        elif region in REGIONS and metric in ("mse", "mae"):
+            columns.append(region_column(region, metric))
+        elif name.replace("-", "_") in METRICS:
+            columns.append(metric_column(name.replace("-", "_")))
         else:
-            raise VpbenchError("empty --metric name; e.g. --metric ssim")
+            raise unknown_name("metric", raw.strip(), valid)
     return columns
 
 
@@ -130,8 +134,13 @@ def efficiency_value(record: Record, column: Column) -> float | None:
     }.get(column.key)
 
 
+REGIONS_CONVENTION = "vpbench"  # region errors are per pixel on [0, 1], prediction clipped: vpbench's scale
+
+
 def region_value(record: Record, convention: str, column: Column) -> float | None:
-    """`record.regions[convention][region][metric]` — static vs moving pixels (ground truth constant or not)."""
-    regions = record.regions.get(convention, {})
-    value = regions.get(column.region, {}).get(column.metric) if isinstance(regions, dict) else None
+    """`record.regions[region]["overall"][metric]`: error on static vs moving pixels (ground truth constant over
+    the target window or not). Shown under the vpbench convention only, whose scale it shares."""
+    if convention != REGIONS_CONVENTION:
+        return None
+    value = record.regions.get(column.region, {}).get("overall", {}).get(column.metric)
     return None if value is None else float(value)

@@ -19,7 +19,7 @@ import numpy as np
 from vpbench.errors import VpbenchError
 from vpbench.results.columns import higher_is_better
 from vpbench.results.schema import Record
-from vpbench.results.sequences import SequenceCache, sequence_overall
+from vpbench.results.sequences import INDEX_KEY, SequenceCache, sequence_overall
 
 SIGNIFICANCE = 0.05
 
@@ -72,8 +72,7 @@ def paired_statistics(values_a: np.ndarray, values_b: np.ndarray) -> tuple[tuple
     from vpbench.metrics.stats import paired_bootstrap
 
     result = paired_bootstrap(values_a, values_b)
-    low, high = result["ci"]
-    return (float(low), float(high)), float(result["p_value"])
+    return (float(result["low"]), float(result["high"])), float(result["p_value"])
 
 
 def compare_records(
@@ -121,6 +120,13 @@ def _compare_metric(
     if per_a is None or per_b is None:
         row.note = "pooled metric, no per-sequence values" if per_a is None and per_b is None else "values missing"
         return row
+    indices_a = sequences.arrays(record_a).get(INDEX_KEY)
+    indices_b = sequences.arrays(record_b).get(INDEX_KEY)
+    if indices_a is not None and indices_b is not None and not np.array_equal(indices_a, indices_b):
+        raise VpbenchError(
+            f"{record_a.record_id} and {record_b.record_id} store values for different test sequences; "
+            "a paired test needs the same ones — re-run one of them"
+        )
     per_a, per_b = sequence_overall(per_a), sequence_overall(per_b)
     if per_a.shape != per_b.shape:
         raise VpbenchError(
@@ -163,7 +169,9 @@ def compare_models(
             and (seed is None or r.provenance.seed == seed)
         ]
         if not found:
-            raise VpbenchError(f"no record of model '{model}' matches the filters; `vpbench table` lists the stored ones")
+            raise VpbenchError(
+                f"no record of model '{model}' matches the filters; `vpbench table` lists the stored ones"
+            )
         return found
 
     records = list(records)

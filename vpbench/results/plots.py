@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+from matplotlib.transforms import Bbox
 
 from vpbench.errors import VpbenchError
 from vpbench.results.schema import Record
@@ -27,9 +30,10 @@ LABEL_FONT_SIZE = 8
 
 
 def model_colors(names: Iterable[str]) -> dict[str, tuple]:
-    """A stable colour per model name (sorted), so a model keeps its colour across figures."""
-    palette = colormaps["tab20"].colors
-    return {name: palette[(2 * i) % 20 + (2 * i // 20) % 2] for i, name in enumerate(sorted(set(names)))}
+    """A distinct colour per model name (sorted, so stable across figures of the same models); saturated
+    palettes only, so direct labels stay legible on white."""
+    palette = list(colormaps["tab10"].colors) + list(colormaps["Dark2"].colors)
+    return {name: palette[i % len(palette)] for i, name in enumerate(sorted(set(names)))}
 
 
 def save_figure(figure: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
@@ -64,8 +68,12 @@ def spread(positions: Sequence[float], gap: float, low: float = 0.0, high: float
 
 
 def _label_gap(figure: Figure, axes) -> float:
-    height_points = axes.get_position().height * figure.get_figheight() * 72
-    return 1.25 * LABEL_FONT_SIZE / height_points
+    """The height of one label line (ascenders to descenders, plus a little air) as a fraction of the axes."""
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    probe = axes.text(0, 0, "Ag|p", fontsize=LABEL_FONT_SIZE, transform=axes.transAxes)
+    height = probe.get_window_extent(renderer).height
+    probe.remove()
+    return 1.15 * height / axes.get_window_extent(renderer).height
 
 
 def _single_section(table: LeaderTable, what: str) -> Section:
@@ -83,7 +91,7 @@ def _label_ends(figure: Figure, axes, ends: list[tuple[float, float, str, tuple]
     to_axes = axes.transAxes.inverted()
     heights = [to_axes.transform(axes.transData.transform((x, y)))[1] for x, y, _, _ in ends]
     placed = spread(heights, _label_gap(figure, axes))
-    for (x, y, text, color), height in zip(ends, placed):
+    for (x, y, text, color), height in zip(ends, placed, strict=True):
         axes.annotate(
             text,
             xy=(x, y),
@@ -113,6 +121,13 @@ def plot_horizon(
     results_dir: str | Path | None = None,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
+    """Write `horizon_figure` as `out`.png / .pdf."""
+    return save_figure(horizon_figure(records, metric, options, results_dir), out, formats)
+
+
+def horizon_figure(
+    records: Iterable[Record], metric: str, options: TableOptions, results_dir: str | Path | None = None
+) -> Figure:
     """One metric against the prediction horizon, a curve per model (sanity dashed, published dotted)."""
     options = TableOptions(**{**options.__dict__, "metrics": (metric,), "per_horizon": True, "vs": None})
     section = _single_section(build_table(records, options, results_dir), "per-horizon figure")
@@ -126,7 +141,7 @@ def plot_horizon(
         if not points:
             continue
         style = _row_style(row, colors)
-        horizons, values = zip(*points)
+        horizons, values = zip(*points, strict=True)
         axes.plot(horizons, values, marker="o" if len(points) <= 12 else None, markersize=3, **style)
         ends.append((horizons[-1], values[-1], row.label, style["color"]))
     direction = {True: "higher is better", False: "lower is better", None: ""}[steps[0].higher_is_better]
@@ -137,7 +152,7 @@ def plot_horizon(
     axes.set_xlim(1 - 0.02 * len(steps), len(steps) + 0.02 * len(steps))
     axes.autoscale_view()
     _label_ends(figure, axes, ends)
-    return save_figure(figure, out, formats)
+    return figure
 
 
 def plot_efficiency(
@@ -148,6 +163,13 @@ def plot_efficiency(
     results_dir: str | Path | None = None,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
+    """Write `efficiency_figure` as `out`.png / .pdf."""
+    return save_figure(efficiency_figure(records, metric, options, results_dir), out, formats)
+
+
+def efficiency_figure(
+    records: Iterable[Record], metric: str, options: TableOptions, results_dir: str | Path | None = None
+) -> Figure:
     """MACs per sequence (log scale) against one metric, a labelled point per model.
 
     Parameter-free predictors (0 MACs) cannot sit on a log axis; they are horizontal dashed lines instead.
@@ -176,38 +198,92 @@ def plot_efficiency(
         points.append((macs, value, row.label, style["color"]))
     if not points:
         raise VpbenchError(f"no record in '{section.title}' has MACs and {key}; nothing to plot")
+    axes.margins(x=0.1, y=0.08)
     axes.autoscale_view()
     for value, row in baselines:
         axes.axhline(value, color="0.45", linestyle="--", linewidth=1)
-        axes.annotate(f"{row.label} (0 MACs)", xy=(0.01, value), xycoords=("axes fraction", "data"),
-                      va="bottom", fontsize=LABEL_FONT_SIZE, color="0.35")
+        axes.annotate(
+            f"{row.label} (0 MACs)",
+            xy=(0.01, value),
+            xycoords=("axes fraction", "data"),
+            va="bottom",
+            fontsize=LABEL_FONT_SIZE,
+            color="0.35",
+        )
     _label_points(figure, axes, points)
     column = next(c for c in section.columns if c.key == key)
     direction = {True: "higher is better", False: "lower is better", None: ""}[column.higher_is_better]
+    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(EngFormatter())
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("MACs per test sequence (log scale)")
     axes.set_ylabel(f"{column.title} ({section.key.convention} convention; {direction})")
     axes.set_title(section.title, fontsize=9)
     axes.grid(alpha=0.3, which="both")
-    return save_figure(figure, out, formats)
+    return figure
 
 
 def _label_points(figure: Figure, axes, points: list[tuple[float, float, str, tuple]]) -> None:
-    """Label each point just right of it; labels of points at similar heights are spread vertically."""
-    to_axes = axes.transAxes.inverted()
-    where = [to_axes.transform(axes.transData.transform((x, y))) for x, y, _, _ in points]
-    placed = spread([w[1] for w in where], _label_gap(figure, axes), low=-0.2, high=1.2)
-    for (x, y, text, color), (horizontal, _), height in zip(points, where, placed):
-        axes.annotate(
-            text,
-            xy=(x, y),
-            xytext=(horizontal + 0.02, height),
-            textcoords="axes fraction",
-            va="center",
-            fontsize=LABEL_FONT_SIZE,
-            color=color,
-            arrowprops={"arrowstyle": "-", "color": color, "lw": 0.4, "alpha": 0.5},
-            annotation_clip=False,
-        )
+    """Label each point beside itself: the first of a ring of offsets whose text box overlaps no other label,
+    no marker, and stays inside the axes (greedy, points in order of height)."""
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    axes_box = axes.get_window_extent(renderer)
+    centers = [axes.transData.transform((x, y)) for x, y, _, _ in points]
+    markers = [Bbox.from_bounds(cx - 5, cy - 5, 10, 10) for cx, cy in centers]
+    placed: list[Bbox] = []
+    ring = [(7, 0, "left"), (-7, 0, "right"), (0, 9, "center"), (0, -9, "center")]
+    ring += [(7, 10, "left"), (7, -10, "left"), (-7, 10, "right"), (-7, -10, "right")]
+    offsets = [(dx * scale, dy * scale, align) for scale in (1, 2, 3) for dx, dy, align in ring]
+    for order in np.argsort([c[1] for c in centers]):
+        x, y, text, color = points[order]
+        best, best_overlap = None, None
+        for dx, dy, align in offsets:
+            label = axes.annotate(
+                text,
+                xy=(x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=align,
+                va="center",
+                fontsize=LABEL_FONT_SIZE,
+                color=color,
+            )
+            box = label.get_window_extent(renderer)
+            others = placed + [m for i, m in enumerate(markers) if i != order]
+            overlap = sum(_overlap_area(box, other) for other in others) + _outside_area(box, axes_box)
+            if best_overlap is None or overlap < best_overlap:
+                if best is not None:
+                    best.remove()
+                best, best_overlap = label, overlap
+            else:
+                label.remove()
+            if overlap == 0:
+                break
+        if (best.xyann[0] ** 2 + best.xyann[1] ** 2) > 15**2:  # far from its point: draw a leader line
+            best.remove()
+            offset, align = best.xyann, best.get_horizontalalignment()
+            best = axes.annotate(
+                text,
+                xy=(x, y),
+                xytext=offset,
+                textcoords="offset points",
+                ha=align,
+                va="center",
+                fontsize=LABEL_FONT_SIZE,
+                color=color,
+                arrowprops={"arrowstyle": "-", "color": color, "lw": 0.4},
+            )
+        placed.append(best.get_window_extent(renderer))
+
+
+def _overlap_area(first: Bbox, second: Bbox) -> float:
+    width = min(first.x1, second.x1) - max(first.x0, second.x0)
+    height = min(first.y1, second.y1) - max(first.y0, second.y0)
+    return max(width, 0.0) * max(height, 0.0)
+
+
+def _outside_area(box: Bbox, frame: Bbox) -> float:
+    return box.width * box.height - _overlap_area(box, frame)
 
 
 def sample_grid(records: list[Record], results_dir: str | Path, indices: Sequence[int] | None) -> tuple[dict, list]:
@@ -228,7 +304,9 @@ def sample_grid(records: list[Record], results_dir: str | Path, indices: Sequenc
     chosen = sorted(available) if indices is None else list(indices)
     missing = sorted(set(chosen) - available)
     if missing or not chosen:
-        raise VpbenchError(f"test sequences {missing or chosen} are not stored for every model; stored: {sorted(available)}")
+        raise VpbenchError(
+            f"test sequences {missing or chosen} are not stored for every model; stored: {sorted(available)}"
+        )
     truth: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     predictions = []
     for record, samples in loaded:
@@ -236,7 +314,9 @@ def sample_grid(records: list[Record], results_dir: str | Path, indices: Sequenc
         per_index = {}
         for index in chosen:
             context, target = samples["context"][position[index]], samples["target"][position[index]]
-            if index in truth and not (np.array_equal(truth[index][0], context) and np.array_equal(truth[index][1], target)):
+            if index in truth and not (
+                np.array_equal(truth[index][0], context) and np.array_equal(truth[index][1], target)
+            ):
                 raise VpbenchError(
                     f"stored samples of {record.record_id} show different frames for test sequence {index}; "
                     "its samples file belongs to another test set — re-run that record"
@@ -264,11 +344,26 @@ def plot_samples(
     context_frames: int = 2,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
+    """Write `samples_figure` as `out`.png / .pdf."""
+    figure = samples_figure(records, options, results_dir, indices, max_frames, context_frames)
+    return save_figure(figure, out, formats)
+
+
+def samples_figure(
+    records: Iterable[Record],
+    options: TableOptions,
+    results_dir: str | Path,
+    indices: Sequence[int] | None = None,
+    max_frames: int = 10,
+    context_frames: int = 2,
+) -> Figure:
     """Per test sequence: the last context frames and the ground truth on top, each model's prediction below.
 
     With more than `max_frames` predicted frames, evenly spaced ones are shown (their horizon is written above).
     """
-    options = TableOptions(**{**options.__dict__, "metrics": ("mse",), "per_horizon": False, "vs": None, "reference": False})
+    options = TableOptions(
+        **{**options.__dict__, "metrics": ("mse",), "per_horizon": False, "vs": None, "reference": False}
+    )
     table = build_table(records, TableOptions(**{**options.__dict__, "conventions": ("vpbench",)}), None)
     section = _single_section(table, "sample grid")
     ordered = [row.record for row in section.rows if row.record is not None]
@@ -280,12 +375,13 @@ def plot_samples(
     rows_per_sequence = 1 + len(predictions)
     total_rows = rows_per_sequence * len(truth)
     figure = Figure(figsize=(1.0 * columns + 1.6, 1.0 * total_rows + 0.4))
-    grid = figure.add_gridspec(total_rows, columns, wspace=0.04, hspace=0.08)
+    blocks = figure.add_gridspec(len(truth), 1, hspace=0.3 / rows_per_sequence, top=1 - 0.45 / figure.get_figheight())
     for block, (index, (context, target)) in enumerate(sorted(truth.items())):
-        top = block * rows_per_sequence
+        grid = blocks[block].subgridspec(rows_per_sequence, columns, wspace=0.04, hspace=0.08)
+        top = 0
         labels = [f"test #{index}\ncontext, truth"] + [record.model.name for record, _ in predictions]
         frames_by_row = [target] + [per_index[index] for _, per_index in predictions]
-        for row_number, (label, frames) in enumerate(zip(labels, frames_by_row)):
+        for row_number, (label, frames) in enumerate(zip(labels, frames_by_row, strict=True)):
             for column in range(columns):
                 axes = figure.add_subplot(grid[top + row_number, column])
                 axes.set_xticks([])
@@ -306,5 +402,5 @@ def plot_samples(
                 axes.imshow(image, **style)
                 if row_number == 0:
                     axes.set_title(f"t+{step + 1}", fontsize=7)
-    figure.suptitle(section.title.replace(" · convention vpbench", ""), fontsize=9)
-    return save_figure(figure, out, formats)
+    figure.suptitle(section.title.replace(" · convention vpbench", ""), fontsize=9, y=1 - 0.1 / figure.get_figheight())
+    return figure

@@ -24,7 +24,7 @@ OPENSTL_BUG_NOTE = "published cell has a known bug (MODELS.md)"
 OPENSTL_FLOPS_NOTE = "MACs = OpenSTL's fvcore 'FLOPs' (one multiply-add counted once)"
 SHORT_SOURCES = {SRVP_PAPER: "SRVP paper", OPENSTL: "OpenSTL", MIMO_VP: "MIMO-VP paper"}
 
-KTH_GUESS_NOTE = "the poster's 'complex motion' table; data set not named, KTH 10->10 is the likely one"
+KTH_GUESS_NOTE = "the poster's 'complex motion' table names no data set, KTH 10->10 is the likely one"
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ def _srvp_mmnist() -> list[ReferenceRow]:
             per_horizon = srvp_per_horizon
             source = f"{SRVP_PAPER}; per horizon: {SRVP_CODE}"
         rows.append(ReferenceRow(model, label, source, "srvp-paper", "mmnist", "10->10", short, per_horizon))
-        rows.append(ReferenceRow(model, label, SRVP_PAPER, "srvp-paper", "mmnist", "10->30", {"mse": mse_30, "ssim": ssim_30}))
+        rows.append(
+            ReferenceRow(model, label, SRVP_PAPER, "srvp-paper", "mmnist", "10->30", {"mse": mse_30, "ssim": ssim_30})
+        )
     ablations = [
         ("srvp-wo-sa", "Without-SA", 968.64, 18.4719, 0.7365),
         ("srvp-wo-rfa", "Without-RFA", 1023.84, 18.2027, 0.6983),
@@ -182,7 +184,9 @@ def _mimo_vp() -> list[ReferenceRow]:
     ]
 
 
-REFERENCE_ROWS: tuple[ReferenceRow, ...] = tuple(_srvp_mmnist() + _srvp_kth() + _srvp_human36m() + _openstl() + _mimo_vp())
+REFERENCE_ROWS: tuple[ReferenceRow, ...] = tuple(
+    _srvp_mmnist() + _srvp_kth() + _srvp_human36m() + _openstl() + _mimo_vp()
+)
 
 
 def reference_rows(

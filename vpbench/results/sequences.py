@@ -1,12 +1,15 @@
 """Per-sequence values and stored sample predictions: the arrays stored beside a record.
 
 Confidence intervals and paired tests resample test *sequences*, so they need one value per sequence, kept in
-the record's `.npz` (see `store.write_record`). Key convention, one array per (convention, metric):
+the record's `.npz` (see `store.write_record`). Key convention (`flatten_per_sequence` turns the metric
+engine's `compute()["per_sequence"]` into it):
 
-    "<convention>/<metric>"   float, (N,) or (N, horizon) — sequence n's value (per horizon)
+    "sequence_index"          int64 (N,)  test-set index of each row, sorted
+    "<convention>.<metric>"   float (N,)  that sequence's value, the mean over its horizons
+                              (an (N, horizon) array is accepted too and averaged over horizons)
 
-so that the mean over sequences (and over horizons) is the record's overall value. Conventions whose metrics
-are pooled over the whole test set (srvp-paper) have no per-sequence values and so no intervals.
+so that the mean over sequences is the record's overall value. Conventions whose metrics are pooled over
+the whole test set (srvp-paper) have no per-sequence values and so no intervals.
 
 Sample predictions for qualitative figures live in `<record id>.samples.npz` beside the record JSON, written
 by the engine from the evaluation pass (`Evaluation.samples`), all arrays uint8 in 0..255:
@@ -28,10 +31,34 @@ from vpbench.results.schema import Record
 from vpbench.results.store import load_per_sequence, record_path
 
 SAMPLE_KEYS = ("index", "context", "target", "prediction")
+# Tables compute many intervals (models x metrics x conventions); 2,000 seeded resamples keep the endpoints
+# stable to well below the digits shown and a full leaderboard fast. `vpbench compare` uses the default.
+BOOTSTRAP_RESAMPLES = 2_000
+
+
+INDEX_KEY = "sequence_index"
 
 
 def sequence_key(convention: str, metric: str) -> str:
-    return f"{convention}/{metric}"
+    return f"{convention}.{metric}"
+
+
+def flatten_per_sequence(per_sequence: dict) -> dict[str, np.ndarray]:
+    """The metric engine's nested per-sequence table -> flat arrays for `store.write_record`'s `.npz`.
+
+    {"sequence_index": [...], "vpbench": {"mse": [...]}} -> {"sequence_index": int64, "vpbench.mse": float64};
+    "inf"/"nan" strings become the float values.
+    """
+    from vpbench.metrics.jsonvalues import from_json_number
+
+    arrays: dict[str, np.ndarray] = {}
+    for name, content in per_sequence.items():
+        if name == INDEX_KEY:
+            arrays[INDEX_KEY] = np.asarray(content, dtype=np.int64)
+            continue
+        for metric, values in content.items():
+            arrays[sequence_key(name, metric)] = np.asarray([from_json_number(v) for v in values], dtype=np.float64)
+    return arrays
 
 
 def sequence_values(arrays: dict[str, np.ndarray], convention: str, metric: str) -> np.ndarray | None:
@@ -91,8 +118,7 @@ def bootstrap_interval(values: np.ndarray) -> tuple[float, float] | None:
     """95% bootstrap interval of the mean over sequences (metric engine's `bootstrap_ci`); None if undefined."""
     from vpbench.metrics.stats import bootstrap_ci
 
-    finite = values[np.isfinite(values)]
-    if len(finite) < 2 or len(finite) < len(values):
+    if len(values) < 2 or not np.isfinite(values).all():
         return None  # an infinite PSNR (a perfect frame) has no interval; the table shows the value alone
-    low, high = bootstrap_ci(finite)
-    return float(low), float(high)
+    interval = bootstrap_ci(values, resamples=BOOTSTRAP_RESAMPLES)
+    return float(interval["low"]), float(interval["high"])

@@ -1,0 +1,185 @@
+"""`vpbench check`, the regression gate: it passes on consistent results and fails — exit 1, with a table of
+stored vs current numbers — when a stored number is edited by hand, the data changed, the leaderboard is
+stale, or a re-run of a smoke record moves a number beyond the stated tolerance."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+
+import pytest
+from _records import make_record, store
+
+from vpbench.cli import main
+from vpbench.data import open_split
+from vpbench.results.check import (
+    Tolerance,
+    compare_numbers,
+    render_report,
+    rerun_record,
+    run_check,
+)
+from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
+from vpbench.results.store import load_records
+
+TEST_SIZE = 8
+
+
+def synthetic(model: str, preset: str = "small", **kwargs):
+    """A record on the synthetic data set whose checksum is the real one, so the data check can run."""
+    checksum = open_split("synthetic", "test", 20, size=TEST_SIZE).checksum(limit=TEST_SIZE)
+    return make_record(
+        model,
+        preset=preset,
+        dataset="synthetic",
+        source="synthetic-shapes",
+        checksum=checksum,
+        test_size=TEST_SIZE,
+        options={"size": TEST_SIZE},
+        frame_shape=(1, 16, 16),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def results(tmp_path):
+    store(tmp_path, [synthetic(m) for m in ("srvp", "convgru", "simvp", "last-frame", "zeros")])
+    store(tmp_path, [synthetic(m, preset="smoke") for m in ("convgru", "zeros")])
+    records = load_records(tmp_path)
+    leaderboard_path(tmp_path).write_text(render_leaderboard(records, tmp_path))
+    return tmp_path
+
+
+def same_record(record, results_dir):
+    return copy.deepcopy(record)
+
+
+def edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["vpbench", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return stopped.value.code, capsys.readouterr().out
+
+
+def test_consistent_results_pass_every_check(results):
+    report = run_check(results, rerunner=same_record)
+    assert report.ok, render_report(report)
+    assert report.records == 7 and report.checksums_verified == 7 and report.rerun == 2
+    assert render_report(report).splitlines()[1] == "OK: every check passed"
+
+
+def test_hand_edited_number_fails_with_a_readable_diff(results, monkeypatch, capsys):
+    code, out = run_cli(monkeypatch, capsys, "check", "--results-dir", str(results), "--no-rerun")
+    assert code == 0 and "OK: every check passed" in out
+    path = next(results.glob("synthetic/srvp__small__*.json"))
+    stored = json.loads(path.read_text())["metrics"]["vpbench"]["overall"]["ssim"]
+    edit_json(path, lambda data: data["metrics"]["vpbench"]["overall"].update(ssim=stored + 0.05))
+
+    code, out = run_cli(monkeypatch, capsys, "check", "--results-dir", str(results), "--no-rerun")
+    assert code == 1
+    assert "FAILED" in out
+    line = next(line for line in out.splitlines() if "overall ≠ mean of its per-horizon values" in line)
+    assert "metrics.vpbench.ssim" in line and f"{stored + 0.05:.6g}" in line and f"{stored:.6g}" in line
+    assert "overall ≠ mean of the stored per-sequence values" in out
+    assert "leaderboard.md" in out and f"vpbench table --leaderboard --results-dir {results}" in out
+    assert any(line.startswith("-| srvp | ") for line in out.splitlines())  # the diff of the stale leaderboard
+
+
+def test_edited_per_horizon_value_and_stale_leaderboard_are_caught(results):
+    path = next(results.glob("synthetic/convgru__small__*.json"))
+    edit_json(path, lambda data: data["metrics"]["openstl"]["per_horizon"]["mse_sum"].__setitem__(3, 1.0))
+    leaderboard_path(results).write_text(leaderboard_path(results).read_text().replace("convgru", "convgrU"))
+    report = run_check(results, rerun=False)
+    checks = {(finding.check, finding.message.split(":")[0]) for finding in report.findings}
+    assert ("consistency", "metrics.openstl.mse_sum") in checks
+    assert any(finding.check == "leaderboard" for finding in report.findings)
+    assert any(line.startswith("+") and "convgru" in line for line in report.leaderboard_diff)
+
+
+def test_changed_test_data_fail_the_checksum_check(results):
+    path = next(results.glob("synthetic/simvp__small__*.json"))
+    edit_json(path, lambda data: data["dataset"].update(test_checksum="0" * 64))
+    report = run_check(results, rerun=False)
+    [finding] = [finding for finding in report.findings if finding.check == "checksum"]
+    assert finding.where.startswith("synthetic/simvp") and finding.stored == "000000000000…"
+
+
+def test_unknown_names_and_broken_files_are_reported_not_raised(results):
+    edit_json(next(results.glob("synthetic/srvp__small__*.json")), lambda d: d["model"].update(name="srvpp"))
+    edit_json(
+        next(results.glob("synthetic/simvp__small__*.json")),
+        lambda d: d["metrics"].update(unknown=d["metrics"]["vpbench"]),
+    )
+    (results / "synthetic" / "broken.json").write_text('{"schema_version": 1}')
+    report = run_check(results, rerun=False)
+    messages = "\n".join(f"{f.check}: {f.message}" for f in report.findings)
+    assert "model: unknown model 'srvpp'; did you mean 'srvp'?" in messages
+    assert "path: this record belongs at" in messages  # its file name no longer matches its identity
+    assert "convention: unknown convention 'unknown'" in messages
+    assert "schema: " in messages and "section 'model' is missing" in messages
+
+
+def test_rerun_differences_beyond_the_tolerance_fail(results):
+    def drifted(record, results_dir):
+        now = copy.deepcopy(record)
+        overall = now.metrics["vpbench"]["overall"]
+        overall["mse"] *= 1 + 1e-3
+        now.metrics["vpbench"]["per_horizon"]["ssim"][0] *= 1 + 1e-6  # within 1e-4: not a difference
+        now.model.parameters += 1
+        return now
+
+    report = run_check(results, rerunner=drifted)
+    reruns = [finding for finding in report.findings if finding.check == "re-run"]
+    assert {finding.message for finding in reruns} == {
+        "metrics.vpbench.overall.mse",
+        "model.parameters changed (compared exactly)",
+    }
+    assert len(reruns) == 4  # two smoke records, two differences each
+    mse = next(finding for finding in reruns if finding.message.endswith(".mse"))
+    assert mse.now == pytest.approx(mse.stored * (1 + 1e-3))
+    assert "|now − stored| ≤ 1e-07 + 0.0001·|stored|" in render_report(report)
+    assert not Tolerance().allows(1.0, 1.001) and Tolerance().allows(1.0, 1.00001)
+
+
+def test_compare_numbers_walks_per_horizon_and_regions():
+    stored, _ = synthetic("convgru")
+    now = copy.deepcopy(stored)
+    now.regions["moving"]["per_horizon"]["mae"][2] += 0.5
+    del now.metrics["predrnn"]["per_horizon"]["psnr"][-1]
+    names = {finding.message for finding in compare_numbers(stored, now, Tolerance())}
+    assert names == {
+        "regions.moving.per_horizon.mae[3]",
+        "metrics.predrnn.per_horizon.psnr[10] is missing from the re-run",
+    }
+
+
+def test_rerun_record_asks_the_engine_for_exactly_the_stored_run(monkeypatch, tmp_path):
+    import vpbench.engine.run as engine
+
+    record, _ = synthetic("convgru", preset="smoke")
+    seen = {}
+
+    def fake_run(config, progress=None):
+        seen["config"] = config
+        return [copy.deepcopy(record)]
+
+    monkeypatch.setattr(engine, "run", fake_run)
+    assert rerun_record(record, tmp_path).metrics == record.metrics
+    config = seen["config"]
+    assert (config.model, config.preset, config.dataset, config.protocols) == (
+        "convgru",
+        "smoke",
+        "synthetic",
+        ["10->10"],
+    )
+    assert config.steps == record.training.steps and config.seed == record.provenance.seed
+    assert config.test_size == TEST_SIZE and config.data_options == {"size": TEST_SIZE}
+    assert config.device == "cpu" and config.write_records is False and config.val_size == 256
+    assert config.conventions == tuple(record.metrics) and config.batch_size == record.training.batch_size

@@ -1,0 +1,124 @@
+"""Paired comparison of two models' records: only on the same test sequences, with an interval and p-value
+that reflect the per-sequence differences."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from _records import make_record, store
+
+from vpbench.cli import main
+from vpbench.errors import VpbenchError
+from vpbench.results.compare import compare_models, compare_records, comparison_records
+from vpbench.results.store import load_records
+
+
+def by_metric(comparison, convention="vpbench"):
+    return {row.metric: row for row in comparison.rows if row.convention == convention}
+
+
+def test_a_clearly_better_model_is_significant_and_its_interval_excludes_zero(tmp_path):
+    store(tmp_path, [make_record("srvp", test_size=48), make_record("convgru", test_size=48)])
+    [comparison] = compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path)
+    rows = by_metric(comparison)
+    mse, ssim = rows["mse"], rows["ssim"]
+    assert mse.difference == pytest.approx(mse.value_a - mse.value_b) and mse.difference < 0
+    assert mse.interval[0] < mse.difference < mse.interval[1] < 0
+    assert mse.p_value < 0.01 and mse.sequences == 48
+    assert ssim.interval[0] > 0 and ssim.verdict("srvp", "convgru") == "srvp better"
+    assert mse.verdict("srvp", "convgru") == "srvp better"  # lower MSE is better: direction from METRICS
+
+
+def test_two_equal_models_show_no_significant_difference(tmp_path):
+    store(tmp_path, [make_record("srvp", test_size=48), make_record("srvp-wo-sa", quality=0.70, test_size=48)])
+    [comparison] = compare_models(load_records(tmp_path), "srvp", "srvp-wo-sa", tmp_path)
+    mse = by_metric(comparison)["mse"]
+    assert mse.interval[0] < 0 < mse.interval[1]
+    assert mse.p_value > 0.05 and mse.verdict("srvp", "srvp-wo-sa").startswith("no significant difference")
+
+
+def test_pooled_convention_is_reported_without_a_test(tmp_path):
+    store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
+    [comparison] = compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, conventions=("srvp-paper",))
+    assert {row.convention for row in comparison.rows} == {"srvp-paper"}
+    assert all(row.p_value is None and row.interval is None for row in comparison.rows)
+    assert all("pooled" in row.verdict("srvp", "convgru") for row in comparison.rows)
+
+
+def test_records_on_different_test_sets_are_refused(tmp_path):
+    store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=24)])
+    records = {record.model.name: record for record in load_records(tmp_path)}
+    with pytest.raises(VpbenchError, match="different test sets"):
+        compare_records(records["srvp"], records["convgru"], tmp_path)
+    with pytest.raises(VpbenchError, match="no records on the same test set"):
+        compare_models(list(records.values()), "srvp", "convgru", tmp_path)
+
+
+def test_several_matching_records_ask_for_a_filter(tmp_path):
+    store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
+    store(tmp_path, [make_record("convgru", seed=7, test_size=16)])
+    records = load_records(tmp_path)
+    with pytest.raises(VpbenchError, match="add --preset or --seed"):
+        compare_models(records, "srvp", "convgru", tmp_path)
+    [comparison] = compare_models(records, "srvp", "convgru", tmp_path, seed=42)
+    assert comparison.record_b.provenance.seed == 42
+
+
+def test_one_comparison_per_protocol(tmp_path):
+    for protocol in ("10->10", "10->30"):
+        store(tmp_path, [make_record(m, protocol=protocol, test_size=16) for m in ("srvp", "convgru")])
+    comparisons = compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, metrics=("ssim",))
+    assert sorted(c.record_a.protocol.name for c in comparisons) == ["10->10", "10->30"]
+    for comparison in comparisons:  # ssim under each of the four conventions; the pooled one is untested
+        assert [row.metric for row in comparison.rows] == ["ssim"] * 4
+        assert sum(row.p_value is not None for row in comparison.rows) == 3
+
+
+def test_misaligned_per_sequence_files_are_refused(tmp_path):
+    srvp, srvp_arrays = make_record("srvp", test_size=16)
+    convgru, convgru_arrays = make_record("convgru", test_size=16)
+    convgru_arrays["sequence_index"] = np.arange(16) + 100
+    store(tmp_path, [(srvp, srvp_arrays), (convgru, convgru_arrays)])
+    with pytest.raises(VpbenchError, match="different test sequences"):
+        compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path)
+
+
+def test_cli_compare_json_and_csv(tmp_path, monkeypatch, capsys):
+    store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
+    for fmt in ("json", "csv", "md", "rich"):
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            [
+                "vpbench",
+                "compare",
+                "srvp",
+                "convgru",
+                "--results-dir",
+                str(tmp_path),
+                "--metric",
+                "mse,ssim",
+                "--format",
+                fmt,
+            ],
+        )
+        with pytest.raises(SystemExit) as stopped:
+            main()
+        assert stopped.value.code == 0
+        out = capsys.readouterr().out
+        if fmt == "json":
+            rows = json.loads(out)
+            assert [row["metric"] for row in rows] == ["mse", "ssim"] and rows[0]["p_value"] < 0.05
+        elif fmt == "csv":
+            assert list(pd.read_csv(io.StringIO(out))["metric"]) == ["mse", "ssim"]
+        elif fmt == "md":
+            assert "| vpbench | MSE ↓ |" in out and "srvp better" in out
+        else:
+            assert "paired test sequences" in out and "<0.001" in out
+    records = load_records(tmp_path)
+    assert len(comparison_records(compare_models(records, "srvp", "convgru", tmp_path))) == 17

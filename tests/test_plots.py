@@ -1,0 +1,173 @@
+"""Figures from stored records: files written in both formats, every curve/point/row labelled directly and
+legibly (no overlapping labels), and only one test setting per figure."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from _records import leaderboard_records, make_record, store, store_samples
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.image import imread
+from matplotlib.text import Annotation, Text
+
+from vpbench.cli import main
+from vpbench.errors import VpbenchError
+from vpbench.results.plots import (
+    efficiency_figure,
+    horizon_figure,
+    plot_horizon,
+    samples_figure,
+    spread,
+)
+from vpbench.results.store import load_records
+from vpbench.results.table import TableOptions
+
+MODELS = ("srvp", "srvp-wo-sa", "convgru", "simvp", "mimo-vp", "last-frame", "zeros")
+ONE_SETTING = TableOptions(dataset="mmnist", protocol="10->10")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    results_dir = tmp_path_factory.mktemp("results")
+    pairs = leaderboard_records(MODELS, test_size=16)
+    store(results_dir, pairs)
+    store(results_dir, leaderboard_records(("srvp", "convgru"), protocol="10->30", test_size=16))
+    for record, _ in pairs[:3] + pairs[-1:]:
+        store_samples(results_dir, record, indices=(0, 5))
+    return results_dir, load_records(results_dir)
+
+
+def label_boxes(figure, texts):
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    found = {}
+    for axes in figure.axes:
+        for text in axes.texts:
+            if text.get_text() in texts:  # the text itself, not its leader line
+                if isinstance(text, Annotation):
+                    text.update_positions(renderer)
+                found[text.get_text()] = Text.get_window_extent(text, renderer)
+    return found
+
+
+def assert_no_overlap(boxes):
+    items = list(boxes.items())
+    for i, (first, a) in enumerate(items):
+        for second, b in items[i + 1 :]:
+            assert not a.overlaps(b), f"labels '{first}' and '{second}' overlap"
+
+
+def test_horizon_figure_labels_every_curve_at_its_end_without_overlap(results):
+    results_dir, records = results
+    figure = horizon_figure(records, "mse", ONE_SETTING, results_dir)
+    boxes = label_boxes(figure, set(MODELS))
+    assert set(boxes) == set(MODELS)  # every model named on the figure itself, no legend
+    assert figure.axes[0].get_legend() is None
+    assert_no_overlap(boxes)
+    axes_right = figure.axes[0].get_window_extent(FigureCanvasAgg(figure).get_renderer()).x1
+    assert all(box.x0 >= axes_right for box in boxes.values())  # at the line ends, right of the plot
+    assert len(figure.axes[0].lines) == len(MODELS)
+
+
+def test_horizon_figure_with_published_rows_draws_them_too(results):
+    results_dir, records = results
+    options = TableOptions(dataset="mmnist", protocol="10->10", conventions=("srvp-paper",), reference=True)
+    figure = horizon_figure(records, "mse", options, results_dir)
+    texts = {text.get_text() for text in figure.axes[0].texts}
+    assert "SRVP (published, SRVP paper)" in texts  # the only published per-horizon MSE curve
+    assert_no_overlap(label_boxes(figure, texts))
+
+
+def test_figures_are_written_as_png_and_pdf(results, tmp_path):
+    results_dir, records = results
+    paths = plot_horizon(records, "ssim", ONE_SETTING, tmp_path / "figures" / "horizon", results_dir)
+    assert [path.suffix for path in paths] == [".png", ".pdf"]
+    image = imread(paths[0])
+    assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 600
+    assert paths[1].read_bytes()[:5] == b"%PDF-"
+
+
+def test_efficiency_figure_labels_points_and_turns_parameter_free_models_into_lines(results):
+    results_dir, records = results
+    figure = efficiency_figure(records, "ssim", ONE_SETTING, results_dir)
+    axes = figure.axes[0]
+    assert axes.get_xscale() == "log"
+    trained = {"srvp", "srvp-wo-sa", "convgru", "simvp", "mimo-vp"}
+    boxes = label_boxes(figure, trained | {"last-frame (0 MACs)", "zeros (0 MACs)"})
+    assert set(boxes) == trained | {"last-frame (0 MACs)", "zeros (0 MACs)"}
+    assert_no_overlap({name: box for name, box in boxes.items() if name in trained})
+    horizontal = [line for line in axes.lines if len(set(line.get_ydata())) == 1 and len(line.get_ydata()) == 2]
+    assert len(horizontal) >= 2
+
+
+def test_samples_grid_puts_ground_truth_above_each_model(results):
+    results_dir, records = results
+    figure = samples_figure(records, ONE_SETTING, results_dir, indices=[5], max_frames=4)
+    labels = [axes.get_ylabel() for axes in figure.axes if axes.get_ylabel()]
+    assert labels[0].startswith("test #5")
+    assert labels[1:] == ["srvp", "srvp-wo-sa", "convgru", "zeros"]  # rows in leaderboard order (MSE)
+    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    assert titles == ["t=-1", "t=0", "t+1", "t+4", "t+7", "t+10"]  # evenly spaced horizons
+    images = [axes.images[0].get_array() for axes in figure.axes if axes.images]
+    assert len(images) == 2 + 4 * 5 and all(np.asarray(image).shape == (64, 64) for image in images)
+
+
+def test_samples_of_different_test_sets_or_missing_indices_are_refused(tmp_path):
+    pairs = [make_record(model, test_size=8) for model in ("srvp", "convgru")]
+    store(tmp_path, pairs)
+    records = load_records(tmp_path)
+    with pytest.raises(VpbenchError, match="no stored sample predictions"):
+        samples_figure(records, ONE_SETTING, tmp_path)
+    store_samples(tmp_path, records[0], indices=(0,))
+    store_samples(tmp_path, records[1], indices=(1,))
+    with pytest.raises(VpbenchError, match="not stored for every model"):
+        samples_figure(records, ONE_SETTING, tmp_path)
+    path = store_samples(tmp_path, records[1], indices=(0,))
+    with np.load(path) as stored:
+        altered = {key: stored[key] for key in stored.files}
+    altered["context"] = 255 - altered["context"]
+    np.savez_compressed(path, **altered)
+    with pytest.raises(VpbenchError, match="different frames for test sequence 0"):
+        samples_figure(records, ONE_SETTING, tmp_path)
+
+
+def test_a_figure_shows_one_test_setting(results):
+    results_dir, records = results
+    with pytest.raises(VpbenchError, match="span 2 test settings.*add --dataset/--protocol"):
+        horizon_figure(records, "ssim", TableOptions(), results_dir)
+
+
+def test_spread_keeps_labels_apart_and_in_range():
+    placed = spread([0.50, 0.51, 0.52, 0.10, 0.99], gap=0.05)
+    ordered = sorted(placed)
+    assert all(b - a >= 0.05 - 1e-12 for a, b in zip(ordered, ordered[1:], strict=False))
+    assert max(placed) <= 1.0 and placed[3] == pytest.approx(0.10)  # an isolated label does not move
+
+
+def test_cli_plot_samples_writes_both_formats(results, tmp_path, monkeypatch, capsys):
+    results_dir, _ = results
+    stem = tmp_path / "grid"
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "vpbench",
+            "plot",
+            "samples",
+            "--results-dir",
+            str(results_dir),
+            "--protocol",
+            "10->10",
+            "--index",
+            "0",
+            "--max-frames",
+            "3",
+            "--output",
+            str(stem),
+        ],
+    )
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 0
+    assert (tmp_path / "grid.png").stat().st_size > 0 and (tmp_path / "grid.pdf").stat().st_size > 0

@@ -1,0 +1,243 @@
+"""Leaderboard tables from stored records: grouping that never mixes incomparable numbers, best values,
+intervals, relative change, published reference rows, and the four renderers."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pandas as pd
+import pytest
+from _records import leaderboard_records, make_record, store
+from rich.console import Console
+
+from vpbench.cli import main
+from vpbench.errors import VpbenchError
+from vpbench.results.references import REFERENCE_ROWS, reference_rows
+from vpbench.results.render import (
+    format_number,
+    latex_escape,
+    render_csv,
+    render_latex,
+    render_markdown,
+    rich_tables,
+)
+from vpbench.results.store import load_records
+from vpbench.results.table import TableOptions, build_table, records_frame
+
+TRAINED = ("srvp", "convgru", "simvp", "predrnn")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """13 models on mmnist 10->10 and 10->30, stored with their per-sequence values (read-only for tests)."""
+    results_dir = tmp_path_factory.mktemp("results")
+    store(results_dir, leaderboard_records(test_size=32))
+    store(results_dir, leaderboard_records(protocol="10->30", train_protocol="10->10", test_size=32))
+    return results_dir, load_records(results_dir)
+
+
+def rows_of(section):
+    return [row.label for row in section.rows]
+
+
+def test_standard_table_has_every_model_sanity_rows_last_and_best_values_marked(results):
+    results_dir, records = results
+    table = build_table(records, TableOptions(protocol="10->10"), results_dir)
+    assert len(table.sections) == 1
+    section = table.sections[0]
+    labels = rows_of(section)
+    assert len(labels) == 13 and labels[-2:] == ["last-frame", "zeros"]
+    assert labels[0] == "srvp"  # sorted by MSE, the best model first
+    keys = [column.key for column in section.columns]
+    assert keys == ["mse", "mae", "psnr", "ssim", "static mse", "moving mse", "parameters", "macs", "throughput"]
+    best = {key: [row.label for row in section.rows if row.cells[key].best] for key in keys}
+    assert best["mse"] == ["srvp"] and best["ssim"] == ["srvp"]
+    assert best["parameters"] == ["convgru"]  # the parameter-free sanity predictors are not contenders
+    assert best["throughput"] == ["simvp"]
+
+
+def test_sources_test_sets_and_conventions_each_get_their_own_table(tmp_path):
+    store(tmp_path, leaderboard_records(TRAINED, test_size=16))
+    store(tmp_path, leaderboard_records(TRAINED, source="standard", test_size=24))
+    records = load_records(tmp_path)
+    table = build_table(records, TableOptions(conventions=("vpbench", "openstl")), tmp_path)
+    keys = {(s.key.source, s.key.convention) for s in table.sections}
+    assert keys == {(src, conv) for src in ("offline-5k", "standard") for conv in ("vpbench", "openstl")}
+    for section in table.sections:
+        assert {row.record.dataset.source for row in section.rows} == {section.key.source}
+        assert section.key.source in section.title and section.key.convention in section.title
+    openstl = next(s for s in table.sections if s.key.convention == "openstl")
+    assert [c.key for c in openstl.columns][:2] == ["mse_sum", "mae_sum"]  # OpenSTL's MSE is a per-frame sum
+    assert not any(c.kind == "region" for c in openstl.columns)  # region errors exist on vpbench's scale only
+
+
+def test_preset_filter_keeps_the_sanity_rows_of_the_same_test_set(tmp_path):
+    store(tmp_path, leaderboard_records(TRAINED, preset="smoke", test_size=16))
+    store(tmp_path, leaderboard_records(("convgru", "last-frame", "zeros"), preset="small", test_size=16))
+    table = build_table(load_records(tmp_path), TableOptions(preset="smoke"), tmp_path)
+    assert len(table.sections) == 1
+    assert sorted(rows_of(table.sections[0])) == sorted([*TRAINED, "last-frame", "zeros"])
+
+
+def test_intervals_come_from_per_sequence_values_and_bracket_the_value(results):
+    results_dir, records = results
+    section = build_table(records, TableOptions(protocol="10->10", metrics=("ssim",)), results_dir).sections[0]
+    for row in section.rows:
+        cell = row.cells["ssim"]
+        assert cell.interval is not None and cell.interval[0] < cell.value < cell.interval[1]
+    without_files = build_table(records, TableOptions(protocol="10->10", metrics=("ssim",)), None).sections[0]
+    assert all(row.cells["ssim"].interval is None for row in without_files.rows)
+    pooled = build_table(records, TableOptions(protocol="10->10", conventions=("srvp-paper",)), results_dir)
+    assert all(cell.interval is None for row in pooled.sections[0].rows for cell in row.cells.values())
+
+
+def test_vs_row_gives_relative_change(results):
+    results_dir, records = results
+    table = build_table(records, TableOptions(protocol="10->10", metrics=("mse",), vs="convgru"), results_dir)
+    section = table.sections[0]
+    by_label = {row.label: row for row in section.rows}
+    srvp, convgru = by_label["srvp"].cells["mse"], by_label["convgru"].cells["mse"]
+    assert srvp.relative == pytest.approx((srvp.value - convgru.value) / convgru.value)
+    assert convgru.relative is None and section.vs_label == "convgru"
+    assert f"(−{abs(srvp.relative) * 100:.0f}%)" in render_markdown(table)
+    with pytest.raises(VpbenchError, match="--vs nosuch"):
+        build_table(records, TableOptions(protocol="10->10", vs="nosuch"), results_dir)
+
+
+def test_per_horizon_view_has_one_column_per_step(results):
+    results_dir, records = results
+    options = TableOptions(protocol="10->30", metrics=("ssim",), per_horizon=True)
+    section = build_table(records, options, results_dir).sections[0]
+    steps = [column for column in section.columns if column.kind == "horizon"]
+    assert [column.horizon for column in steps] == list(range(1, 31))
+    assert section.trained_on == "10->10" and "trained on 10->10" in section.title
+    record = next(row.record for row in section.rows if row.label == "srvp")
+    assert [next(r for r in section.rows if r.label == "srvp").cells[c.key].value for c in steps] == pytest.approx(
+        record.metrics["vpbench"]["per_horizon"]["ssim"]
+    )
+
+
+def test_published_rows_join_only_their_convention_and_are_labelled(results):
+    results_dir, records = results
+    table = build_table(records, TableOptions(protocol="10->10", dataset="mmnist", reference=True), results_dir)
+    by_convention = {section.key.convention: section for section in table.sections}
+    assert set(by_convention) == {"vpbench", "openstl", "srvp-paper"}
+    assert not any(row.kind == "published" for row in by_convention["vpbench"].rows)
+    openstl = [row for row in by_convention["openstl"].rows if row.kind == "published"]
+    assert {row.label for row in openstl} >= {"PredRNN (published, OpenSTL)", "MIMO-VP (published, MIMO-VP paper)"}
+    predrnn = next(row for row in openstl if row.label == "PredRNN (published, OpenSTL)")
+    assert predrnn.cells["mse_sum"].value == 23.97 and predrnn.cells["parameters"].value == 23_800_000
+    srvp = next(row for row in by_convention["srvp-paper"].rows if row.label == "SRVP (published, SRVP paper)")
+    assert srvp.cells["mse"].value == 935.02 and srvp.cells["ssim"].value == 0.7474
+    notes = "\n".join(by_convention["openstl"].notes)
+    assert "known bug" in notes and "not vpbench runs" in notes
+    assert not any(row.cells[c.key].best for row in openstl for c in by_convention["openstl"].columns)
+
+
+def test_reference_rows_are_transcribed_with_their_convention():
+    assert len(reference_rows("mmnist", "10->10", "srvp-paper")) == 11  # 8 models + 3 ablations
+    assert len(reference_rows("mmnist", "10->30", "srvp-paper")) == 8
+    assert len(reference_rows("mmnist", "10->10", "openstl")) == 6
+    assert len(reference_rows("kth")) == 8 and len(reference_rows("human36m")) == 8
+    srvp = next(r for r in reference_rows("mmnist", "10->10", "srvp-paper") if r.model == "srvp")
+    # the paper's headline is the mean over horizons of the reference code's per-horizon numbers
+    assert sum(srvp.per_horizon["mse"]) / 10 == pytest.approx(srvp.metrics["mse"], abs=0.05)
+    assert sum(srvp.per_horizon["ssim"]) / 10 == pytest.approx(srvp.metrics["ssim"], abs=5e-4)
+    assert {row.convention for row in REFERENCE_ROWS} == {"srvp-paper", "openstl"}
+    assert all(row.source and row.protocol and row.dataset for row in REFERENCE_ROWS)
+
+
+def test_renderers_show_the_same_table(results):
+    results_dir, records = results
+    table = build_table(records, TableOptions(protocol="10->10", vs="convgru"), results_dir)
+    markdown = render_markdown(table)
+    assert markdown.startswith("### mmnist · data offline-5k · 10->10 · convention vpbench")
+    assert "| srvp | **0.0" in markdown and "*last-frame (sanity)*" in markdown
+    frame = pd.read_csv(io.StringIO(render_csv(table)))
+    assert len(frame) == 13 and {"source", "convention", "mse", "mse ci_low", "mse vs convgru"} <= set(frame.columns)
+    srvp = frame[frame["row"] == "srvp"].iloc[0]
+    assert srvp["mse"] == pytest.approx(table.sections[0].rows[0].cells["mse"].value)
+    latex = render_latex(table)
+    assert latex.count(r"\toprule") == 1 and r"\bottomrule" in latex and r"\textbf{" in latex
+    assert "$-$" in latex and r"\%" in latex  # relative changes, escaped
+    assert latex_escape("mse_sum 10->30 5%") == r"mse\_sum 10$\to$30 5\%"
+    console = Console(record=True, width=400, file=io.StringIO())
+    for rendered in rich_tables(table):
+        console.print(rendered)
+    assert "srvp-wo-crossatt" in console.export_text()
+
+
+def test_bad_filters_and_metrics_are_one_line_errors(results):
+    results_dir, records = results
+    with pytest.raises(VpbenchError, match="did you mean 'ssim'"):
+        build_table(records, TableOptions(metrics=("ssmi",)), results_dir)
+    with pytest.raises(VpbenchError, match="no records match dataset kth"):
+        build_table(records, TableOptions(dataset="kth"), results_dir)
+    with pytest.raises(VpbenchError, match="no selected record has mse under convention openstl"):
+        build_table(records, TableOptions(metrics=("mse",), conventions=("openstl",)), results_dir)
+    with pytest.raises(VpbenchError, match="no result records"):
+        build_table([], TableOptions(), results_dir)
+
+
+def test_records_frame_has_one_row_per_record_and_convention(results):
+    results_dir, records = results
+    frame = records_frame(records[:4], results_dir)
+    assert len(frame) == 4 * 4
+    row = frame[(frame.model == records[0].model.name) & (frame.convention == "vpbench")].iloc[0]
+    assert row["ssim_ci_low"] < row["ssim"] < row["ssim_ci_high"]
+
+
+def test_number_format_is_stable():
+    from vpbench.results.columns import EFFICIENCY, metric_column
+
+    assert format_number(0.74741, metric_column("ssim")) == "0.7474"
+    assert format_number(935.02, metric_column("mse")) == "935.02"
+    assert format_number(0.012345, metric_column("mse")) == "0.01235"
+    assert format_number(23_800_000, EFFICIENCY["parameters"]) == "23.80M"
+    assert format_number(float("inf"), metric_column("psnr")) == "inf"
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["vpbench", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return stopped.value.code, capsys.readouterr()
+
+
+def test_cli_table_prints_markdown_and_reports_bad_input_in_one_line(results, monkeypatch, capsys):
+    results_dir, _ = results
+    code, out = run_cli(
+        monkeypatch,
+        capsys,
+        "table",
+        "--results-dir",
+        str(results_dir),
+        "--metric",
+        "ssim",
+        "--protocol",
+        "10->10",
+        "--reference",
+        "--format",
+        "md",
+    )
+    assert code == 0
+    assert "SRVP (published, SRVP paper)" in out.out and "| srvp |" in out.out
+    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(results_dir), "--metric", "ssmi")
+    assert code == 2 and "did you mean 'ssim'" in out.err and "Traceback" not in out.err
+
+
+def test_single_record_sections_mark_no_best(tmp_path):
+    store(tmp_path, [make_record("srvp", test_size=16)])
+    section = build_table(load_records(tmp_path), TableOptions(), tmp_path).sections[0]
+    assert not any(cell.best for cell in section.rows[0].cells.values())
+
+
+def test_intervals_stored_by_the_engine_are_used_as_stored(tmp_path):
+    record, arrays = make_record("srvp", test_size=16)
+    record.confidence_intervals = {"vpbench": {"ssim": [0.5, 0.9]}}
+    store(tmp_path, [(record, arrays)])
+    section = build_table(load_records(tmp_path), TableOptions(metrics=("ssim", "mse")), tmp_path).sections[0]
+    assert section.rows[0].cells["ssim"].interval == (0.5, 0.9)  # not recomputed
+    low, high = section.rows[0].cells["mse"].interval  # no stored interval: bootstrap of the .npz values
+    assert low < section.rows[0].cells["mse"].value < high

@@ -1,0 +1,441 @@
+"""`vpbench check`: the regression gate — are the stored results still true, and still what the code gives?
+
+Layers, cheapest first, each catching what the previous cannot:
+1. every record parses (schema), names a known model, preset, dataset, protocol, convention and metric, sits
+   at the path its identity gives, and is internally consistent: each overall number equals the mean of its
+   per-horizon numbers, and the mean of the stored per-sequence values (a hand-edited number breaks one of
+   these);
+2. the data checksum in the record equals the checksum of the test clips as this machine produces them,
+   wherever the data are at hand (generated data always are);
+3. `results/leaderboard.md` equals what the records generate now;
+4. every `smoke` record is re-run (`rerun_record`, the engine) and each number compared with the stored one
+   within `Tolerance` — a code change that moves a result fails here.
+Problems are collected, not raised, so one run reports all of them as a readable table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vpbench.errors import VpbenchError
+from vpbench.results.leaderboard import REGENERATE, leaderboard_path, render_leaderboard
+from vpbench.results.schema import Record
+from vpbench.results.sequences import SequenceCache, sequence_overall
+from vpbench.results.store import load_record, record_path
+
+SMOKE_PRESET = "smoke"
+# Internal consistency: overall vs mean of per-horizon values is float64 arithmetic on the same sums;
+# per-sequence values are stored as float32 by the metric engine, so their mean agrees to ~1e-7 only.
+CONSISTENCY_RTOL = 1e-9
+PER_SEQUENCE_RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """|now - stored| <= atol + rtol * |stored|. Re-runs on CPU with the same seed and torch are exact up
+    to float summation order across machines; 1e-4 relative leaves room for that and nothing else."""
+
+    rtol: float = 1e-4
+    atol: float = 1e-7
+
+    def allows(self, stored: float, now: float) -> bool:
+        if math.isnan(stored) or math.isnan(now):
+            return math.isnan(stored) and math.isnan(now)
+        if math.isinf(stored) or math.isinf(now):
+            return stored == now
+        return abs(now - stored) <= self.atol + self.rtol * abs(stored)
+
+    def describe(self) -> str:
+        return f"|now − stored| ≤ {self.atol:g} + {self.rtol:g}·|stored|"
+
+
+@dataclass
+class Finding:
+    """One failed check: which record (or file), which check, what is wrong; numbers when it is a difference."""
+
+    where: str
+    check: str
+    message: str
+    stored: float | str | None = None
+    now: float | str | None = None
+
+
+@dataclass
+class CheckReport:
+    records: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # checks that could not run here, and why
+    rerun: int = 0
+    checksums_verified: int = 0
+    leaderboard_diff: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _number(value) -> float:
+    """A metric value as stored (a number, or "inf"/"-inf"/"nan") as a float."""
+    if isinstance(value, str):
+        return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}[value]
+    return float(value)
+
+
+def _close(first: float, second: float, rtol: float) -> bool:
+    if math.isnan(first) or math.isnan(second):
+        return math.isnan(first) and math.isnan(second)
+    if math.isinf(first) or math.isinf(second):
+        return first == second
+    return abs(first - second) <= rtol * max(abs(first), abs(second)) + 1e-12
+
+
+def validate_record(record: Record, path: Path, results_dir: Path, sequences: SequenceCache) -> list[Finding]:
+    """Schema-level facts the registries know, plus the record's internal consistency."""
+    from vpbench.data import get_dataset_spec
+    from vpbench.metrics import CONVENTIONS, METRICS
+    from vpbench.registry import get_model_entry
+
+    where = str(path.relative_to(results_dir)) if path.is_relative_to(results_dir) else str(path)
+    found: list[Finding] = []
+    try:
+        entry = get_model_entry(record.model.name)
+        if record.model.preset not in entry.presets:
+            found.append(Finding(where, "preset", f"model '{entry.name}' has no preset '{record.model.preset}'"))
+        if record.model.family != entry.family:
+            found.append(
+                Finding(where, "model", f"family '{record.model.family}' but the registry says '{entry.family}'")
+            )
+    except VpbenchError as error:
+        found.append(Finding(where, "model", str(error)))
+    try:
+        get_dataset_spec(record.dataset.name)
+    except VpbenchError as error:
+        found.append(Finding(where, "dataset", str(error)))
+    protocol = record.protocol
+    if protocol.name != f"{protocol.context}->{protocol.horizon}":
+        found.append(
+            Finding(
+                where, "protocol", f"name '{protocol.name}' but context {protocol.context}, horizon {protocol.horizon}"
+            )
+        )
+    expected = record_path(results_dir, record)
+    if path.resolve() != expected.resolve():
+        found.append(
+            Finding(where, "path", f"this record belongs at {expected} (its model/preset/data/protocol/seed say so)")
+        )
+    for convention, values in record.metrics.items():
+        if convention not in CONVENTIONS:
+            found.append(
+                Finding(where, "convention", f"unknown convention '{convention}'; known: {', '.join(CONVENTIONS)}")
+            )
+            continue
+        for metric, value in values["overall"].items():
+            if metric not in METRICS:
+                found.append(Finding(where, "metric", f"unknown metric '{metric}' under {convention}"))
+                continue
+            found.extend(_consistency(record, where, convention, metric, value, sequences))
+    return found
+
+
+def _consistency(
+    record: Record, where: str, convention: str, metric: str, value, sequences: SequenceCache
+) -> Iterator[Finding]:
+    overall = _number(value)
+    per_horizon = [_number(v) for v in record.metrics[convention]["per_horizon"].get(metric, [])]
+    name = f"metrics.{convention}.{metric}"
+    if len(per_horizon) != record.protocol.horizon:
+        yield Finding(
+            where,
+            "per-horizon",
+            f"{name} has {len(per_horizon)} per-horizon values, protocol horizon is {record.protocol.horizon}",
+        )
+    elif not _close(overall, sum(per_horizon) / len(per_horizon), CONSISTENCY_RTOL):
+        mean = sum(per_horizon) / len(per_horizon)
+        yield Finding(where, "consistency", f"{name}: overall ≠ mean of its per-horizon values", overall, mean)
+    try:
+        values = sequences.values(record, convention, metric)
+    except VpbenchError as error:
+        yield Finding(where, "per-sequence", str(error))
+        return
+    if values is None:
+        return
+    values = sequence_overall(values)
+    if len(values) != record.dataset.test_size:
+        yield Finding(
+            where,
+            "per-sequence",
+            f"{name}: {len(values)} per-sequence values for {record.dataset.test_size} test sequences",
+        )
+    elif not _close(overall, float(values.mean()), PER_SEQUENCE_RTOL):
+        yield Finding(
+            where,
+            "consistency",
+            f"{name}: overall ≠ mean of the stored per-sequence values",
+            overall,
+            float(values.mean()),
+        )
+
+
+class ChecksumCache:
+    """The test-set checksum as this machine generates/reads the data, once per distinct test set."""
+
+    def __init__(self, data_root: str | Path | None = None) -> None:
+        self.data_root = data_root
+        self._known: dict[str, tuple[str | None, str]] = {}
+
+    def current(self, record: Record) -> tuple[str | None, str]:
+        """(checksum, "") or (None, why it cannot be computed here)."""
+        from vpbench.data import open_split
+
+        data = record.dataset
+        key = json.dumps(
+            [data.name, data.options, record.protocol.context + record.protocol.horizon, data.test_size],
+            sort_keys=True,
+            default=str,
+        )
+        if key not in self._known:
+            try:
+                split = open_split(
+                    data.name, "test", record.protocol.context + record.protocol.horizon, self.data_root, **data.options
+                )
+                if split.source != data.source:
+                    self._known[key] = (None, f"data here is '{split.source}', the record used '{data.source}'")
+                elif len(split) < data.test_size:
+                    self._known[key] = (None, f"only {len(split)} test clips here, the record used {data.test_size}")
+                else:
+                    self._known[key] = (split.checksum(limit=data.test_size), "")
+            except VpbenchError as error:
+                self._known[key] = (None, str(error))
+        return self._known[key]
+
+
+def _regenerate(results_dir: Path) -> str:
+    if results_dir == Path("results"):
+        return REGENERATE
+    return f"vpbench table --leaderboard --results-dir {results_dir} --output {leaderboard_path(results_dir)}"
+
+
+def check_leaderboard(records: list[Record], results_dir: Path) -> tuple[Finding | None, list[str]]:
+    """Compare results/leaderboard.md with what the records generate now; a unified diff when they differ."""
+    path = leaderboard_path(results_dir)
+    where = path.name
+    expected = render_leaderboard(records, results_dir)
+    if not path.exists():
+        if not records:
+            return None, []
+        return Finding(where, "leaderboard", f"missing; create it: {_regenerate(results_dir)}"), []
+    stored = path.read_text()
+    if stored == expected:
+        return None, []
+    diff = list(
+        difflib.unified_diff(
+            stored.splitlines(), expected.splitlines(), "stored leaderboard.md", "generated now", lineterm="", n=0
+        )
+    )
+    changed = sum(1 for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))
+    message = f"differs from the records ({changed} lines, diff below); when understood: {_regenerate(results_dir)}"
+    return Finding(where, "leaderboard", message), diff
+
+
+def compare_numbers(stored: Record, now: Record, tolerance: Tolerance) -> list[Finding]:
+    """Every number a re-run must reproduce: metrics (overall and per horizon), regions, identity counts."""
+    where = stored.record_id
+    found = []
+    exact = {
+        "dataset.test_checksum": (stored.dataset.test_checksum, now.dataset.test_checksum),
+        "dataset.test_size": (stored.dataset.test_size, now.dataset.test_size),
+        "model.parameters": (stored.model.parameters, now.model.parameters),
+        "model.macs_per_sequence": (stored.model.macs_per_sequence, now.model.macs_per_sequence),
+        "training.steps": (stored.training.steps, now.training.steps),
+    }
+    for name, (before, after) in exact.items():
+        if before != after:
+            found.append(Finding(where, "re-run", f"{name} changed (compared exactly)", _short(before), _short(after)))
+    for name, before, after in _paired_numbers("metrics", stored.metrics, now.metrics) + _paired_numbers(
+        "regions", stored.regions, now.regions
+    ):
+        if after is None:
+            found.append(Finding(where, "re-run", f"{name} is missing from the re-run", before, None))
+        elif not tolerance.allows(before, after):
+            found.append(Finding(where, "re-run", name, before, after))
+    return found
+
+
+def _short(value):
+    return value[:12] + "…" if isinstance(value, str) and len(value) > 16 else value
+
+
+def _paired_numbers(prefix: str, stored, now) -> list[tuple[str, float, float | None]]:
+    """Walk `stored` (nested dicts/lists of numbers); pair each number with the one at the same place in `now`."""
+    pairs = []
+    if isinstance(stored, dict):
+        for key, value in stored.items():
+            if key in ("notes", "definition"):
+                continue
+            pairs += _paired_numbers(f"{prefix}.{key}", value, now.get(key) if isinstance(now, dict) else None)
+    elif isinstance(stored, list):
+        for index, value in enumerate(stored):
+            other = now[index] if isinstance(now, list) and index < len(now) else None
+            pairs += _paired_numbers(f"{prefix}[{index + 1}]", value, other)
+    elif isinstance(stored, (int, float, str)) and not isinstance(stored, bool):
+        try:
+            pairs.append((prefix, _number(stored), None if now is None else _number(now)))
+        except (KeyError, TypeError, ValueError):
+            pass  # a text field, not a number
+    return pairs
+
+
+def rerun_record(record: Record, results_dir: Path) -> Record:
+    """Run the engine again exactly as the record says it was run (same model, preset, data, protocol,
+    budget, seed), on the CPU, without writing anything; return the new record."""
+    import tempfile
+
+    from vpbench.engine.config import RunConfig
+    from vpbench.engine.run import run
+    from vpbench.registry import get_preset
+
+    preset_kwargs = get_preset(record.model.name, record.model.preset).model
+    overrides = {k: v for k, v in record.model.config.items() if preset_kwargs.get(k, object()) != v}
+    match = re.search(r"on (\d+) validation clips", record.training.validation_metric)
+    with tempfile.TemporaryDirectory(prefix="vpbench-check-") as scratch:
+        config = RunConfig(
+            model=record.model.name,
+            dataset=record.dataset.name,
+            preset=record.model.preset,
+            protocols=[record.protocol.name],
+            train_protocol=record.protocol.train_protocol,
+            steps=record.training.steps if record.training.trained else None,
+            seed=record.provenance.seed,
+            device="cpu",
+            results_dir=Path(scratch) / "results",
+            runs_dir=Path(scratch) / "runs",
+            data_options=dict(record.dataset.options),
+            resume=False,
+            batch_size=record.training.batch_size,
+            learning_rate=record.training.optimizer.get("lr"),
+            test_size=record.dataset.test_size,
+            val_size=int(match.group(1)) if match else RunConfig.val_size,
+            eval_batch_size=record.efficiency.eval_batch_size,
+            conventions=tuple(record.metrics),
+            model_overrides=overrides,
+            write_records=False,
+            command=f"vpbench check (re-run of {record.record_id})",
+        )
+        produced = [r for r in run(config) if r.protocol.name == record.protocol.name]
+    if len(produced) != 1:
+        raise VpbenchError(f"re-running {record.record_id} gave {len(produced)} records for {record.protocol.name}")
+    return produced[0]
+
+
+def run_check(
+    results_dir: str | Path,
+    *,
+    rerun: bool = True,
+    verify_checksums: bool = True,
+    tolerance: Tolerance = Tolerance(),
+    data_root: str | Path | None = None,
+    rerunner: Callable[[Record, Path], Record] = rerun_record,
+) -> CheckReport:
+    """All checks over every record under `results_dir`; the report lists every finding."""
+    results_dir = Path(results_dir)
+    report = CheckReport()
+    sequences = SequenceCache(results_dir)
+    checksums = ChecksumCache(data_root)
+    records: list[Record] = []
+    for path in sorted(results_dir.glob("*/*.json")) if results_dir.exists() else []:
+        try:
+            record = load_record(path)
+        except VpbenchError as error:
+            report.findings.append(Finding(str(path.relative_to(results_dir)), "schema", str(error)))
+            continue
+        records.append(record)
+        report.findings.extend(validate_record(record, path, results_dir, sequences))
+        if verify_checksums:
+            current, why = checksums.current(record)
+            if current is None:
+                report.notes.append(f"{record.record_id}: checksum not verified ({why})")
+            elif current != record.dataset.test_checksum:
+                report.findings.append(
+                    Finding(
+                        str(path.relative_to(results_dir)),
+                        "checksum",
+                        "test data differ from the data this record was evaluated on",
+                        _short(record.dataset.test_checksum),
+                        _short(current),
+                    )
+                )
+            else:
+                report.checksums_verified += 1
+    report.records = len(records)
+    leaderboard, report.leaderboard_diff = check_leaderboard(records, results_dir)
+    if leaderboard is not None:
+        report.findings.append(leaderboard)
+    if rerun:
+        for record in records:
+            if record.model.preset != SMOKE_PRESET:
+                continue
+            try:
+                now = rerunner(record, results_dir)
+            except VpbenchError as error:
+                report.findings.append(Finding(record.record_id, "re-run", f"could not re-run: {error}"))
+                continue
+            report.rerun += 1
+            report.findings.extend(compare_numbers(record, now, tolerance))
+    return report
+
+
+def _format_value(value, other=None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        for digits in (6, 10, 17):  # enough digits that two different numbers never print the same
+            text = f"{value:.{digits}g}"
+            if not isinstance(other, float) or text != f"{other:.{digits}g}":
+                return text
+        return text
+    return str(value)
+
+
+def render_report(report: CheckReport, tolerance: Tolerance = Tolerance(), max_diff_lines: int = 60) -> str:
+    """Plain text: a summary line, the findings as a table (stored vs now side by side), the leaderboard diff."""
+    summary = (
+        f"vpbench check: {report.records} records · {report.checksums_verified} data checksums verified · "
+        f"{report.rerun} smoke records re-run (tolerance {tolerance.describe()})"
+    )
+    lines = [summary]
+    if report.ok:
+        lines.append("OK: every check passed")
+    else:
+        lines.append(f"FAILED: {len(report.findings)} finding(s); 'recomputed' is what the code, data or the")
+        lines.append("record's other numbers give now")
+        rows = [("check", "what", "stored", "recomputed")]
+        owners = []
+        for finding in report.findings:
+            owners.append(finding.where)
+            stored, now = _format_value(finding.stored, finding.now), _format_value(finding.now, finding.stored)
+            rows.append((finding.check, finding.message, stored, now))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(rows[0], widths, strict=True)))
+        previous = None
+        for owner, row in zip(owners, rows[1:], strict=True):
+            if owner != previous:
+                lines.append(owner)
+                previous = owner
+            lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if report.leaderboard_diff:
+        lines.append("")
+        lines.append("leaderboard.md: stored (-) vs generated now (+)")
+        lines.extend(report.leaderboard_diff[:max_diff_lines])
+        if len(report.leaderboard_diff) > max_diff_lines:
+            lines.append(f"… {len(report.leaderboard_diff) - max_diff_lines} more diff lines")
+    if report.notes:
+        lines.append("")
+        lines.append("not checked here:")
+        lines.extend(f"  {note}" for note in report.notes)
+    return "\n".join(lines) + "\n"

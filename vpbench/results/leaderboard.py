@@ -1,0 +1,49 @@
+"""`results/leaderboard.md`: the project's own leaderboard, generated from the stored records only.
+
+The file is committed so that readers see the numbers without running anything, and `vpbench check`
+regenerates it and fails when the two differ — so a hand edit, a stale file or a changed record cannot go
+unnoticed. Nothing in it depends on time or machine: the same records always give the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from vpbench.results.render import render_markdown
+from vpbench.results.schema import Record
+from vpbench.results.table import TableOptions, build_table
+
+LEADERBOARD_NAME = "leaderboard.md"
+EXCLUDED_PRESET = "smoke"  # tiny CI models: their numbers are regression fixtures, not results
+CONVENTION_ORDER = ("vpbench", "openstl", "predrnn", "srvp-paper")
+REGENERATE = "vpbench table --leaderboard --output results/leaderboard.md"
+
+
+def leaderboard_path(results_dir: str | Path) -> Path:
+    return Path(results_dir) / LEADERBOARD_NAME
+
+
+def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None = None) -> str:
+    """Markdown: a section per dataset / data source / protocol / convention with the standard metric set,
+    published rows of the same convention beside ours; `results_dir` gives the per-sequence values that
+    confidence intervals are computed from."""
+    shown = [record for record in records if record.model.preset != EXCLUDED_PRESET]
+    header = [
+        "# vpbench leaderboard",
+        "",
+        f"Generated from the result records in this folder by `{REGENERATE}`; do not edit by hand —",
+        "`vpbench check` regenerates it and fails if it differs. Numbers from different data sources, test sets",
+        "or metric conventions are in different tables; rows marked *published* are figures from publications",
+        f"(their own data and training budget), not vpbench runs. Records of the `{EXCLUDED_PRESET}` preset",
+        "(CI fixtures) are not listed.",
+        "",
+    ]
+    if not shown:
+        return "\n".join(header + ["No results yet.", ""])
+    present = {convention for record in shown for convention in record.metrics}
+    conventions = tuple(c for c in CONVENTION_ORDER if c in present) + tuple(sorted(present - set(CONVENTION_ORDER)))
+    table = build_table(shown, TableOptions(conventions=conventions, reference=True), results_dir)
+    datasets = {record.dataset.name for record in shown}
+    table.sections = [section for section in table.sections if section.key.dataset in datasets]
+    return "\n".join(header) + "\n" + render_markdown(table)
