@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+
 from vpbench.baselines._patches import patchify, unpatchify
 from vpbench.baselines._recurrent import ground_truth_probability
-
 from vpbench.efficiency import count_parameters
 from vpbench.errors import VpbenchError
 from vpbench.registry import create_model, get_preset

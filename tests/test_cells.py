@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+
 from vpbench.baselines._cells import (
     CausalLSTMCell,
     ConvLSTMCell,

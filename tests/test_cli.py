@@ -33,3 +33,21 @@ def test_unknown_command_is_a_usage_error_without_traceback():
     result = vpbench("nosuch")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "No such command" in result.stderr
+
+
+def test_score_prints_json_for_every_convention_and_rejects_mismatched_shapes(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 256, (8, 4, 32, 32), dtype=np.uint8)
+    np.save(tmp_path / "target.npy", target)
+    np.save(tmp_path / "pred.npy", (target * 0.8).astype(np.uint8))
+    np.save(tmp_path / "short.npy", target[:, :2])
+    result = vpbench("score", "--pred", str(tmp_path / "pred.npy"), "--target", str(tmp_path / "target.npy"), "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert {"vpbench", "openstl", "predrnn", "srvp-paper"} <= set(scores)
+    assert len(scores["vpbench"]["per_horizon"]["mse"]) == 4 and scores["vpbench"]["overall"]["mse"] > 0
+    bad = vpbench("score", "--pred", str(tmp_path / "short.npy"), "--target", str(tmp_path / "target.npy"))
+    assert bad.returncode == 2 and "does not match target shape" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -287,6 +287,27 @@ def eval_checkpoint(
     _print_run_summary(run_engine(config))
 
 
+@app.command("score")
+def score_command(
+    pred: Annotated[Path, typer.Option("--pred", help="predictions .npy, (N,T,H,W) or (N,T,C,H,W)")],
+    target: Annotated[Path, typer.Option("--target", help="ground truth .npy, same shape")],
+    convention: Annotated[list[str] | None, typer.Option(help="vpbench | openstl | predrnn | srvp-paper")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if available)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Score predictions made by any code base, uint8 or float in [0, 1], under every named convention."""
+    from vpbench.metrics import CONVENTION_NAMES
+    from vpbench.metrics.score import score_files, summary_lines
+
+    conventions = tuple(convention) if convention else CONVENTION_NAMES
+    result = score_files(pred, target, conventions, device=device)
+    if as_json:
+        print_json(result)
+    else:
+        for line in summary_lines(result):
+            stdout.print(line, highlight=False)
+
+
 def _parse_options(pairs: list[str]) -> dict[str, object]:
     options: dict[str, object] = {}
     for pair in pairs:

@@ -294,6 +294,7 @@ SPEC = register_dataset(
         height=DEFAULT_SIZE,
         width=DEFAULT_SIZE,
         protocols=("10->10", "10->20", "10->40"),
+        patch_size=2,
         description="KTH Actions, gray; persons 1-15 train, 16 validation, 17-25 test; prepared from .avi or JPEGs",
         open=open_kth,
         files=(

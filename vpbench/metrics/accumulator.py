@@ -43,6 +43,8 @@ _REGION_ROWS = ("static_squared", "static_absolute", "total_squared", "total_abs
 class _State:
     """Everything an accumulator knows; plain Python/numpy so that it pickles for all_gather_object."""
 
+    conventions: tuple[str, ...] = ()
+    keep_per_sequence: bool = True
     geometry: FrameGeometry | None = None
     horizon: int | None = None
     sequences: int = 0
@@ -82,7 +84,7 @@ class MetricAccumulator:
         self.conventions = names
         self.device = torch.device(device) if device is not None else None
         self.keep_per_sequence = keep_per_sequence
-        self._state = _State(horizon=horizon)
+        self._state = _State(names, keep_per_sequence, horizon=horizon)
         self._reduced = False
         self._scratch = Scratch()  # temporaries reused across chunks and batches (never part of the state)
         frame_conventions = [CONVENTIONS[n] for n in names if not CONVENTIONS[n].pooled]
@@ -204,16 +206,16 @@ class MetricAccumulator:
         """Add another accumulator's batches into this one (in place; returns self). Order-independent."""
         if not isinstance(other, MetricAccumulator):
             raise VpbenchError(f"can only merge another MetricAccumulator, not {type(other).__name__}")
-        if other.conventions != self.conventions or other.keep_per_sequence != self.keep_per_sequence:
-            raise VpbenchError(
-                "cannot merge accumulators with different conventions or keep_per_sequence settings: "
-                f"{self.conventions} / {other.conventions}"
-            )
         self._merge_state(other._state)
         return self
 
     def _merge_state(self, other: _State) -> None:
         state = self._state
+        if (other.conventions, other.keep_per_sequence) != (state.conventions, state.keep_per_sequence):
+            raise VpbenchError(
+                "cannot merge accumulators with different conventions or keep_per_sequence settings: "
+                f"{state.conventions}, {state.keep_per_sequence} / {other.conventions}, {other.keep_per_sequence}"
+            )
         if other.sequences == 0:
             return
         self._check_layout(other.horizon, other.geometry)
@@ -240,7 +242,7 @@ class MetricAccumulator:
             raise VpbenchError("this accumulator was already all-reduced; reducing again would double count")
         gathered: list[_State | None] = [None] * distributed.get_world_size(group)
         distributed.all_gather_object(gathered, self._state, group=group)
-        self._state = _State(horizon=self._state.horizon)
+        self._state = _State(self.conventions, self.keep_per_sequence, horizon=self._state.horizon)
         for state in gathered:
             self._merge_state(state)
         self._reduced = True
