@@ -46,7 +46,8 @@ class ConvGRUCell(nn.Module):
         update_logits, reset_logits = gates.split(self.hidden_channels, dim=1)
         update, reset = torch.sigmoid(update_logits), torch.sigmoid(reset_logits)
         candidate = torch.tanh(self.candidate_from_input(inputs) + self.candidate_from_hidden(reset * hidden))
-        return (1 - update) * candidate + update * hidden
+        # (1 − z)⊙g + z⊙h written as lerp(g, h, z): one fused op that saves no new tensor for backward.
+        return torch.lerp(candidate, hidden, update)
 
 
 class ConvGRUStack(nn.Module):

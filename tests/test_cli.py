@@ -24,7 +24,7 @@ def test_datasets_json_lists_every_dataset_with_file_status(tmp_path):
     result = vpbench("datasets", "--json", "--data-root", str(tmp_path))
     assert result.returncode == 0, result.stderr
     datasets = {row["name"]: row for row in json.loads(result.stdout)}
-    assert {"mmnist", "synthetic"} <= set(datasets)
+    assert set(datasets) == {"mmnist", "kth", "human36m", "synthetic"}
     assert datasets["mmnist"]["shape"] == [1, 64, 64]
     assert all(not f["present"] and f["path"].startswith(str(tmp_path)) for f in datasets["mmnist"]["files"])
 

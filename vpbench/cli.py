@@ -287,6 +287,66 @@ def eval_checkpoint(
     _print_run_summary(run_engine(config))
 
 
+@app.command("sweep")
+def sweep_command(
+    dataset: Annotated[str, typer.Option("--dataset", "-d")],
+    models: Annotated[str, typer.Option(help="comma-separated model names, or 'all'")] = "all",
+    preset: Annotated[str | None, typer.Option(help="paper | small | smoke")] = None,
+    protocol: Annotated[list[str] | None, typer.Option(help="e.g. 10->10; repeat for several")] = None,
+    steps: Annotated[int | None, typer.Option(help="training budget in steps, the same for every model")] = None,
+    time_budget: Annotated[str | None, typer.Option(help="training budget in time per model, e.g. 10m")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="global batch size for every model")] = None,
+    seed: int = 42,
+    device: str = "auto",
+    test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips")] = None,
+    results_dir: Path = Path("results"),
+    runs_dir: Path = Path("runs"),
+    data_root: DataRoot = None,
+    data_option: Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE")] = None,
+    emit: Annotated[str | None, typer.Option(help="'slurm': print a job-array script instead of running")] = None,
+) -> None:
+    """Run a grid of models on one dataset, skipping stored records and resuming unfinished runs."""
+    from vpbench.engine.config import RunConfig, parse_duration
+    from vpbench.engine.run import run as run_engine
+    from vpbench.engine.sweep import run_sweep, slurm_script
+
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    if emit is not None:
+        if emit != "slurm":
+            raise VpbenchError(f"unknown --emit target '{emit}'; the only one is 'slurm'")
+        passthrough = [a for a in sys.argv[2:]]
+        skip = {"--models", "--emit"}
+        arguments, index = [], 0
+        while index < len(passthrough):
+            if passthrough[index] in skip:
+                index += 2
+                continue
+            arguments.append(passthrough[index])
+            index += 1
+        sys.stdout.write(slurm_script(names, arguments))
+        return
+    template = RunConfig(
+        model="",
+        dataset=dataset,
+        preset=preset,
+        protocols=list(protocol or []),
+        steps=steps,
+        time_budget_s=parse_duration(time_budget) if time_budget else None,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        test_size=test_size,
+        results_dir=results_dir,
+        runs_dir=runs_dir,
+        data_root=data_root,
+        data_options=_parse_options(data_option or []),
+        command="vpbench " + " ".join(sys.argv[1:]),
+    )
+    outcome = run_sweep(template, names, run_engine, log=lambda line: stderr.print(line, highlight=False))
+    for model, state in outcome:
+        stdout.print(f"{model}: {state}")
+
+
 @app.command("score")
 def score_command(
     pred: Annotated[Path, typer.Option("--pred", help="predictions .npy, (N,T,H,W) or (N,T,C,H,W)")],

@@ -8,7 +8,8 @@ the single-process numbers. Float running sums are not associative, so nothing h
   functional.py) computed from that frame alone;
 * per-horizon totals are Python integers (unbounded: no overflow), summed from int64 tensors split into
   31-bit halves so that a batch sum cannot overflow either;
-* per-sequence values and srvp-paper buffers are keyed by sequence index and sorted at `compute()`.
+* per-sequence values and srvp-paper buffers are keyed by sequence index and sorted at `compute()`
+  (stored in `RowStore` blocks, so that keeping them does not fragment memory).
 
 Integer addition is associative and commutative, so any batching, any sharding and any merge order give
 bit-identical `compute()` output.
@@ -29,6 +30,7 @@ from vpbench.metrics.jsonvalues import to_json_number, to_json_numbers
 from vpbench.metrics.pooled import srvp_paper_horizon
 from vpbench.metrics.prepared import FrameGeometry, PreparedChunk
 from vpbench.metrics.regions import REGIONS_DEFINITION, region_sums
+from vpbench.metrics.rowstore import RowStore
 from vpbench.metrics.validation import as_tensor, validate_layout, validate_values
 
 _HALF_BITS = 31
@@ -53,8 +55,10 @@ class _State:
     horizon_sums: dict[str, list[int]] = field(default_factory=dict)
     infinite_counts: dict[str, list[int]] = field(default_factory=dict)
     static_pixels: int = 0
-    per_sequence: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-    pooled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    per_sequence_index: RowStore = field(default_factory=RowStore)
+    per_sequence_values: RowStore = field(default_factory=RowStore)  # (columns,) float32 rows
+    pooled_index: RowStore = field(default_factory=RowStore)
+    pooled_frames: RowStore = field(default_factory=RowStore)  # (2, T, C, H, W) uint8: prediction, target
 
 
 class MetricAccumulator:
@@ -159,7 +163,8 @@ class MetricAccumulator:
             convention = CONVENTIONS[name]
             if convention.pooled:
                 prediction, target = chunk.round_uint8
-                state.pooled.append((indices, prediction.cpu().numpy(), target.cpu().numpy()))  # new tensors
+                state.pooled_index.append(indices)
+                state.pooled_frames.append(torch.stack((prediction, target), dim=1).cpu().numpy())
             else:
                 for metric, values in convention.frame_metrics(chunk).items():
                     metrics[f"{name}/{metric}"] = values
@@ -182,7 +187,8 @@ class MetricAccumulator:
             state.denominators = {c: metrics[c].denominator for c in self._columns}
         state.static_pixels += int(regions["static_pixels"].sum())
         if self.keep_per_sequence and self._columns:
-            state.per_sequence.append((indices, self._per_sequence_values(high, low, infinite)))
+            state.per_sequence_index.append(indices)
+            state.per_sequence_values.append(self._per_sequence_values(high, low, infinite))
 
     def _per_sequence_values(self, high: torch.Tensor, low: torch.Tensor, infinite: list) -> np.ndarray:
         """(B, columns) float32: each sequence's mean over horizons, from its exact integer sums."""
@@ -227,8 +233,13 @@ class MetricAccumulator:
         state.sequences += other.sequences
         state.next_index = max(state.next_index, other.next_index)
         state.static_pixels += other.static_pixels
-        state.per_sequence.extend(other.per_sequence)
-        state.pooled.extend(other.pooled)
+        for mine, theirs in (
+            (state.per_sequence_index, other.per_sequence_index),
+            (state.per_sequence_values, other.per_sequence_values),
+            (state.pooled_index, other.pooled_index),
+            (state.pooled_frames, other.pooled_frames),
+        ):
+            mine.extend(theirs)
 
     def all_reduce(self, group: object = None) -> MetricAccumulator:
         """Combine the accumulators of all ranks of torch.distributed `group` (default: the world), so that
@@ -294,25 +305,22 @@ class MetricAccumulator:
         return order, table
 
     def _sorted_per_sequence(self) -> tuple[np.ndarray, np.ndarray]:
-        chunks = self._state.per_sequence
-        if not chunks:
+        if not self._state.per_sequence_index.count:
             return np.zeros(0, np.int64), np.zeros((0, len(self._columns)), np.float32)
-        indices = np.concatenate([i for i, _ in chunks])
-        values = np.concatenate([v for _, v in chunks])
+        indices, values = self._state.per_sequence_index.gather(), self._state.per_sequence_values.gather()
         order = np.argsort(indices, kind="stable")
         _check_unique(indices[order])
         return indices[order], values[order]
 
     def _pooled_result(self) -> dict:
-        chunks = self._state.pooled
-        indices = np.concatenate([i for i, _, _ in chunks])
+        indices = self._state.pooled_index.gather()
         order = np.argsort(indices, kind="stable")
         _check_unique(indices[order])
         per_horizon: dict[str, list] = {"mse": [], "psnr": [], "ssim": []}
         notes: list[str] = []
         for step in range(self._state.horizon):
-            prediction = np.concatenate([p[:, step] for _, p, _ in chunks])[order]
-            target = np.concatenate([t[:, step] for _, _, t in chunks])[order]
+            prediction = self._state.pooled_frames.gather((0, step))[order]  # (N, C, H, W), test-set order
+            target = self._state.pooled_frames.gather((1, step))[order]
             values, note = srvp_paper_horizon(prediction, target, self.device or torch.device("cpu"))
             for metric, value in values.items():
                 per_horizon[metric].append(value)
