@@ -188,6 +188,8 @@ def resolve_steps(resolved: Resolved, model, train_set, plan: TrainPlan) -> tupl
 
 
 def banner(resolved: Resolved, budget: str, trainable: bool) -> None:
+    if not resolved.distributed.is_main:
+        return
     config = resolved.config
     protocols = ", ".join(p.name for p in resolved.protocols)
     test = f"first {resolved.test_size} test clips" if resolved.test_size else "the whole test split"
@@ -248,9 +250,8 @@ def run(config: RunConfig, progress=None) -> list[Record]:
         plan.checkpoint_every = config.checkpoint_every or plan.val_every
         banner(resolved, budget, trainable)
         val_clips = load_clips(val_set, config.val_size)
-        result = train(
-            model, train_set, val_clips, plan, resolved.run_dir, device, distributed, config.resume, progress
-        )
+        report = progress if distributed.is_main else None
+        result = train(model, train_set, val_clips, plan, resolved.run_dir, device, distributed, config.resume, report)
         if result.selected_checkpoint is not None:
             model.load_state_dict(load_checkpoint(result.selected_checkpoint, map_location=device)["model"])
     else:
