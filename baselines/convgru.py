@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
 from vpbench.baselines._convgru import (
     PAPER_BACKBONE,
     PAPER_TRAINING,
@@ -18,7 +19,6 @@ from vpbench.baselines._convgru import (
     binary_cross_entropy,
     check_backbone_arguments,
 )
-
 from vpbench.modeling import VideoPredictor
 from vpbench.registry import Preset, register_model
 

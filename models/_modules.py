@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
 from vpbench.models._attention import (
     ChannelAttention,
     channel_self_correlation,

@@ -107,7 +107,8 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
         "size=64",
         "--no-table",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # Same thread count as this process: CPU kernels are deterministic for a fixed number of threads.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     checkpoint = None

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from vpbench.baselines.mimo_vp import MIMOVP, attend_over_time, sinusoid_position_encoding
 
+from vpbench.baselines.mimo_vp import MIMOVP, attend_over_time, sinusoid_position_encoding
 from vpbench.efficiency import count_macs, count_parameters
 from vpbench.errors import VpbenchError
 from vpbench.registry import create_model

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from vpbench.baselines.simvp import Inception, InceptionUNet, SimVP
 
+from vpbench.baselines.simvp import Inception, InceptionUNet, SimVP
 from vpbench.efficiency import count_macs, count_parameters
 from vpbench.errors import VpbenchError
 from vpbench.registry import create_model

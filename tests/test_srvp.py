@@ -8,6 +8,9 @@ import math
 
 import pytest
 import torch
+
+from vpbench.efficiency import count_parameters
+from vpbench.errors import VpbenchError
 from vpbench.models._attention import (
     ChannelAttention,
     channel_self_correlation,
@@ -15,9 +18,6 @@ from vpbench.models._attention import (
     temporal_attention,
     temporal_self_correlation,
 )
-
-from vpbench.efficiency import count_parameters
-from vpbench.errors import VpbenchError
 from vpbench.registry import create_model, get_model_entry
 
 VARIANTS = ["srvp", "srvp-wo-sa", "srvp-wo-rfa", "srvp-wo-crossatt"]
