@@ -40,14 +40,14 @@ def _presets(variant: str) -> dict[str, Preset]:
             note=f"{variant}: the reference's Moving MNIST configuration (4 x 128 ConvGRU, kernel 5, dropout "
             "0.5, attention dropout 0.2); BCE, RMSprop lr 1e-5, wd 1e-4, momentum 0.9, batch 8. Peak memory "
             "(srvp, 64x64, 10->10, fp32, CPU RSS): training batch 8 about 23 GB (2.9 GB per sequence), "
-            "evaluation under inference_mode batch 8 about 1.1 GB.",
+            "evaluation under inference_mode batch 8 about 1.0 GB.",
         ),
         "small": Preset(
             model={**SMALL_BACKBONE, "attention_dropout": 0.2},
             train=SMALL_TRAINING,
             note=f"{variant}: 4 x 16 ConvGRU, kernel 3; attention widths scale with hidden (SA 2 x 16, RFA "
-            "2 x 4; srvp's head 64 + 32 + 8 = 104); about 2 s per batch-8 step on 2 CPU cores (convgru "
-            "small: 1 s). Adam 1e-3 because RMSprop 1e-5 barely moves in a minutes-long CPU budget.",
+            "2 x 4; srvp's head 64 + 32 + 8 = 104); a batch-8 training step takes 3.5 s on one CPU thread "
+            "(convgru small: 2.1 s). Adam 1e-3 because RMSprop 1e-5 barely moves in a minutes-long CPU budget.",
         ),
         "smoke": Preset(
             model={**SMOKE_BACKBONE, "attention_dropout": 0.2}, train=SMALL_TRAINING, note="tiny, for tests"

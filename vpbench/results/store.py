@@ -20,6 +20,8 @@ from vpbench.errors import VpbenchError
 from vpbench.results.schema import Record
 
 LOCK_NAME = ".vpbench.lock"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write(path: Path, write: Callable[[object], None], mode: str = "w") -> None:
@@ -31,6 +33,7 @@ def atomic_write(path: Path, write: Callable[[object], None], mode: str = "w") -
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_UMASK)  # temporary files are private; results are not
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
