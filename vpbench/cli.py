@@ -210,6 +210,7 @@ def run(
     test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 1000)")] = None,
     val_every: Annotated[int | None, typer.Option(help="validate every N steps")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="checkpoint every N steps")] = None,
+    val_size: Annotated[int, typer.Option(help="validation clips used for checkpoint selection")] = 256,
     data_option: Annotated[
         list[str] | None, typer.Option(help="dataset option KEY=VALUE, e.g. source=offline-5k")
     ] = None,
@@ -240,6 +241,7 @@ def run(
         test_size=test_size,
         val_every=val_every,
         checkpoint_every=checkpoint_every,
+        val_size=val_size,
         command="vpbench " + " ".join(sys.argv[1:]),
     )
     report, bar = _progress_reporter(model)
@@ -299,6 +301,7 @@ def sweep_command(
     seed: int = 42,
     device: str = "auto",
     test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips")] = None,
+    val_size: Annotated[int, typer.Option(help="validation clips used for checkpoint selection")] = 256,
     results_dir: Path = Path("results"),
     runs_dir: Path = Path("runs"),
     data_root: DataRoot = None,
@@ -336,6 +339,7 @@ def sweep_command(
         seed=seed,
         device=device,
         test_size=test_size,
+        val_size=val_size,
         results_dir=results_dir,
         runs_dir=runs_dir,
         data_root=data_root,
