@@ -29,10 +29,10 @@ class Handler(BaseHTTPRequestHandler):
         if requested and self.path in ("/ranged", "/flaky"):
             first = int(requested.removeprefix("bytes=").rstrip("-"))
             if first >= len(body):
+                self.server.log.append((self.path, requested, 0))  # logged before answering: no race
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(body)}")
                 self.end_headers()
-                self.server.log.append((self.path, requested, 0))
                 return
             status = 206
         sent = body[first:]
@@ -44,8 +44,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/flaky" and not any(entry[0] == "/flaky" for entry in self.server.log):
             sent = sent[: len(sent) // 2]  # the first answer breaks off half-way
             self.close_connection = True
+        self.server.log.append((self.path, requested, len(sent)))  # before the body, so the client sees it
         self.wfile.write(sent)
-        self.server.log.append((self.path, requested, len(sent)))
 
     def log_message(self, *args):
         pass
