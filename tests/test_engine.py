@@ -21,6 +21,17 @@ from vpbench.errors import RunFailed, VpbenchError
 from vpbench.results.store import load_records
 
 
+def smoke_command(folder: Path, *, steps: int, checkpoint_every: int, val_every: int) -> list[str]:
+    """`vpbench run` on the command line with the settings of `smoke_config` (for kill/signal tests)."""
+    return [
+        sys.executable, "-m", "vpbench", "run", "--model", SMOKE_MODEL, "--dataset", "synthetic",
+        "--preset", "smoke", "--protocol", "4->4", "--steps", str(steps), "--batch-size", "4",
+        "--test-size", "16", "--val-size", "8", "--val-every", str(val_every),
+        "--checkpoint-every", str(checkpoint_every), "--device", "cpu", "--results-dir", str(folder / "results"),
+        "--runs-dir", str(folder / "runs"), "--data-option", "size=64",
+    ]  # fmt: skip
+
+
 def assert_same_weights(first: dict, second: dict) -> None:
     assert first.keys() == second.keys()
     for name in first:
@@ -74,39 +85,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     reference = weights(run_dir(uninterrupted) / "last.pt")
 
     killed = tmp_path / "b"
-    command = [
-        sys.executable,
-        "-m",
-        "vpbench",
-        "run",
-        "--model",
-        SMOKE_MODEL,
-        "--dataset",
-        "synthetic",
-        "--preset",
-        "smoke",
-        "--protocol",
-        "4->4",
-        "--steps",
-        "300",
-        "--batch-size",
-        "4",
-        "--test-size",
-        "16",
-        "--val-every",
-        "50",
-        "--checkpoint-every",
-        "5",
-        "--device",
-        "cpu",
-        "--results-dir",
-        str(killed / "results"),
-        "--runs-dir",
-        str(killed / "runs"),
-        "--data-option",
-        "size=64",
-        "--no-table",
-    ]
+    command = smoke_command(killed, steps=300, checkpoint_every=5, val_every=50) + ["--no-table"]
     # Same thread count as this process: CPU kernels are deterministic for a fixed number of threads.
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -130,38 +109,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "vpbench",
-        "run",
-        "--model",
-        SMOKE_MODEL,
-        "--dataset",
-        "synthetic",
-        "--preset",
-        "smoke",
-        "--protocol",
-        "4->4",
-        "--steps",
-        "100000",
-        "--batch-size",
-        "4",
-        "--test-size",
-        "16",
-        "--checkpoint-every",
-        "100000",
-        "--val-every",
-        "100000",
-        "--device",
-        "cpu",
-        "--results-dir",
-        str(tmp_path / "results"),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--data-option",
-        "size=64",
-    ]
+    command = smoke_command(tmp_path, steps=100000, checkpoint_every=100000, val_every=100000)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "runs").glob("synthetic/*/train_log.jsonl")):
