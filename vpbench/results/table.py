@@ -162,7 +162,10 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
                     homes = [
                         key for key in sections if replace(key, preset="") == key_of(record, convention, metric, "")
                     ]
-                    homes = homes or [key_of(record, convention, metric, record.model.preset)]
+                    # With a preset filter, sanity rows only join matching sections; alone they would add a
+                    # section of another test set (e.g. the smoke CI fixtures) to a `--preset small` view.
+                    if not homes and options.preset in (None, record.model.preset):
+                        homes = [key_of(record, convention, metric, record.model.preset)]
                 else:
                     homes = [key_of(record, convention, metric, record.model.preset)]
                 for home in homes:
