@@ -28,7 +28,6 @@ from vpbench.engine.provenance import device_name, environment, now_utc, stable_
 from vpbench.engine.trainer import TrainPlan, TrainResult, calibrate_seconds_per_step, load_clips, train
 from vpbench.errors import VpbenchError
 from vpbench.metrics import bootstrap_ci
-from vpbench.metrics.jsonvalues import from_json_number
 from vpbench.protocols import Protocol, parse_protocol
 from vpbench.registry import create_model, get_model_entry, get_preset, model_kwargs
 from vpbench.results.schema import (
@@ -40,6 +39,7 @@ from vpbench.results.schema import (
     Record,
     TrainingInfo,
 )
+from vpbench.results.sequences import flatten_per_sequence
 from vpbench.results.store import atomic_write, ensure_writable, write_record
 
 
@@ -340,25 +340,12 @@ def evaluate_protocol(
     record = make_record(resolved, model, protocol, test_set, evaluation, result, budget, trainable, macs)
     record.provenance.evaluation_wall_time_s = time.perf_counter() - started
     if config.write_records and resolved.distributed.is_main:
-        per_sequence = per_sequence_arrays(evaluation)
+        per_sequence = flatten_per_sequence(evaluation.results.get("per_sequence") or {})
         path = write_record(Path(config.results_dir), record, per_sequence)
         if evaluation.samples:
             np.savez_compressed(path.with_name(path.stem + ".samples.npz"), **evaluation.samples)
         log(f"wrote {path}")
     return record
-
-
-def per_sequence_arrays(evaluation: Evaluation) -> dict[str, np.ndarray]:
-    """Flatten compute()'s per-sequence table into compact arrays: 'sequence_index', '<convention>.<metric>'."""
-    table = evaluation.results.get("per_sequence") or {}
-    arrays: dict[str, np.ndarray] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            for metric, values in value.items():
-                arrays[f"{key}.{metric}"] = np.asarray([from_json_number(v) for v in values], dtype=np.float32)
-        else:
-            arrays[key] = np.asarray(value, dtype=np.int32)
-    return arrays
 
 
 def confidence_intervals(evaluation: Evaluation) -> dict[str, dict[str, list[float]]]:
