@@ -16,6 +16,7 @@ from vpbench.data import open_split
 from vpbench.results.check import (
     Tolerance,
     compare_numbers,
+    recorded_cpu_threads,
     render_report,
     rerun_record,
     run_check,
@@ -183,3 +184,28 @@ def test_rerun_record_asks_the_engine_for_exactly_the_stored_run(monkeypatch, tm
     assert config.test_size == TEST_SIZE and config.data_options == {"size": TEST_SIZE}
     assert config.device == "cpu" and config.write_records is False and config.val_size == 256
     assert config.conventions == tuple(record.metrics) and config.batch_size == record.training.batch_size
+
+
+def test_rerun_uses_the_thread_count_the_record_was_made_with(monkeypatch, tmp_path):
+    """CPU reductions depend on the thread count; a re-run at another count drifts by ~1e-6 and the gate
+    would fail a correct change, so the re-run pins the record's count and restores the caller's after."""
+    import torch
+
+    import vpbench.engine.run as engine
+
+    record, _ = synthetic("convgru", preset="smoke")
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    record.provenance.device = f"cpu (x86_64, {wanted} threads)"
+    seen = {}
+
+    def fake_run(config, progress=None):
+        seen["threads"] = torch.get_num_threads()
+        return [copy.deepcopy(record)]
+
+    monkeypatch.setattr(engine, "run", fake_run)
+    rerun_record(record, tmp_path)
+    assert seen["threads"] == wanted
+    assert torch.get_num_threads() == before
+    assert recorded_cpu_threads("NVIDIA H100 80GB HBM3") is None
+    assert recorded_cpu_threads("cpu (x86_64, 16 threads)") == 16

@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -291,9 +292,31 @@ def _paired_numbers(prefix: str, stored, now) -> list[tuple[str, float, float | 
     return pairs
 
 
+def recorded_cpu_threads(device: str) -> int | None:
+    """The torch CPU thread count a record was produced with, read from its device string
+    ("cpu (x86_64, 2 threads)"); None for a GPU or an older record that does not say."""
+    match = re.fullmatch(r"cpu \(.*, (\d+) threads?\)", device)
+    return int(match.group(1)) if match else None
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run with `count` intra-op threads, then restore. CPU kernels reduce in a thread-dependent order, so
+    a re-run matches its record to the last bit only at the record's own thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def rerun_record(record: Record, results_dir: Path) -> Record:
     """Run the engine again exactly as the record says it was run (same model, preset, data, protocol,
-    budget, seed), on the CPU, without writing anything; return the new record."""
+    budget, seed, CPU thread count), on the CPU, without writing anything; return the new record."""
     import tempfile
 
     from vpbench.engine.config import RunConfig
@@ -327,7 +350,8 @@ def rerun_record(record: Record, results_dir: Path) -> Record:
             write_records=False,
             command=f"vpbench check (re-run of {record.record_id})",
         )
-        produced = [r for r in run(config) if r.protocol.name == record.protocol.name]
+        with torch_threads(recorded_cpu_threads(record.provenance.device)):
+            produced = [r for r in run(config) if r.protocol.name == record.protocol.name]
     if len(produced) != 1:
         raise VpbenchError(f"re-running {record.record_id} gave {len(produced)} records for {record.protocol.name}")
     return produced[0]
