@@ -33,6 +33,20 @@ DataRoot = Annotated[
     Path | None, typer.Option("--data-root", help="data folder (default: $VPBENCH_DATA or ~/.cache/vpbench)")
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
+ResultsDir = Annotated[Path, typer.Option("--results-dir", help="folder of stored result records")]
+
+# Options shared by `run`, `eval` and `sweep`: declared once so the three commands cannot drift apart.
+ModelPreset = Annotated[str | None, typer.Option(help="paper | small | smoke (default: small on CPU, paper on CUDA)")]
+Protocols = Annotated[list[str] | None, typer.Option(help="e.g. 10->10; repeat for several (default: dataset's)")]
+Steps = Annotated[int | None, typer.Option(help="training budget in optimizer steps")]
+TimeBudget = Annotated[str | None, typer.Option(help="training budget in time, e.g. 10m")]
+BatchSize = Annotated[int | None, typer.Option(help="global batch size (default: the preset's)")]
+Seed = Annotated[int, typer.Option(help="seed of weights, data order and sampling")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+RunsDir = Annotated[Path, typer.Option(help="where checkpoints and training logs go")]
+TestSize = Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 1000)")]
+ValSize = Annotated[int, typer.Option(help="validation clips used for checkpoint selection")]
+DataOptions = Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE, e.g. source=offline-5k")]
 
 
 def print_json(document) -> None:
@@ -189,31 +203,25 @@ def _progress_reporter(model: str):
 def run(
     model: Annotated[str, typer.Option("--model", "-m", help="registered model name (see `vpbench models`)")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name (see `vpbench datasets`)")],
-    preset: Annotated[
-        str | None, typer.Option(help="paper | small | smoke (default: small on CPU, paper on CUDA)")
-    ] = None,
-    protocol: Annotated[
-        list[str] | None, typer.Option(help="e.g. 10->10; repeat for several (default: dataset's)")
-    ] = None,
+    preset: ModelPreset = None,
+    protocol: Protocols = None,
     train_protocol: Annotated[str | None, typer.Option(help="protocol to train on (default: the first)")] = None,
-    steps: Annotated[int | None, typer.Option(help="training budget in optimizer steps")] = None,
+    steps: Steps = None,
     epochs: Annotated[int | None, typer.Option(help="training budget in epochs")] = None,
-    time_budget: Annotated[str | None, typer.Option(help="training budget in time, e.g. 10m")] = None,
-    seed: int = 42,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    results_dir: Annotated[Path, typer.Option(help="where result records go")] = Path("results"),
-    runs_dir: Annotated[Path, typer.Option(help="where checkpoints and training logs go")] = Path("runs"),
+    time_budget: TimeBudget = None,
+    seed: Seed = 42,
+    device: Device = "auto",
+    results_dir: ResultsDir = Path("results"),
+    runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = None,
     resume: Annotated[bool, typer.Option(help="resume an existing run directory")] = True,
-    batch_size: Annotated[int | None, typer.Option(help="global batch size (default: the preset's)")] = None,
+    batch_size: BatchSize = None,
     lr: Annotated[float | None, typer.Option(help="learning rate (default: the preset's)")] = None,
-    test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 1000)")] = None,
+    test_size: TestSize = None,
     val_every: Annotated[int | None, typer.Option(help="validate every N steps")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="checkpoint every N steps")] = None,
-    val_size: Annotated[int, typer.Option(help="validation clips used for checkpoint selection")] = 256,
-    data_option: Annotated[
-        list[str] | None, typer.Option(help="dataset option KEY=VALUE, e.g. source=offline-5k")
-    ] = None,
+    val_size: ValSize = 256,
+    data_option: DataOptions = None,
     no_table: Annotated[bool, typer.Option("--no-table", help="do not print the result table at the end")] = False,
 ) -> None:
     """Train (or resume) MODEL on DATASET, select on validation, evaluate every protocol, store records."""
@@ -260,13 +268,13 @@ def eval_checkpoint(
     checkpoint: Annotated[Path, typer.Option(help="a vpbench checkpoint (best.pt / last.pt)")],
     dataset: Annotated[str, typer.Option("--dataset", "-d")],
     preset: Annotated[str | None, typer.Option(help="default: the checkpoint's")] = None,
-    protocol: Annotated[list[str] | None, typer.Option(help="e.g. 10->10; repeat for several")] = None,
-    seed: int = 42,
-    device: str = "auto",
-    results_dir: Path = Path("results"),
+    protocol: Protocols = None,
+    seed: Seed = 42,
+    device: Device = "auto",
+    results_dir: ResultsDir = Path("results"),
     data_root: DataRoot = None,
-    test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips")] = None,
-    data_option: Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE")] = None,
+    test_size: TestSize = None,
+    data_option: DataOptions = None,
 ) -> None:
     """Evaluate a stored checkpoint under the dataset's protocols and store records."""
     from vpbench.engine.config import RunConfig
@@ -293,22 +301,23 @@ def eval_checkpoint(
 def sweep_command(
     dataset: Annotated[str, typer.Option("--dataset", "-d")],
     models: Annotated[str, typer.Option(help="comma-separated model names, or 'all'")] = "all",
-    preset: Annotated[str | None, typer.Option(help="paper | small | smoke")] = None,
-    protocol: Annotated[list[str] | None, typer.Option(help="e.g. 10->10; repeat for several")] = None,
-    steps: Annotated[int | None, typer.Option(help="training budget in steps, the same for every model")] = None,
-    time_budget: Annotated[str | None, typer.Option(help="training budget in time per model, e.g. 10m")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="global batch size for every model")] = None,
-    seed: int = 42,
-    device: str = "auto",
-    test_size: Annotated[int | None, typer.Option(help="evaluate the first N test clips")] = None,
-    val_size: Annotated[int, typer.Option(help="validation clips used for checkpoint selection")] = 256,
-    results_dir: Path = Path("results"),
-    runs_dir: Path = Path("runs"),
+    preset: ModelPreset = None,
+    protocol: Protocols = None,
+    steps: Steps = None,
+    time_budget: TimeBudget = None,
+    batch_size: BatchSize = None,
+    seed: Seed = 42,
+    device: Device = "auto",
+    test_size: TestSize = None,
+    val_size: ValSize = 256,
+    results_dir: ResultsDir = Path("results"),
+    runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = None,
-    data_option: Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE")] = None,
+    data_option: DataOptions = None,
     emit: Annotated[str | None, typer.Option(help="'slurm': print a job-array script instead of running")] = None,
 ) -> None:
-    """Run a grid of models on one dataset, skipping stored records and resuming unfinished runs."""
+    """Run a grid of models on one dataset (the same budget for each), skipping stored records and resuming
+    unfinished runs."""
     from vpbench.engine.config import RunConfig, parse_duration
     from vpbench.engine.run import run as run_engine
     from vpbench.engine.sweep import run_sweep, slurm_script
@@ -405,7 +414,6 @@ def _print_run_summary(records) -> None:
     stdout.print(table)
 
 
-ResultsDir = Annotated[Path, typer.Option("--results-dir", help="folder of stored result records")]
 MetricList = Annotated[
     list[str] | None, typer.Option("--metric", help="metric(s), repeat or comma-separate, e.g. ssim or mse,ssim")
 ]
