@@ -172,6 +172,25 @@ def open_frames(directory: Path, manifest: dict[str, Any], prepare_hint: str) ->
     return frames
 
 
+def open_cache(
+    root: Path, dataset: str, size: int, default_size: int, prepare_hint: str
+) -> tuple[Path, dict[str, Any], np.ndarray]:
+    """The prepared cache of `dataset` at `size`: its folder, checked manifest and memory-mapped frames.
+    Errors name the exact `vpbench data prepare` command for that size."""
+    hint = prepare_hint if size == default_size else f"{prepare_hint} --size {size}"
+    directory = cache_dir(root, dataset, size)
+    manifest = read_manifest(directory, hint)
+    return directory, manifest, open_frames(directory, manifest, hint)
+
+
+def source_note(root: Path, dataset: str, missing: str) -> str:
+    """`vpbench datasets`'s line about a prepared dataset: its prepared sizes, or `missing` when none."""
+    prepared = prepared_sizes(root, dataset)
+    if not prepared:
+        return missing
+    return "prepared: " + ", ".join(f"{s}x{s}" for s in prepared)
+
+
 def resize_frames(frames: np.ndarray, size: int, mode: str) -> np.ndarray:
     """Resize uint8 frames (T, C, H, W) to (T, C, size, size), rounding back to uint8.
 

@@ -287,10 +287,7 @@ def open_human36m(
     size = _video.parse_size(size)
     if split_by not in SPLITS:
         raise VpbenchError(f"unknown human36m split '{split_by}'; valid: {', '.join(SPLITS)}")
-    hint = PREPARE_HINT if size == DEFAULT_SIZE else f"{PREPARE_HINT} --size {size}"
-    directory = _video.cache_dir(root, "human36m", size)
-    manifest = _video.read_manifest(directory, hint)
-    frames = _video.open_frames(directory, manifest, hint)
+    directory, manifest, frames = _video.open_cache(root, "human36m", size, DEFAULT_SIZE, PREPARE_HINT)
     chosen = split_windows(manifest["videos"], split, split_by)
     if not chosen:
         raise VpbenchError(
@@ -315,10 +312,7 @@ def open_human36m(
 
 
 def _source_note(root: Path) -> str:
-    prepared = _video.prepared_sizes(root, "human36m")
-    if not prepared:
-        return f"not prepared (licensed data): run `{PREPARE_HINT}`"
-    return "prepared: " + ", ".join(f"{s}x{s}" for s in prepared)
+    return _video.source_note(root, "human36m", f"not prepared (licensed data): run `{PREPARE_HINT}`")
 
 
 SPEC = register_dataset(

@@ -249,10 +249,7 @@ def open_kth(
     stride: int | str = "openstl",
 ) -> _video.WindowClips:
     size, fixed_stride = _video.parse_size(size), parse_stride(stride)
-    hint = PREPARE_HINT if size == DEFAULT_SIZE else f"{PREPARE_HINT} --size {size}"
-    directory = _video.cache_dir(root, "kth", size)
-    manifest = _video.read_manifest(directory, hint)
-    frames = _video.open_frames(directory, manifest, hint)
+    directory, manifest, frames = _video.open_cache(root, "kth", size, DEFAULT_SIZE, PREPARE_HINT)
     videos = [v for v in manifest["videos"] if v["split"] == split]
     if not videos:
         persons = SPLIT_PERSONS[split]
@@ -281,10 +278,7 @@ def open_kth(
 
 
 def _source_note(root: Path) -> str:
-    prepared = _video.prepared_sizes(root, "kth")
-    if not prepared:
-        return f"not prepared: run `{PREPARE_HINT}` (see `vpbench data fetch kth`)"
-    return "prepared: " + ", ".join(f"{s}x{s}" for s in prepared)
+    return _video.source_note(root, "kth", f"not prepared: run `{PREPARE_HINT}` (see `vpbench data fetch kth`)")
 
 
 SPEC = register_dataset(
