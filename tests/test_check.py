@@ -16,6 +16,7 @@ from vpbench.data import open_split
 from vpbench.results.check import (
     Tolerance,
     compare_numbers,
+    metric_of,
     recorded_cpu_threads,
     render_report,
     rerun_record,
@@ -145,8 +146,24 @@ def test_rerun_differences_beyond_the_tolerance_fail(results):
     assert len(reruns) == 4  # two smoke records, two differences each
     mse = next(finding for finding in reruns if finding.message.endswith(".mse"))
     assert mse.now == pytest.approx(mse.stored * (1 + 1e-3))
-    assert "|now − stored| ≤ 1e-07 + 0.0001·|stored|" in render_report(report)
+    assert "|now − stored| ≤ max(1e-07, floor) + 0.0001·|stored|; floors: ssim 0.0001, psnr 0.01" in render_report(
+        report
+    )
     assert not Tolerance().allows(1.0, 1.001) and Tolerance().allows(1.0, 1.00001)
+
+
+def test_ssim_and_psnr_floors_absorb_uint8_rounding_flips_but_not_real_changes():
+    tolerance = Tolerance()
+    # another CPU: near-zero SSIM of a smoke model moved 1.3e-5 (13% relative), PSNR 2e-3 dB — both allowed
+    assert tolerance.allows(7.54694e-05, 7.25456e-05 - 1e-5, "ssim")
+    assert tolerance.allows(9.46223, 9.46039, "psnr")
+    # the same moves are differences for metrics proportional to the error, and a real change fails everywhere
+    assert not tolerance.allows(7.54694e-05, 6.25456e-05, "mse")
+    assert not tolerance.allows(0.0022, 0.0024, "ssim") and not tolerance.allows(9.46, 9.49, "psnr")
+    assert [metric_of(n) for n in ("metrics.predrnn.per_horizon.ssim[3]", "regions.static.overall.mse")] == [
+        "ssim",
+        "mse",
+    ]
 
 
 def test_compare_numbers_walks_per_horizon_and_regions():

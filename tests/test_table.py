@@ -80,6 +80,21 @@ def test_preset_filter_keeps_the_sanity_rows_of_the_same_test_set(tmp_path):
     assert sorted(rows_of(table.sections[0])) == sorted([*TRAINED, "last-frame", "zeros"])
 
 
+def test_smoke_fixtures_are_hidden_unless_asked_for(tmp_path):
+    store(tmp_path, leaderboard_records(TRAINED, preset="smoke", test_size=16))
+    store(tmp_path, leaderboard_records(("convgru", "last-frame", "zeros"), preset="small", test_size=24))
+    records = load_records(tmp_path)
+    default = build_table(records, TableOptions(), tmp_path)
+    assert [s.key.preset for s in default.sections] == ["small"]
+    assert sorted(rows_of(default.sections[0])) == ["convgru", "last-frame", "zeros"]
+    asked = build_table(records, TableOptions(preset="smoke"), tmp_path)
+    assert {row.record.model.preset for s in asked.sections for row in s.rows} == {"smoke"}
+    only_smoke = tmp_path / "only-smoke"
+    store(only_smoke, leaderboard_records(TRAINED, preset="smoke", test_size=16))
+    alone = build_table(load_records(only_smoke), TableOptions(), only_smoke)
+    assert sorted(rows_of(alone.sections[0])) == sorted(TRAINED)
+
+
 def test_intervals_come_from_per_sequence_values_and_bracket_the_value(results):
     results_dir, records = results
     section = build_table(records, TableOptions(protocol="10->10", metrics=("ssim",)), results_dir).sections[0]

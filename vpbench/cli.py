@@ -422,7 +422,13 @@ ConventionList = Annotated[
 ]
 DatasetFilter = Annotated[str | None, typer.Option("--dataset", "-d", help="only this dataset")]
 ProtocolFilter = Annotated[str | None, typer.Option("--protocol", help="only this protocol, e.g. 10->10")]
-PresetFilter = Annotated[str | None, typer.Option("--preset", help="only this preset (sanity rows always shown)")]
+PresetFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="only this preset (sanity rows always shown; smoke fixtures only if named)",
+    ),
+]
 SourceFilter = Annotated[str | None, typer.Option("--source", help="only this data source, e.g. offline-5k")]
 ReferenceFlag = Annotated[bool, typer.Option("--reference", help="add published rows of the same convention")]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from vpbench.results.render import render_markdown
 from vpbench.results.schema import Record
+from vpbench.results.sections import CI_FIXTURE_PRESET
 from vpbench.results.table import TableOptions, build_table
 
 LEADERBOARD_NAME = "leaderboard.md"
-EXCLUDED_PRESET = "smoke"  # tiny CI models: their numbers are regression fixtures, not results
 CONVENTION_ORDER = ("vpbench", "openstl", "predrnn", "srvp-paper")
 REGENERATE = "vpbench table --leaderboard --output results/leaderboard.md"
 
@@ -28,14 +28,14 @@ def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None
     """Markdown: a section per dataset / data source / protocol / convention with the standard metric set,
     published rows of the same convention beside ours; `results_dir` gives the per-sequence values that
     confidence intervals are computed from."""
-    shown = [record for record in records if record.model.preset != EXCLUDED_PRESET]
+    shown = [record for record in records if record.model.preset != CI_FIXTURE_PRESET]
     header = [
         "# vpbench leaderboard",
         "",
         f"Generated from the result records in this folder by `{REGENERATE}`; do not edit by hand —",
         "`vpbench check` regenerates it and fails if it differs. Numbers from different data sources, test sets",
         "or metric conventions are in different tables; rows marked *published* are figures from publications",
-        f"(their own data and training budget), not vpbench runs. Records of the `{EXCLUDED_PRESET}` preset",
+        f"(their own data and training budget), not vpbench runs. Records of the `{CI_FIXTURE_PRESET}` preset",
         "(CI fixtures) are not listed.",
         "",
     ]

@@ -19,6 +19,7 @@ from vpbench.results.schema import Record
 DEFAULT_CONVENTION = "vpbench"
 PUBLISHED = "published"  # the data-source slot of a section holding only published rows
 SANITY_FAMILY = "reference"
+CI_FIXTURE_PRESET = "smoke"  # tiny models whose records are regression fixtures for `vpbench check`, not results
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from vpbench.results.columns import (
 from vpbench.results.references import ReferenceRow, reference_rows
 from vpbench.results.schema import Record
 from vpbench.results.sections import (  # noqa: F401  (re-exported: the table's public types)
+    CI_FIXTURE_PRESET,
     DEFAULT_CONVENTION,
     PUBLISHED,
     SANITY_FAMILY,
@@ -139,6 +140,9 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
     if not records and not options.reference:
         raise VpbenchError("no result records found; run `vpbench run ...` first or pass --results-dir DIR")
     selected = [record for record in records if _matches(record, options)]
+    if options.preset is None and any(record.model.preset != CI_FIXTURE_PRESET for record in selected):
+        # CI fixtures are not results: shown only when asked for with `--preset smoke` (or when nothing else exists)
+        selected = [record for record in selected if record.model.preset != CI_FIXTURE_PRESET]
     sequences = SequenceCache(results_dir)
     conventions = _conventions(selected, options)
     metrics_per_section: list[str | None] = [None]
