@@ -16,6 +16,7 @@ from vpbench.data import open_split
 from vpbench.results.check import (
     Tolerance,
     compare_numbers,
+    environment_differences,
     metric_of,
     recorded_cpu_threads,
     render_report,
@@ -164,6 +165,25 @@ def test_ssim_and_psnr_floors_absorb_uint8_rounding_flips_but_not_real_changes()
         "ssim",
         "mse",
     ]
+
+
+def test_a_rerun_on_other_cpu_kernels_or_torch_is_named_in_the_report():
+    stored, _ = synthetic("convgru", preset="smoke")
+    stored.provenance.cpu_kernels, stored.provenance.torch_version = "AVX2", "2.13.0+cpu"
+    now = copy.deepcopy(stored)
+    assert environment_differences(stored, now) == []
+    now.provenance.cpu_kernels, now.provenance.torch_version = "AVX512", "2.14.1+cpu"
+    [line] = environment_differences(stored, now)
+    assert line == f"{stored.record_id}: torch 2.13.0+cpu -> 2.14.1+cpu, CPU kernels AVX2 -> AVX512"
+    older = copy.deepcopy(stored)
+    older.provenance.cpu_kernels = ""  # records made before the field existed do not say: nothing to compare
+    assert environment_differences(older, replace_torch(now, older)) == []
+
+
+def replace_torch(record, like):
+    record = copy.deepcopy(record)
+    record.provenance.torch_version = like.provenance.torch_version
+    return record
 
 
 def test_compare_numbers_walks_per_horizon_and_regions():

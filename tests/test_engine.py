@@ -46,6 +46,7 @@ def test_records_are_written_with_provenance_and_round_trip(tmp_path):
     assert stored.dataset.source == "synthetic-shapes" and len(stored.dataset.test_checksum) == 64
     assert stored.model.parameters > 0 and stored.model.macs_per_sequence > 0
     assert stored.provenance.torch_version == torch.__version__ and stored.provenance.seed == 42
+    assert stored.provenance.cpu_kernels == torch.backends.cpu.get_cpu_capability() != ""  # names the kernel set
     assert set(stored.metrics) == {"vpbench", "openstl", "predrnn", "srvp-paper"}
     assert len(stored.metrics["vpbench"]["per_horizon"]["mse"]) == 4
     assert (tmp_path / "results" / "synthetic" / stored.per_sequence_file).exists()

@@ -42,6 +42,12 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def cpu_kernels(device: torch.device) -> str:
+    """torch's CPU kernel set (e.g. "AVX512", "AVX2"): two machines with different sets round differently, which
+    explains last-digit differences when a record is re-run elsewhere. Empty on a GPU."""
+    return torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else ""
+
+
 def stable_hash(payload: Any, length: int = 16) -> str:
     """SHA-256 of a JSON-serialisable payload with sorted keys: the same config always hashes the same."""
     text = json.dumps(payload, sort_keys=True, default=str)

@@ -24,7 +24,7 @@ from vpbench.engine.checkpoint import load_checkpoint
 from vpbench.engine.config import RunConfig
 from vpbench.engine.distributed import Distributed, broadcast_object, from_environment
 from vpbench.engine.evaluator import Evaluation, evaluate
-from vpbench.engine.provenance import device_name, environment, now_utc, stable_hash
+from vpbench.engine.provenance import cpu_kernels, device_name, environment, now_utc, stable_hash
 from vpbench.engine.trainer import TrainPlan, TrainResult, calibrate_seconds_per_step, load_clips, train
 from vpbench.errors import VpbenchError
 from vpbench.metrics import bootstrap_ci
@@ -426,6 +426,7 @@ def make_record(resolved, model, protocol, test_set, evaluation, result, budget,
             evaluation_wall_time_s=evaluation.wall_time_s,
             command=config.command,
             world_size=resolved.distributed.world_size,
+            cpu_kernels=cpu_kernels(resolved.device),
         ),
         metrics=metrics,
         regions=results.get("regions", {}),

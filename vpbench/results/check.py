@@ -88,6 +88,7 @@ class CheckReport:
     records: int = 0
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # checks that could not run here, and why
+    environment: list[str] = field(default_factory=list)  # re-runs made in another environment than their record
     rerun: int = 0
     checksums_verified: int = 0
     leaderboard_diff: list[str] = field(default_factory=list)
@@ -284,6 +285,17 @@ def compare_numbers(stored: Record, now: Record, tolerance: Tolerance) -> list[F
     return found
 
 
+def environment_differences(stored: Record, now: Record) -> list[str]:
+    """What differs between where a record was made and where it was re-run, for a reader of a failed gate:
+    another torch or another CPU kernel set moves last digits, a changed equation moves far more."""
+    pairs = {
+        "torch": (stored.provenance.torch_version, now.provenance.torch_version),
+        "CPU kernels": (stored.provenance.cpu_kernels, now.provenance.cpu_kernels),
+    }
+    changed = [f"{name} {before} -> {after}" for name, (before, after) in pairs.items() if before and before != after]
+    return [f"{stored.record_id}: {', '.join(changed)}"] if changed else []
+
+
 def _short(value):
     return value[:12] + "…" if isinstance(value, str) and len(value) > 16 else value
 
@@ -427,6 +439,7 @@ def run_check(
                 continue
             report.rerun += 1
             report.findings.extend(compare_numbers(record, now, tolerance))
+            report.environment.extend(environment_differences(record, now))
     return report
 
 
@@ -474,6 +487,10 @@ def render_report(report: CheckReport, tolerance: Tolerance = Tolerance(), max_d
         lines.extend(report.leaderboard_diff[:max_diff_lines])
         if len(report.leaderboard_diff) > max_diff_lines:
             lines.append(f"… {len(report.leaderboard_diff) - max_diff_lines} more diff lines")
+    if report.environment:
+        lines.append("")
+        lines.append("re-run in another environment than the record's (last-digit differences are expected):")
+        lines.extend(f"  {line}" for line in report.environment)
     if report.notes:
         lines.append("")
         lines.append("not checked here:")

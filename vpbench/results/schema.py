@@ -86,6 +86,7 @@ class Provenance:
     evaluation_wall_time_s: float
     command: str
     world_size: int = 1
+    cpu_kernels: str = ""  # torch's CPU kernel set (AVX2, AVX512, ...); empty on GPU and in older records
 
 
 @dataclass
