@@ -27,10 +27,10 @@ from pathlib import Path
 from vpbench.errors import VpbenchError
 from vpbench.results.leaderboard import REGENERATE, leaderboard_path, render_leaderboard
 from vpbench.results.schema import Record
+from vpbench.results.sections import CI_FIXTURE_PRESET
 from vpbench.results.sequences import SequenceCache, sequence_overall
 from vpbench.results.store import load_record, record_path
 
-SMOKE_PRESET = "smoke"
 # Internal consistency: overall vs mean of per-horizon values is float64 arithmetic on the same sums;
 # per-sequence values are stored as float32 by the metric engine, so their mean agrees to ~1e-7 only.
 CONSISTENCY_RTOL = 1e-9
@@ -52,18 +52,18 @@ class Tolerance:
 
     rtol: float = 1e-4
     atol: float = 1e-7
-    floors: tuple[tuple[str, float], ...] = tuple(METRIC_FLOORS.items())
+    floors: dict[str, float] = field(default_factory=lambda: dict(METRIC_FLOORS))
 
     def allows(self, stored: float, now: float, metric: str | None = None) -> bool:
         if math.isnan(stored) or math.isnan(now):
             return math.isnan(stored) and math.isnan(now)
         if math.isinf(stored) or math.isinf(now):
             return stored == now
-        atol = max(self.atol, dict(self.floors).get(metric, 0.0))
+        atol = max(self.atol, self.floors.get(metric, 0.0))
         return abs(now - stored) <= atol + self.rtol * abs(stored)
 
     def describe(self) -> str:
-        floors = ", ".join(f"{metric} {value:g}" for metric, value in self.floors)
+        floors = ", ".join(f"{metric} {value:g}" for metric, value in self.floors.items())
         return f"|now − stored| ≤ max({self.atol:g}, floor) + {self.rtol:g}·|stored|; floors: {floors or 'none'}"
 
 
@@ -430,7 +430,7 @@ def run_check(
         report.findings.append(leaderboard)
     if rerun:
         for record in records:
-            if record.model.preset != SMOKE_PRESET:
+            if record.model.preset != CI_FIXTURE_PRESET:
                 continue
             try:
                 now = rerunner(record, results_dir)
