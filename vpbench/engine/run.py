@@ -405,6 +405,7 @@ def make_record(resolved, model, protocol, test_set, evaluation, result, budget,
             validation_metric=f"mse of eval-mode predictions on {config.val_size} validation clips",
             wall_time_s=result.wall_time_s,
             trained=trainable,
+            curve=result.curve,
         ),
         efficiency=EfficiencyInfo(
             parameters=parameters,

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,6 +27,7 @@ from vpbench.engine.checkpoint import load_checkpoint, restore_rng_state, rng_st
 from vpbench.engine.distributed import Distributed, all_reduce_mean
 from vpbench.engine.optim import build_optimizer, build_scheduler, is_plateau
 from vpbench.errors import RunFailed, VpbenchError
+from vpbench.metrics import MetricAccumulator
 from vpbench.registry import TrainSettings
 
 LAST, BEST = "last.pt", "best.pt"
@@ -63,6 +64,7 @@ class TrainResult:
     best_validation_loss: float | None
     wall_time_s: float
     selected_checkpoint: Path | None
+    curve: list[dict] = field(default_factory=list)  # one point per validation, see `validate`
 
 
 class LossModule(nn.Module):
@@ -98,20 +100,35 @@ def load_clips(dataset: ClipDataset, count: int) -> torch.Tensor:
     return torch.stack([dataset[index] for index in range(min(count, len(dataset)))])
 
 
+CURVE_METRICS = ("mse", "mse_sum", "mae", "psnr", "ssim")
+
+
 @torch.inference_mode()
-def validation_loss(model: nn.Module, clips: torch.Tensor, context_length: int, device, batch_size: int) -> float:
-    """Mean squared error of eval-mode predictions on the validation clips (model-agnostic, comparable)."""
+def validate(model: nn.Module, clips: torch.Tensor, context_length: int, device, batch_size: int) -> dict[str, float]:
+    """Eval-mode predictions on the fixed validation clips: the selection loss and the learning-curve metrics.
+
+    `loss` is the unclipped mean squared error (model-agnostic, what selection and plateau schedules use);
+    the other values are the vpbench convention's overall metrics, exactly as the test evaluation computes
+    them, so a learning curve and the leaderboard speak the same units.
+    """
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
+    accumulator = None
     for start in range(0, len(clips), batch_size):
         batch = to_unit_float(clips[start : start + batch_size], device)
         context, target = batch[:, :context_length], batch[:, context_length:]
         prediction = model(context, target.shape[1]).float()
         total += F.mse_loss(prediction, target, reduction="sum").item()
         count += target.numel()
+        if accumulator is None:
+            accumulator = MetricAccumulator(
+                conventions=("vpbench",), horizon=target.shape[1], device=device, keep_per_sequence=False
+            )
+        accumulator.update(prediction.clamp(-15, 16), target, sequence_index=torch.arange(start, start + len(batch)))
     model.train(was_training)
-    return total / count
+    overall = accumulator.compute()["vpbench"]["overall"] if accumulator is not None else {}
+    return {"loss": total / max(count, 1), **{name: float(overall[name]) for name in CURVE_METRICS if name in overall}}
 
 
 @contextmanager
@@ -163,6 +180,7 @@ def train(
     scheduler = build_scheduler(optimizer, plan.settings, plan.lr, plan.total_steps)
     step, epoch, position = 0, 0, 0
     best_loss, best_step, elapsed_before = math.inf, 0, 0.0
+    curve: list[dict] = []
     last_path, best_path = run_dir / LAST, run_dir / BEST
 
     if resume and last_path.exists():
@@ -179,6 +197,7 @@ def train(
         restore_rng_state(state["rng"])
         step, epoch, position = state["step"], state["epoch"], state["position"]
         best_loss, best_step, elapsed_before = state["best_loss"], state["best_step"], state["elapsed_s"]
+        curve = list(state.get("curve", []))
         log.write(event="resume", step=step)
 
     def save(path: Path) -> None:
@@ -197,6 +216,7 @@ def train(
                     "best_loss": best_loss,
                     "best_step": best_step,
                     "elapsed_s": elapsed_before + (time.perf_counter() - started),
+                    "curve": curve,
                 },
             )
         distributed.barrier()
@@ -257,8 +277,16 @@ def train(
                 progress(step, plan.total_steps, loss_value, lr)
 
             if step % plan.val_every == 0 or step == plan.total_steps:
-                val = validation_loss(model, val_clips, plan.context_length, device, plan.batch_size)
-                log.write(event="validation", step=step, loss=val)
+                point = validate(model, val_clips, plan.context_length, device, plan.batch_size)
+                point = {
+                    "step": step,
+                    "sequences": step * plan.batch_size * distributed.world_size,
+                    "wall_time_s": round(elapsed_before + (time.perf_counter() - started), 3),
+                    **point,
+                }
+                curve.append(point)
+                log.write(event="validation", **point)
+                val = point["loss"]
                 if scheduler is not None and is_plateau(scheduler):
                     scheduler.step(val)
                 if val < best_loss:
@@ -276,7 +304,7 @@ def train(
     wall = elapsed_before + (time.perf_counter() - started)
     log.write(event="done", step=step, best_step=best_step, best_loss=best_loss, wall_time_s=wall)
     selected = best_path if best_path.exists() else None
-    return TrainResult(step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected)
+    return TrainResult(step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected, curve)
 
 
 def calibrate_seconds_per_step(

@@ -61,6 +61,9 @@ class TrainingInfo:
     validation_metric: str  # e.g. "mse on 256 validation clips"
     wall_time_s: float  # training wall time
     trained: bool = True  # False for parameter-free predictors
+    # Learning curve: one point per validation, {"step", "sequences" (seen so far), "wall_time_s", "loss"
+    # (the selection MSE), and the vpbench convention's "mse", "mse_sum", "mae", "psnr", "ssim"}.
+    curve: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
