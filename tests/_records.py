@@ -9,11 +9,13 @@ intervals computed from the stored arrays bracket the stored numbers.
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from vpbench.engine.spec import RunSpec
 from vpbench.protocols import parse_protocol
 from vpbench.results.schema import (
     DatasetInfo,
@@ -141,6 +143,30 @@ def make_record(
     }
     trained = family != "reference"
     scale = parsed.horizon / 10
+    threads = re.fullmatch(r"cpu \(.*, (\d+) threads?\)", device)
+    spec = RunSpec(
+        model=model,
+        preset=preset,
+        model_config={"hidden": 32},
+        dataset=dataset,
+        data_source=source,
+        data_options=dict(options or {}),
+        frame_shape=tuple(frame_shape),
+        protocols=(parsed.name,),
+        train_protocol=train_protocol or parsed.name,
+        steps=300 if trained else 0,
+        batch_size=8,
+        learning_rate=1e-3,
+        optimizer={"optimizer": "adam", "lr": 1e-3},
+        seed=seed,
+        val_size=256,
+        val_every=30,
+        test_size=test_size,
+        conventions=tuple(conventions),
+        budget="--steps 300" if trained else "none",
+        threads=int(threads.group(1)) if threads else None,
+        eval_batch_size=16,
+    )
     record = Record(
         model=ModelInfo(
             model,
@@ -194,6 +220,8 @@ def make_record(
         ),
         metrics=metrics,
         regions=regions,
+        spec=spec.to_dict(),
+        spec_hash=spec.spec_hash,
     )
     return record, per_sequence
 

@@ -13,15 +13,13 @@ from _records import make_record, store
 
 from vpbench.cli import main
 from vpbench.data import open_split
+from vpbench.gate import rerun_record, run_check
 from vpbench.results.check import (
     Tolerance,
     compare_numbers,
     environment_differences,
     metric_of,
-    recorded_cpu_threads,
     render_report,
-    rerun_record,
-    run_check,
 )
 from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
 from vpbench.results.store import load_records
@@ -120,7 +118,7 @@ def test_unknown_names_and_broken_files_are_reported_not_raised(results):
         next(results.glob("synthetic/simvp__small__*.json")),
         lambda d: d["metrics"].update(unknown=d["metrics"]["vpbench"]),
     )
-    (results / "synthetic" / "broken.json").write_text('{"schema_version": 1}')
+    (results / "synthetic" / "broken.json").write_text('{"schema_version": 2}')
     report = run_check(results, rerun=False)
     messages = "\n".join(f"{f.check}: {f.message}" for f in report.findings)
     assert "model: unknown model 'srvpp'; did you mean 'srvp'?" in messages
@@ -203,7 +201,7 @@ def test_rerun_record_asks_the_engine_for_exactly_the_stored_run(monkeypatch, tm
         return [copy.deepcopy(record)]
 
     monkeypatch.setattr(engine, "run", fake_run)
-    assert rerun_record(record, tmp_path).metrics == record.metrics
+    assert rerun_record(record, tmp_path, _cache={}).metrics == record.metrics
     config = seen["config"]
     assert (config.model, config.preset, config.dataset, config.protocols) == (
         "convgru",
@@ -215,6 +213,7 @@ def test_rerun_record_asks_the_engine_for_exactly_the_stored_run(monkeypatch, tm
     assert config.test_size == TEST_SIZE and config.data_options == {"size": TEST_SIZE}
     assert config.device == "cpu" and config.write_records is False and config.val_size == 256
     assert config.conventions == tuple(record.metrics) and config.batch_size == record.training.batch_size
+    assert config.val_every == record.spec["val_every"] and config.learning_rate == record.spec["learning_rate"]
 
 
 def test_rerun_uses_the_thread_count_the_record_was_made_with(monkeypatch, tmp_path):
@@ -227,7 +226,7 @@ def test_rerun_uses_the_thread_count_the_record_was_made_with(monkeypatch, tmp_p
     record, _ = synthetic("convgru", preset="smoke")
     before = torch.get_num_threads()
     wanted = 1 if before != 1 else 2
-    record.provenance.device = f"cpu (x86_64, {wanted} threads)"
+    record.spec["threads"] = wanted
     seen = {}
 
     def fake_run(config, progress=None):
@@ -235,8 +234,6 @@ def test_rerun_uses_the_thread_count_the_record_was_made_with(monkeypatch, tmp_p
         return [copy.deepcopy(record)]
 
     monkeypatch.setattr(engine, "run", fake_run)
-    rerun_record(record, tmp_path)
+    rerun_record(record, tmp_path, _cache={})
     assert seen["threads"] == wanted
     assert torch.get_num_threads() == before
-    assert recorded_cpu_threads("NVIDIA H100 80GB HBM3") is None
-    assert recorded_cpu_threads("cpu (x86_64, 16 threads)") == 16

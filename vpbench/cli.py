@@ -41,11 +41,13 @@ Protocols = Annotated[list[str] | None, typer.Option(help="e.g. 10->10; repeat f
 Steps = Annotated[int | None, typer.Option(help="training budget in optimizer steps")]
 TimeBudget = Annotated[str | None, typer.Option(help="training budget in time, e.g. 10m")]
 BatchSize = Annotated[int | None, typer.Option(help="global batch size (default: the preset's)")]
-Seed = Annotated[int, typer.Option(help="seed of weights, data order and sampling")]
-Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+Seed = Annotated[int | None, typer.Option(help="seed of weights, data order and sampling (default 42)")]
+Device = Annotated[str | None, typer.Option(help="auto | cpu | cuda (default auto)")]
+Threads = Annotated[int | None, typer.Option(help="torch CPU threads per process (default 1; see README)")]
 RunsDir = Annotated[Path, typer.Option(help="where checkpoints and training logs go")]
-TestSize = Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 1000)")]
-ValSize = Annotated[int, typer.Option(help="validation clips used for checkpoint selection")]
+TestSize = Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 200)")]
+ValSize = Annotated[int | None, typer.Option(help="validation clips for selection and curves (default 256)")]
+ValEvery = Annotated[int | None, typer.Option(help="validate every N steps (default: 10 times per run)")]
 DataOptions = Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE, e.g. source=offline-5k")]
 
 
@@ -209,8 +211,9 @@ def run(
     steps: Steps = None,
     epochs: Annotated[int | None, typer.Option(help="training budget in epochs")] = None,
     time_budget: TimeBudget = None,
-    seed: Seed = 42,
-    device: Device = "auto",
+    seed: Seed = None,
+    device: Device = None,
+    threads: Threads = None,
     results_dir: ResultsDir = Path("results"),
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = None,
@@ -218,15 +221,14 @@ def run(
     batch_size: BatchSize = None,
     lr: Annotated[float | None, typer.Option(help="learning rate (default: the preset's)")] = None,
     test_size: TestSize = None,
-    val_every: Annotated[int | None, typer.Option(help="validate every N steps")] = None,
+    val_every: ValEvery = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="checkpoint every N steps")] = None,
-    val_size: ValSize = 256,
+    val_size: ValSize = None,
     data_option: DataOptions = None,
     no_table: Annotated[bool, typer.Option("--no-table", help="do not print the result table at the end")] = False,
 ) -> None:
     """Train (or resume) MODEL on DATASET, select on validation, evaluate every protocol, store records."""
     from vpbench.engine.config import RunConfig, parse_duration
-    from vpbench.engine.run import run as run_engine
 
     config = RunConfig(
         model=model,
@@ -239,6 +241,7 @@ def run(
         time_budget_s=parse_duration(time_budget) if time_budget else None,
         seed=seed,
         device=device,
+        threads=threads,
         results_dir=results_dir,
         runs_dir=runs_dir,
         data_root=data_root,
@@ -252,76 +255,113 @@ def run(
         val_size=val_size,
         command="vpbench " + " ".join(sys.argv[1:]),
     )
-    report, bar = _progress_reporter(model)
+    records = _run_with_progress(config)
+    if not no_table:
+        _print_run_summary(records, config)
+
+
+def _run_with_progress(config):
+    from vpbench.engine.run import run as run_engine
+
+    report, bar = _progress_reporter(config.model)
+    evaluation = _evaluation_reporter(config.model, bar)
     if bar is not None:
         with bar:
-            records = run_engine(config, progress=report)
-    else:
-        records = run_engine(config, progress=report)
-    if not no_table:
-        _print_run_summary(records)
+            return run_engine(config, progress=report, eval_progress=evaluation)
+    return run_engine(config, progress=report, eval_progress=evaluation)
+
+
+def _evaluation_reporter(model: str, bar):
+    """Evaluation progress: a second rich task beside training's bar, or plain lines in a pipe or CI log."""
+    from vpbench.progress import plain_evaluation_progress
+
+    if bar is None:
+        return plain_evaluation_progress(model)
+    task = {"id": None}
+
+    def report(done: int, total: int) -> None:
+        if task["id"] is None or bar.tasks[task["id"]].total != total or done <= bar.tasks[task["id"]].completed - 1:
+            task["id"] = bar.add_task("evaluate", total=total, loss=float("nan"), lr=0.0, rate=0.0)
+        bar.update(task["id"], completed=done, total=total)
+
+    return report
 
 
 @app.command("eval")
 def eval_checkpoint(
-    model: Annotated[str, typer.Option("--model", "-m", help="the model the checkpoint holds")],
-    checkpoint: Annotated[Path, typer.Option(help="a vpbench checkpoint (best.pt / last.pt)")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d")],
+    checkpoint: Annotated[Path, typer.Option(help="a vpbench checkpoint (best.pt / last.pt), or see --from")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="default: the checkpoint's")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="default: the checkpoint's")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="the checkpoint is another code base's state_dict: openstl | srvp-repo | "
+                     "simvp-repo | mimo-vp-repo (then --model, --dataset and --preset are required)"),
+    ] = None,
     preset: Annotated[str | None, typer.Option(help="default: the checkpoint's")] = None,
     protocol: Protocols = None,
-    seed: Seed = 42,
-    device: Device = "auto",
+    device: Device = None,
+    threads: Threads = None,
     results_dir: ResultsDir = Path("results"),
     data_root: DataRoot = None,
     test_size: TestSize = None,
     data_option: DataOptions = None,
 ) -> None:
-    """Evaluate a stored checkpoint under the dataset's protocols and store records."""
+    """Evaluate a stored checkpoint under the dataset's protocols and store records (training facts such as
+    seed, batch size and learning rate come from the checkpoint)."""
     from vpbench.engine.config import RunConfig
-    from vpbench.engine.run import run as run_engine
 
+    if source is not None and (model is None or dataset is None):
+        raise VpbenchError("--from needs --model and --dataset (a foreign checkpoint does not say what it holds)")
     config = RunConfig(
-        model=model,
+        model=model,  # None: the checkpoint's
         dataset=dataset,
         preset=preset,
         protocols=list(protocol or []),
-        seed=seed,
         device=device,
+        threads=threads,
         results_dir=results_dir,
         data_root=data_root,
         data_options=_parse_options(data_option or []),
         test_size=test_size,
         checkpoint=checkpoint,
+        checkpoint_source=source,
         command="vpbench " + " ".join(sys.argv[1:]),
     )
-    _print_run_summary(run_engine(config))
+    _print_run_summary(_run_with_progress(config), config)
 
 
 @app.command("sweep")
 def sweep_command(
-    dataset: Annotated[str, typer.Option("--dataset", "-d")],
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d")] = None,
     models: Annotated[str, typer.Option(help="comma-separated model names, or 'all'")] = "all",
+    suite: Annotated[Path | None, typer.Option(help="run every entry of a suite file, e.g. results/suite.json")] = None,
+    jobs: Annotated[int, typer.Option(help="models trained side by side, one process each")] = 1,
     preset: ModelPreset = None,
     protocol: Protocols = None,
     steps: Steps = None,
     time_budget: TimeBudget = None,
     batch_size: BatchSize = None,
-    seed: Seed = 42,
-    device: Device = "auto",
+    seed: Seed = None,
+    device: Device = None,
+    threads: Threads = None,
     test_size: TestSize = None,
-    val_size: ValSize = 256,
+    val_size: ValSize = None,
+    val_every: ValEvery = None,
     results_dir: ResultsDir = Path("results"),
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = None,
     data_option: DataOptions = None,
     emit: Annotated[str | None, typer.Option(help="'slurm': print a job-array script instead of running")] = None,
 ) -> None:
-    """Run a grid of models on one dataset (the same budget for each), skipping stored records and resuming
-    unfinished runs."""
+    """Run a grid of models on one dataset (the same budget for each), or a suite file, skipping stored
+    records and resuming unfinished runs; the whole grid is validated before anything runs."""
     from vpbench.engine.config import RunConfig, parse_duration
     from vpbench.engine.run import run as run_engine
-    from vpbench.engine.sweep import run_sweep, slurm_script
+    from vpbench.engine.suite import load_suite
+    from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
 
+    if jobs < 1:
+        raise VpbenchError(f"--jobs must be at least 1, got {jobs}")
     names = [name.strip() for name in models.split(",") if name.strip()]
     if emit is not None:
         if emit != "slurm":
@@ -337,27 +377,42 @@ def sweep_command(
             index += 1
         sys.stdout.write(slurm_script(names, arguments))
         return
-    template = RunConfig(
-        model="",
-        dataset=dataset,
-        preset=preset,
-        protocols=list(protocol or []),
-        steps=steps,
-        time_budget_s=parse_duration(time_budget) if time_budget else None,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        test_size=test_size,
-        val_size=val_size,
-        results_dir=results_dir,
-        runs_dir=runs_dir,
-        data_root=data_root,
-        data_options=_parse_options(data_option or []),
-        command="vpbench " + " ".join(sys.argv[1:]),
-    )
-    outcome = run_sweep(template, names, run_engine, log=lambda line: stderr.print(line, highlight=False))
+    if suite is not None:
+        configs = [
+            config
+            for entry in load_suite(suite)
+            for _, _, config in entry.configs(results_dir, runs_dir, data_root)
+        ]
+    else:
+        if dataset is None:
+            raise VpbenchError("sweep needs --dataset (or --suite FILE)")
+        template = RunConfig(
+            model="",
+            dataset=dataset,
+            preset=preset,
+            protocols=list(protocol or []),
+            steps=steps,
+            time_budget_s=parse_duration(time_budget) if time_budget else None,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            threads=threads,
+            test_size=test_size,
+            val_size=val_size,
+            val_every=val_every,
+            results_dir=results_dir,
+            runs_dir=runs_dir,
+            data_root=data_root,
+            data_options=_parse_options(data_option or []),
+            command="vpbench " + " ".join(sys.argv[1:]),
+        )
+        configs = grid(template, names)
+    items = plan_sweep(configs)
+    outcome = run_sweep(items, run_engine, jobs=jobs, log=lambda line: stderr.print(line, highlight=False))
     for model, state in outcome:
         stdout.print(f"{model}: {state}")
+    if any(state not in ("done", "skipped") for _, state in outcome):
+        raise typer.Exit(1)
 
 
 @app.command("score")
@@ -395,23 +450,88 @@ def _format_metric(value) -> str:
     return "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
 
 
-def _print_run_summary(records) -> None:
-    """The result table for what was just run: every convention's headline numbers per protocol."""
-    table = Table(title="results of this run")
-    for column in ("model", "protocol", "convention", "MSE", "MAE", "PSNR", "SSIM", "test clips", "source"):
-        table.add_column(column)
+def _print_run_summary(records, config) -> None:
+    """What was just run, in plain aligned lines (readable in 80 columns and in pipes): every convention's
+    headline numbers, where each record is, and how it compares with the sanity rows and the stored
+    leaderboard row of the same model."""
+    from vpbench.results.store import record_path
+
+    header = ("protocol", "convention", "MSE", "MAE", "PSNR", "SSIM")
+    rows = [header]
     for record in records:
         for convention, values in record.metrics.items():
             overall = values["overall"]
-            table.add_row(
-                f"{record.model.name} [{record.model.preset}]",
-                record.protocol.name,
-                convention,
-                *(_format_metric(overall.get(name)) for name in ("mse", "mae", "psnr", "ssim")),
-                str(record.dataset.test_size),
-                record.dataset.source,
+            rows.append(
+                (record.protocol.name, convention, *(_format_metric(overall.get(n.lower())) for n in header[2:]))
             )
-    stdout.print(table)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    if records:
+        first = records[0]
+        lines.append(
+            f"{first.model.name} [{first.model.preset}], {first.budget_label or 'no training'}, "
+            f"{first.dataset.source}, {first.dataset.test_size} test clips:"
+        )
+    for row in rows:
+        cells = [cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  " + "  ".join(cells))
+    lines += [f"record: {record_path(config.results_dir, record)}" for record in records]
+    lines += _context_lines(records, config)
+    for line in lines:
+        stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _context_lines(records, config) -> list[str]:
+    """The run's vpbench-convention MSE/SSIM beside the sanity rows on the same test clips (computed now if
+    not stored) and beside the stored leaderboard row of the same model."""
+    import dataclasses
+
+    from vpbench.engine.run import run as run_engine
+
+    lines = []
+    trained = [r for r in records if r.training.trained and "vpbench" in r.metrics]
+    if not trained:
+        return lines
+    spec = trained[0].spec
+    sanity = {}
+    for name in ("zeros", "last-frame"):
+        request = dataclasses.replace(
+            config, model=name, preset=spec.get("preset"), checkpoint=None, checkpoint_source=None, steps=None,
+            epochs=None, time_budget_s=None, protocols=list(spec.get("protocols") or []),
+            test_size=spec.get("test_size"), write_records=False, model_overrides={}, dataset=spec["dataset"],
+        )
+        try:
+            sanity[name] = {r.protocol.name: r for r in run_engine(request)}
+        except VpbenchError:
+            continue
+    board = _leaderboard_rows(config.results_dir, trained[0].model.name)
+    for record in trained:
+        ours = record.metrics["vpbench"]["overall"]
+        parts = [f"{record.protocol.name}: MSE {ours['mse']:.4f}, SSIM {ours['ssim']:.4f}"]
+        for name, by_protocol in sanity.items():
+            other = by_protocol.get(record.protocol.name)
+            if other is not None:
+                theirs = other.metrics["vpbench"]["overall"]
+                parts.append(f"{name} {theirs['mse']:.4f} / {theirs['ssim']:.4f}")
+        stored = [r for r in board if r.protocol.name == record.protocol.name and r.record_id != record.record_id]
+        for row in stored[:1]:
+            theirs = row.metrics["vpbench"]["overall"]
+            parts.append(
+                f"leaderboard row ({row.budget_label}, {row.dataset.test_size} clips) {theirs['mse']:.4f} / "
+                f"{theirs['ssim']:.4f}"
+            )
+        lines.append(" | ".join(parts) + "  (MSE / SSIM, vpbench convention)")
+    return lines
+
+
+def _leaderboard_rows(results_dir: Path, model: str):
+    """The stored leaderboard's records of `model` (those the suite declares), or none if unreadable."""
+    from vpbench.gate import suite_records
+
+    try:
+        return [r for r in suite_records(results_dir) if r.model.name == model and "vpbench" in r.metrics]
+    except VpbenchError:
+        return []
 
 
 MetricList = Annotated[
@@ -496,10 +616,12 @@ def table_command(
     from vpbench.results.store import load_records
     from vpbench.results.table import build_table
 
-    records = load_records(results_dir)
     if leaderboard:
-        _emit(render_leaderboard(records, results_dir), output)
+        from vpbench.gate import suite_records
+
+        _emit(render_leaderboard(suite_records(results_dir), results_dir), output)
         return
+    records = load_records(results_dir)
     options = _table_options(
         metric,
         dataset,
@@ -629,6 +751,29 @@ def plot_horizon_command(
     _print_written(paths)
 
 
+@plot_app.command("curves")
+def plot_curves_command(
+    metric: Annotated[str, typer.Option("--metric", help="validation metric: ssim, mse, psnr, mae, loss")] = "ssim",
+    x_axis: Annotated[str, typer.Option("--x", help="sequences | time | steps")] = "sequences",
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    preset: PresetFilter = None,
+    source: SourceFilter = None,
+    output: FigureOutput = None,
+    formats: FigureFormats = "png,pdf",
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Learning curves of one leaderboard section: a validation metric against training sequences (or time),
+    a curve per model, sanity rows as horizontal lines."""
+    from vpbench.gate import suite_records
+    from vpbench.results.curves import plot_curves
+
+    options = _table_options(None, dataset, protocol, None, preset, source, False)
+    stem = _figure_stem(output, results_dir, "curves", dataset, protocol, metric, x_axis)
+    paths = plot_curves(suite_records(results_dir), metric, options, stem, x_axis, results_dir, _split_names([formats]))
+    _print_written(paths)
+
+
 @plot_app.command("efficiency")
 def plot_efficiency_command(
     metric: Annotated[str, typer.Option("--metric", help="metric on the vertical axis, e.g. ssim")],
@@ -692,13 +837,27 @@ def check_command(
     data_root: DataRoot = None,
 ) -> None:
     """Regression gate: validate records, compare leaderboard.md, re-run smoke records; exit 1 with a diff."""
-    from vpbench.results.check import Tolerance, render_report, run_check
+    from vpbench.gate import run_check
+    from vpbench.results.check import Tolerance, render_report
 
     tolerance = Tolerance(rtol=rtol, atol=atol)
     report = run_check(results_dir, rerun=rerun, verify_checksums=checksums, tolerance=tolerance, data_root=data_root)
     sys.stdout.write(render_report(report, tolerance))
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("upgrade-records")
+def upgrade_records_command(
+    results_dir: ResultsDir = Path("results"),
+    data_root: DataRoot = None,
+) -> None:
+    """Rewrite schema-1 records (no stored run spec) as schema 2: the spec resolved from the facts they store,
+    files renamed to the new ids, companion files hashed. Records already at schema 2 are left alone."""
+    from vpbench.gate import upgrade_folder
+
+    for line in upgrade_folder(results_dir, data_root):
+        stdout.print(line, highlight=False)
 
 
 def main() -> None:

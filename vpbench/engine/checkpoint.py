@@ -1,13 +1,16 @@
 """Checkpoints: everything needed to resume exactly, written atomically, loaded safely.
 
 A checkpoint holds the model, optimizer and scheduler states, the RNG states, the data position and the
-best validation result so far. It is written to a temporary file and renamed, so a kill at any moment
-leaves either the previous or the new checkpoint, never half of one. Loading uses `weights_only=True`:
-a file holding anything but tensors and plain data is refused, never executed.
+best validation result so far, and the run spec it belongs to. It is written to a temporary file and
+renamed, so a kill at any moment leaves either the previous or the new checkpoint, never half of one.
+Loading uses `weights_only=True`: a file holding anything but tensors and plain data is refused, never
+executed; and a SHA-256 over every tensor's bytes, stored at save time, is verified at load time, so bytes
+flipped inside the weights are reported instead of silently evaluated.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
 from pathlib import Path
@@ -16,10 +19,10 @@ from typing import Any
 import torch
 
 from vpbench.errors import VpbenchError
-from vpbench.results.store import atomic_write
+from vpbench.files import atomic_write
 
 FORMAT = "vpbench-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: run spec + content hash
 
 
 def rng_state() -> dict[str, Any]:
@@ -37,8 +40,28 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def content_hash(payload: Any) -> str:
+    """SHA-256 over the bytes of every tensor in `payload` (nested dicts/lists), in a fixed order."""
+    digest = hashlib.sha256()
+
+    def visit(value: Any, where: str) -> None:
+        if isinstance(value, torch.Tensor):
+            digest.update(where.encode())
+            digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                visit(value[key], f"{where}/{key}")
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, f"{where}/{index}")
+
+    visit(payload, "")
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     document = {"format": FORMAT, "version": VERSION, **payload}
+    document["content_sha256"] = content_hash(payload)
     atomic_write(Path(path), lambda handle: torch.save(document, handle), mode="wb")
 
 
@@ -62,5 +85,15 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise VpbenchError(f"{path} is not a vpbench checkpoint (no '{FORMAT}' marker); refusing to load it")
     if document.get("version") != VERSION:
-        raise VpbenchError(f"checkpoint {path} has format version {document.get('version')}, expected {VERSION}")
+        raise VpbenchError(
+            f"checkpoint {path} has format version {document.get('version')}, this vpbench reads {VERSION} "
+            "(older checkpoints carry no run spec); retrain it, or score its weights with --from"
+        )
+    stored = document.pop("content_sha256", None)
+    payload = {key: value for key, value in document.items() if key not in ("format", "version")}
+    if stored is None or content_hash(payload) != stored:
+        raise VpbenchError(
+            f"checkpoint {path} fails its content check (its tensors differ from the SHA-256 stored when it was "
+            "saved, or it has none); it is damaged — delete it to retrain"
+        )
     return document

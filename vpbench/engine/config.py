@@ -1,7 +1,8 @@
-"""RunConfig: every knob of a run in one place, with its default (the CLI only fills it in).
+"""RunConfig: what a user asked for, field by field; None means "not given".
 
-Defaults that depend on the machine (preset, budget, test size) are resolved once in `resolve_defaults`,
-and the resolved values are what the record reports.
+Nothing here decides a default: `vpbench.engine.spec.resolve_spec` turns a RunConfig into the one frozen
+RunSpec that every layer reads (and that records and checkpoints store). The fields that are not part of
+the spec say where files go and how to report (results/runs/data folders, resume, the command line).
 """
 
 from __future__ import annotations
@@ -14,41 +15,41 @@ from typing import Any
 from vpbench.errors import VpbenchError
 
 ALL_CONVENTIONS = ("vpbench", "openstl", "predrnn", "srvp-paper")
-CPU_DEFAULT_TRAIN_SECONDS = 6 * 60  # leaves room for evaluation within ~10 minutes on a 2-core CPU
-CUDA_DEFAULT_TRAIN_SECONDS = 60 * 60
-CPU_DEFAULT_TEST_SIZE = 1_000
 
 
 @dataclass
 class RunConfig:
     model: str
     dataset: str
-    preset: str | None = None  # None: "small" on CPU, "paper" on CUDA
+    preset: str | None = None
     protocols: list[str] = field(default_factory=list)  # empty: the dataset's default protocols
-    train_protocol: str | None = None  # default: the first protocol evaluated
+    train_protocol: str | None = None
     steps: int | None = None
     epochs: int | None = None
-    time_budget_s: float | None = None  # converted to a step count by timing a few steps
-    seed: int = 42
-    device: str = "auto"
+    time_budget_s: float | None = None
+    seed: int | None = None
+    device: str | None = None
+    threads: int | None = None  # torch intra-op threads on CPU (see spec.thread_policy)
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    test_size: int | None = None
+    val_size: int | None = None
+    val_every: int | None = None
+    checkpoint_every: int | None = None
+    eval_batch_size: int | None = None
+    conventions: tuple[str, ...] | None = None
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    data_options: dict[str, Any] = field(default_factory=dict)
+    # Where and how, not what: never part of the spec.
     results_dir: Path = Path("results")
     runs_dir: Path = Path("runs")
     data_root: Path | None = None
-    data_options: dict[str, Any] = field(default_factory=dict)
     resume: bool = True
-    batch_size: int | None = None  # default: the preset's
-    learning_rate: float | None = None  # default: the preset's
-    test_size: int | None = None  # None: whole test split (CPU default: 1,000 clips)
-    val_size: int = 256
-    val_every: int | None = None  # default: 10 validations per run
-    checkpoint_every: int | None = None  # default: every validation
-    eval_batch_size: int | None = None
-    conventions: tuple[str, ...] = ALL_CONVENTIONS
     amp: bool = True  # bf16 autocast, CUDA only
-    model_overrides: dict[str, Any] = field(default_factory=dict)
     log_every: int = 10
     write_records: bool = True
     checkpoint: Path | None = None  # evaluate this checkpoint instead of training (`vpbench eval`)
+    checkpoint_source: str | None = None  # --from: a reference code base's state_dict layout (vpbench.interop)
     command: str = ""
 
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from vpbench.data.base import ClipDataset
 from vpbench.engine.distributed import Distributed
-from vpbench.engine.trainer import to_unit_float
+from vpbench.engine.trainer import RunInterrupted, interrupt_flag, to_unit_float
 from vpbench.metrics import MetricAccumulator
 from vpbench.protocols import Protocol
 
@@ -56,8 +56,13 @@ def evaluate(
     distributed: Distributed,
     count: int | None = None,
     sample_indices: tuple[int, ...] = (0, 1, 2, 3),
+    progress=None,
 ) -> Evaluation:
-    """Metrics of `model` on the first `count` test clips (all by default) under `protocol`."""
+    """Metrics of `model` on the first `count` test clips (all by default) under `protocol`.
+
+    `progress(done, total)` is called after every batch (clips of this process); SIGINT/SIGTERM stop the
+    evaluation between batches (nothing is written; training checkpoints are untouched).
+    """
     model.eval()
     total = len(test_set) if count is None else min(count, len(test_set))
     indices = distributed.shard(total)
@@ -66,9 +71,9 @@ def evaluate(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
-    timed_sequences, timed_seconds = 0, 0.0
-    for batch_number, start in enumerate(range(0, len(indices), batch_size)):
-        batch_indices = indices[start : start + batch_size]
+    timing = {"sequences": 0, "seconds": 0.0}
+
+    def evaluate_batch(batch_indices: list[int], batch_number: int) -> None:
         clips = torch.stack([test_set[i][: protocol.clip_length] for i in batch_indices])
         clips = to_unit_float(clips, device)
         context, target = clips[:, : protocol.context], clips[:, protocol.context :]
@@ -77,8 +82,8 @@ def evaluate(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if batch_number > 0:  # the first batch is warm-up
-            timed_sequences += len(batch_indices)
-            timed_seconds += time.perf_counter() - begin
+            timing["sequences"] += len(batch_indices)
+            timing["seconds"] += time.perf_counter() - begin
         accumulator.update(prediction, target, sequence_index=torch.tensor(batch_indices))
         for row, index in enumerate(batch_indices):
             if index in sample_indices:
@@ -86,12 +91,23 @@ def evaluate(
                 samples["context"].append(to_uint8(context[row]))
                 samples["target"].append(to_uint8(target[row]))
                 samples["prediction"].append(to_uint8(prediction[row]))
+
+    with interrupt_flag() as interrupted:
+        for batch_number, start in enumerate(range(0, len(indices), batch_size)):
+            if interrupted["signal"] is not None:
+                raise RunInterrupted(
+                    f"interrupted while evaluating {protocol.name} ({start}/{len(indices)} clips); nothing was "
+                    "written; the training checkpoints are kept — run the same command again to evaluate"
+                )
+            evaluate_batch(indices[start : start + batch_size], batch_number)
+            if progress is not None:
+                progress(min(start + batch_size, len(indices)), len(indices))
     if distributed.enabled:
         accumulator.all_reduce()
     results = accumulator.compute()
     wall = time.perf_counter() - started
     memory, kind = peak_memory(device)
-    throughput = timed_sequences / timed_seconds if timed_seconds > 0 else len(indices) / max(wall, 1e-9)
+    throughput = timing["sequences"] / timing["seconds"] if timing["seconds"] > 0 else len(indices) / max(wall, 1e-9)
     return Evaluation(
         results=results,
         sequences=total,

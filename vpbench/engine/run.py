@@ -1,7 +1,9 @@
-"""`run(config)`: resolve -> train (or resume) -> select on validation -> evaluate every protocol -> records.
+"""`run(config)`: resolve the spec -> train (or resume) -> select on validation -> evaluate -> records.
 
-This is the library function behind `vpbench run` (and what a notebook calls). Machine-dependent defaults
-(preset, budget, test size) are resolved here once, announced in a banner, and written into the records.
+This is the library function behind `vpbench run` and `vpbench eval` (and what a notebook calls). Every
+value is decided once, in `vpbench.engine.spec.resolve_spec`; this module only executes the resolved
+`RunSpec`. A spec whose records are all stored is not run again (runs are idempotent); another spec gets
+its own run directory and its own records.
 """
 
 from __future__ import annotations
@@ -15,21 +17,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
 from vpbench.data import open_split
-from vpbench.data.base import get_dataset_spec
 from vpbench.efficiency import count_macs, count_parameters
-from vpbench.engine import config as defaults
 from vpbench.engine.checkpoint import load_checkpoint
 from vpbench.engine.config import RunConfig
 from vpbench.engine.distributed import Distributed, broadcast_object, from_environment
 from vpbench.engine.evaluator import Evaluation, evaluate
 from vpbench.engine.provenance import cpu_kernels, device_name, environment, now_utc, stable_hash
+from vpbench.engine.spec import DEFAULTS, RunSpec, resolve_spec
 from vpbench.engine.trainer import TrainPlan, TrainResult, calibrate_seconds_per_step, load_clips, train
 from vpbench.errors import VpbenchError
+from vpbench.files import atomic_write
 from vpbench.metrics import bootstrap_ci
 from vpbench.protocols import Protocol, parse_protocol
-from vpbench.registry import create_model, get_model_entry, get_preset, model_kwargs
+from vpbench.registry import create_model, get_model_entry
 from vpbench.results.schema import (
     DatasetInfo,
     EfficiencyInfo,
@@ -38,36 +41,32 @@ from vpbench.results.schema import (
     Provenance,
     Record,
     TrainingInfo,
+    record_id,
 )
 from vpbench.results.sequences import flatten_per_sequence
-from vpbench.results.store import atomic_write, ensure_writable, write_record
+from vpbench.results.store import ensure_writable, load_record, write_record
 
 
 @dataclass
-class Resolved:
-    """A RunConfig with every default decided."""
+class Execution:
+    """Where a spec runs: the device, the process group, the folders (not part of the spec)."""
 
     config: RunConfig
+    spec: RunSpec
     device: torch.device
     distributed: Distributed
-    preset: str
-    protocols: list[Protocol]
-    train_protocol: Protocol
-    frame_shape: tuple[int, int, int]
-    batch_size: int  # per process
-    lr: float
-    test_size: int | None
-    model_config: dict
-    model_overrides: dict  # dataset-specific defaults (patch size) plus the user's overrides
-    config_hash: str
-    run_dir: Path
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.runs_dir) / self.spec.dataset / self.spec.run_name()
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | None) -> torch.device:
+    name = name or DEFAULTS.device
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -77,190 +76,247 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve(config: RunConfig) -> Resolved:
-    entry = get_model_entry(config.model)
-    spec = get_dataset_spec(config.dataset)
+def prepare(config: RunConfig) -> Execution:
+    """Device, process group and the resolved spec (from the config, or from the checkpoint for `eval`)."""
     device = resolve_device(config.device)
     distributed = from_environment(device.type)
     if device.type == "cuda" and distributed.enabled:
         device = torch.device("cuda", distributed.local_rank)
         torch.cuda.set_device(device)
-    preset = config.preset or ("paper" if device.type == "cuda" else "small")
-    if config.checkpoint is not None and config.preset is None:
-        preset = load_checkpoint(Path(config.checkpoint))["identity"]["preset"]
-    settings = get_preset(entry.name, preset).train
-    protocols = [parse_protocol(p) for p in config.protocols] or spec.default_protocols
-    train_protocol = parse_protocol(config.train_protocol) if config.train_protocol else protocols[0]
-    if any(p.context != train_protocol.context for p in protocols):
-        raise VpbenchError(
-            f"all protocols of one run need the training protocol's context length ({train_protocol.context}); "
-            "run the others separately with --protocol"
-        )
-    probe = open_split(spec.name, "val", train_protocol.clip_length, config.data_root, **config.data_options)[0]
-    frame_shape = tuple(int(n) for n in probe.shape[1:])
-    global_batch = config.batch_size or settings.batch_size
-    if global_batch % distributed.world_size:
-        raise VpbenchError(f"batch size {global_batch} does not split over {distributed.world_size} processes")
-    test_size = config.test_size
-    if test_size is None and device.type == "cpu":
-        test_size = defaults.CPU_DEFAULT_TEST_SIZE
-    dataset_overrides = {}
-    if "patch_size" in get_preset(entry.name, preset).model:
-        dataset_overrides["patch_size"] = spec.patch_size
-    model_config = model_kwargs(entry.name, preset, **{**dataset_overrides, **config.model_overrides})
-    identity = {
-        "model": entry.name,
-        "preset": preset,
-        "model_config": model_config,
-        "train": dataclasses.asdict(settings),
-        "batch_size": global_batch,
-        "lr": config.learning_rate or settings.lr,
-        "dataset": spec.name,
-        "data_options": config.data_options,
-        "train_protocol": train_protocol.name,
-        "frame_shape": frame_shape,
-        "seed": config.seed,
-    }
-    config_hash = stable_hash(identity)
-    run_name = f"{entry.name}__{preset}__{train_protocol.name.replace('->', '-')}__seed{config.seed}__{config_hash}"
-    return Resolved(
-        config=config,
-        device=device,
-        distributed=distributed,
-        preset=preset,
-        protocols=protocols,
-        train_protocol=train_protocol,
-        frame_shape=frame_shape,
-        batch_size=global_batch // distributed.world_size,
-        lr=config.learning_rate or settings.lr,
-        test_size=test_size,
-        model_config=model_config,
-        model_overrides={**dataset_overrides, **config.model_overrides},
-        config_hash=config_hash,
-        run_dir=Path(config.runs_dir) / spec.name / run_name,
+    if config.checkpoint is not None and config.checkpoint_source is None:
+        spec = spec_for_checkpoint(config, device.type, distributed.world_size)
+    else:
+        spec = resolve_spec(config, device.type, distributed.world_size, steps_resolver=_steps_resolver(config))
+    if spec.threads is not None and device.type == "cpu":
+        torch.set_num_threads(spec.threads)
+    return Execution(config, spec, device, distributed)
+
+
+def spec_for_checkpoint(config: RunConfig, device_kind: str, world_size: int) -> RunSpec:
+    """A vpbench checkpoint's own training spec, with this evaluation's protocols, test size and conventions.
+
+    Training facts (seed, batch size, learning rate, steps, model arguments) come from the checkpoint, not
+    from CLI defaults; options the user names that contradict them are errors, not silently ignored.
+    """
+    state = load_checkpoint(Path(config.checkpoint))
+    trained = RunSpec.from_dict(state["spec"], origin=str(config.checkpoint))
+    for name, asked, stored in (
+        ("--model", config.model, trained.model),
+        ("--dataset", config.dataset, trained.dataset),
+        ("--preset", config.preset, trained.preset),
+    ):
+        if asked is not None and get_name(name, asked) != stored:
+            raise VpbenchError(
+                f"checkpoint {config.checkpoint} was trained as {name} {stored}, not {asked}; "
+                f"pass {name} {stored} (or leave it out)"
+            )
+    request = dataclasses.replace(
+        config,
+        model=trained.model,
+        dataset=trained.dataset,
+        preset=trained.preset,
+        train_protocol=trained.train_protocol,
+        steps=None,
+        epochs=None,
+        time_budget_s=None,
+        seed=trained.seed,
+        batch_size=trained.batch_size,
+        learning_rate=trained.learning_rate,
+        val_size=trained.val_size,
+        model_overrides={**trained.model_config},
+        data_options={**trained.data_options, **(config.data_options or {})},
+        protocols=list(config.protocols) or list(trained.protocols),
+    )
+    evaluation = resolve_spec(request, device_kind, world_size, steps_resolver=lambda spec, _: (0, ""))
+    return dataclasses.replace(
+        evaluation,
+        steps=trained.steps,
+        budget=f"{trained.budget} (checkpoint {Path(config.checkpoint).name}, step {state['step']})",
+        val_every=trained.val_every,
+        optimizer=trained.optimizer,
+        model_config=trained.model_config,
     )
 
 
-def build_model(resolved: Resolved) -> torch.nn.Module:
-    channels, height, width = resolved.frame_shape
+def get_name(option: str, value: str) -> str:
+    """Canonical spelling of a model name (deprecated aliases resolve) for comparisons."""
+    return get_model_entry(value).name if option == "--model" else value
+
+
+def _steps_resolver(config: RunConfig):
+    """--epochs / --time-budget (and the CUDA default budget) -> steps, calibrated once per run."""
+
+    def resolve(spec: RunSpec, request: RunConfig) -> tuple[int, str]:
+        train_set = open_split(
+            spec.dataset, "train", parse_protocol(spec.train_protocol).clip_length, request.data_root,
+            **spec.data_options,
+        )
+        if request.epochs is not None:
+            per_epoch = len(train_set) // spec.batch_size
+            return request.epochs * per_epoch, f"--epochs {request.epochs} ({per_epoch} steps each)"
+        budget = request.time_budget_s or DEFAULTS.steps_cuda_seconds
+        origin = "--time-budget" if request.time_budget_s else f"default {spec.device_kind} budget"
+        # One calibration per (spec without steps, budget): a resumed run keeps its step count and schedule.
+        key = stable_hash({"spec": {k: v for k, v in spec.to_dict().items() if k != "budget"}, "seconds": budget})
+        state_file = Path(request.runs_dir) / spec.dataset / "calibrations" / f"{key}.json"
+        if request.resume and state_file.exists():
+            stored = json.loads(state_file.read_text())
+            return stored["steps"], stored["budget"]
+        torch.manual_seed(spec.seed)
+        model = _build(spec, parse_protocol(spec.train_protocol).context)
+        plan = _plan(spec, 0, {})
+        seconds = calibrate_seconds_per_step(model, train_set, plan, torch.device(spec.device_kind))
+        seconds = broadcast_object(seconds, from_environment(spec.device_kind))
+        steps = max(1, int(0.9 * budget / seconds))
+        description = f"{origin} {budget / 60:g} min (= {steps} steps at {seconds:.2f} s/step, calibrated)"
+        atomic_write(state_file, lambda f: f.write(json.dumps({"steps": steps, "budget": description})))
+        return steps, description
+
+    return resolve
+
+
+def _build(spec: RunSpec, context_length: int) -> torch.nn.Module:
+    channels, height, width = spec.frame_shape
     return create_model(
-        resolved.config.model,
-        resolved.preset,
+        spec.model,
+        spec.preset,
         channels=channels,
         height=height,
         width=width,
-        context_length=resolved.train_protocol.context,
-        **resolved.model_overrides,
+        context_length=context_length,
+        **_overrides(spec),
     )
 
 
-def resolve_steps(resolved: Resolved, model, train_set, plan: TrainPlan) -> tuple[int, str]:
-    """Turn --steps / --epochs / --time-budget (or the machine default) into a step count.
+def _overrides(spec: RunSpec) -> dict:
+    """The spec's model arguments as overrides of its preset (the registry merges them back)."""
+    from vpbench.registry import get_preset
 
-    A time budget is converted once, by timing a few steps, and remembered in the run's `run.json`, so
-    resuming an interrupted run keeps the same step count (and so the same schedule).
-    """
-    config = resolved.config
-    if config.steps is not None:
-        return config.steps, f"--steps {config.steps}"
-    if config.epochs is not None:
-        per_epoch = len(train_set) // (plan.batch_size * resolved.distributed.world_size)
-        return config.epochs * per_epoch, f"--epochs {config.epochs} ({per_epoch} steps each)"
-    budget, origin = config.time_budget_s, "--time-budget"
-    if budget is None:
-        cuda = resolved.device.type == "cuda"
-        budget = defaults.CUDA_DEFAULT_TRAIN_SECONDS if cuda else defaults.CPU_DEFAULT_TRAIN_SECONDS
-        origin = f"default {resolved.device.type} budget"
-    state_file = resolved.run_dir / "run.json"
-    if config.resume and state_file.exists():
-        stored = json.loads(state_file.read_text())
-        if stored.get("time_budget_s") == budget:
-            return stored["total_steps"], stored["budget"]
-    seconds = calibrate_seconds_per_step(model, train_set, plan, resolved.device)
-    seconds = broadcast_object(seconds, resolved.distributed)
-    steps = max(1, int(0.9 * budget / seconds))
-    description = f"{origin} {budget / 60:g} min (= {steps} steps at {seconds:.2f} s/step)"
-    if resolved.distributed.is_main:
-        resolved.run_dir.mkdir(parents=True, exist_ok=True)
-        state = {"total_steps": steps, "budget": description, "time_budget_s": budget}
-        atomic_write(state_file, lambda f: f.write(json.dumps(state, indent=1)))
-    return steps, description
+    preset = get_preset(spec.model, spec.preset).model
+    return {key: value for key, value in spec.model_config.items() if preset.get(key, object()) != value}
 
 
-def banner(resolved: Resolved, budget: str, trainable: bool) -> None:
-    if not resolved.distributed.is_main:
+def _plan(spec: RunSpec, world_size: int, checkpoint_identity: dict) -> TrainPlan:
+    from vpbench.registry import TrainSettings
+
+    protocol = parse_protocol(spec.train_protocol)
+    return TrainPlan(
+        total_steps=spec.steps,
+        batch_size=spec.batch_size // max(world_size, 1),
+        lr=spec.learning_rate,
+        settings=TrainSettings(**spec.optimizer),
+        context_length=protocol.context,
+        horizon=protocol.horizon,
+        seed=spec.seed,
+        val_every=spec.val_every,
+        checkpoint_every=spec.checkpoint_every or spec.val_every,
+        log_every=10,
+        amp=True,
+        identity=checkpoint_identity,
+    )
+
+
+def stored_records(results_dir: Path, spec: RunSpec) -> dict[str, Path]:
+    """protocol name -> path of the stored record of `spec` for that protocol (only those that exist)."""
+    found = {}
+    for protocol in spec.protocols:
+        rid = record_id(spec.model, spec.preset, spec.dataset, spec.data_source, protocol, spec.seed, spec.spec_hash)
+        path = Path(results_dir) / spec.dataset / f"{rid}.json"
+        if path.exists():
+            found[protocol] = path
+    return found
+
+
+def banner(execution: Execution, missing: list[str]) -> None:
+    if not execution.distributed.is_main:
         return
-    config = resolved.config
-    protocols = ", ".join(p.name for p in resolved.protocols)
-    test = f"first {resolved.test_size} test clips" if resolved.test_size else "the whole test split"
-    training = (
-        f"training: {budget}, batch {resolved.batch_size * resolved.distributed.world_size}"
-        if trainable
-        else ("no training (parameter-free predictor)")
-    )
+    spec, config = execution.spec, execution.config
+    test = f"first {spec.test_size} test clips" if spec.test_size else "the whole test split"
+    if config.checkpoint is not None:
+        origin = f"--from {config.checkpoint_source}" if config.checkpoint_source else "vpbench checkpoint"
+        training = f"no training: evaluating {config.checkpoint} ({origin}; {spec.budget})"
+    elif spec.trained:
+        training = f"training: {spec.budget}, batch {spec.batch_size}, run dir {execution.run_dir}"
+    else:
+        training = "no training (parameter-free predictor)"
+    threads = f", {spec.threads} thread(s)" if spec.threads else ""
     log(
-        f"vpbench run: {config.model} [{resolved.preset}] on {config.dataset} {protocols} "
-        f"(trained on {resolved.train_protocol.name}) | device {resolved.device} "
-        f"x{resolved.distributed.world_size} | {training} | evaluation on {test} | run dir {resolved.run_dir}"
+        f"vpbench run: {spec.model} [{spec.preset}] on {spec.dataset} ({spec.data_source}) {', '.join(missing)} "
+        f"(trained on {spec.train_protocol}) | device {execution.device}{threads} x{spec.world_size} | "
+        f"{training} | evaluation on {test} | spec {spec.spec_hash}"
     )
 
 
-def run(config: RunConfig, progress=None) -> list[Record]:
-    """Train (or resume) and evaluate; returns the records written (rank 0) or computed (other ranks)."""
-    resolved = resolve(config)
-    distributed, device = resolved.distributed, resolved.device
+def run(config: RunConfig, progress=None, eval_progress=None) -> list[Record]:
+    """Train (or resume) and evaluate; returns the records of every protocol of the spec.
+
+    Records already stored for this exact spec are returned as they are (nothing is recomputed or
+    rewritten); only missing protocols are evaluated.
+    """
+    execution = prepare(config)
+    spec, distributed, device = execution.spec, execution.distributed, execution.device
+    existing = stored_records(config.results_dir, spec) if config.write_records else {}
+    missing = [p for p in spec.protocols if p not in existing]
+    if not missing:
+        if distributed.is_main:
+            log(f"vpbench run: already stored for this spec ({spec.spec_hash}), nothing to do:")
+            for path in existing.values():
+                log(f"  {path}")
+        return [load_record(existing[p]) for p in spec.protocols]
     if config.write_records and distributed.is_main:
         ensure_writable(Path(config.results_dir))
-    torch.manual_seed(config.seed)
-    model = build_model(resolved).to(device)
+    torch.manual_seed(spec.seed)
+    model = _build(spec, parse_protocol(spec.train_protocol).context).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    trainable = getattr(model, "trainable", True) and count_parameters(model) > 0
-    train_set = open_split(
-        config.dataset, "train", resolved.train_protocol.clip_length, config.data_root, **config.data_options
-    )
-    val_set = open_split(
-        config.dataset, "val", resolved.train_protocol.clip_length, config.data_root, **config.data_options
-    )
-    settings = get_preset(config.model, resolved.preset).train
-    plan = TrainPlan(
-        total_steps=0,
-        batch_size=resolved.batch_size,
-        lr=resolved.lr,
-        settings=settings,
-        context_length=resolved.train_protocol.context,
-        horizon=resolved.train_protocol.horizon,
-        seed=config.seed,
-        val_every=1,
-        checkpoint_every=1,
-        log_every=config.log_every,
-        amp=config.amp,
-        identity=checkpoint_identity(resolved),
-    )
+    banner(execution, missing)
     result = TrainResult(0, 0, None, 0.0, None)
-    budget = "none"
     if config.checkpoint is not None:
-        result, budget = load_for_evaluation(resolved, model, Path(config.checkpoint))
-        banner(resolved, budget, trainable=False)
-    elif trainable:
-        steps, budget = resolve_steps(resolved, model, train_set, plan)
-        plan.total_steps = steps
-        scale_scheduled_sampling(model, steps)
-        plan.val_every = config.val_every or max(1, steps // 10)
-        plan.checkpoint_every = config.checkpoint_every or plan.val_every
-        banner(resolved, budget, trainable)
-        val_clips = load_clips(val_set, config.val_size)
-        report = progress if distributed.is_main else None
-        result = train(model, train_set, val_clips, plan, resolved.run_dir, device, distributed, config.resume, report)
-        if result.selected_checkpoint is not None:
-            model.load_state_dict(load_checkpoint(result.selected_checkpoint, map_location=device)["model"])
-    else:
-        banner(resolved, budget, trainable)
+        result = load_for_evaluation(execution, model)
+    elif spec.trained:
+        result = train_spec(execution, model, progress)
+    records = [load_record(existing[p]) for p in spec.protocols if p in existing]
+    for name in missing:
+        records.append(evaluate_protocol(execution, model, parse_protocol(name), result, eval_progress))
+    order = {name: index for index, name in enumerate(spec.protocols)}
+    return sorted(records, key=lambda record: order[record.protocol.name])
 
-    records = []
-    for protocol in resolved.protocols:
-        records.append(evaluate_protocol(resolved, model, protocol, plan, result, budget, trainable))
-    return records
+
+def train_spec(execution: Execution, model, progress) -> TrainResult:
+    """Train under an exclusive lock on the run directory (two identical commands cannot interleave)."""
+    spec, config, device = execution.spec, execution.config, execution.device
+    run_dir = execution.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    scale_scheduled_sampling(model, spec.steps)
+    lock = FileLock(str(run_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise VpbenchError(
+            f"another vpbench process is running this exact run ({run_dir}); wait for it, or stop it first"
+        ) from None
+    try:
+        if execution.distributed.is_main:
+            atomic_write(run_dir / "spec.json", lambda f: f.write(json.dumps(spec.to_dict(), indent=1)))
+        val_set = open_split(
+            spec.dataset, "val", parse_protocol(spec.train_protocol).clip_length, config.data_root, **spec.data_options
+        )
+        train_set = open_split(
+            spec.dataset, "train", parse_protocol(spec.train_protocol).clip_length, config.data_root,
+            **spec.data_options,
+        )
+        plan = _plan(spec, execution.distributed.world_size, {"spec_hash": spec.spec_hash})
+        plan.log_every, plan.amp, plan.spec = config.log_every, config.amp, spec.to_dict()
+        val_clips = load_clips(val_set, spec.val_size)
+        report = progress if execution.distributed.is_main else None
+        result = train(
+            model, train_set, val_clips, plan, run_dir, device, execution.distributed, config.resume, report
+        )
+    finally:
+        lock.release()
+    if result.selected_checkpoint is not None:
+        model.load_state_dict(load_checkpoint(result.selected_checkpoint, map_location=device)["model"])
+    return result
 
 
 def scale_scheduled_sampling(model, steps: int) -> None:
@@ -274,76 +330,64 @@ def scale_scheduled_sampling(model, steps: int) -> None:
         model.sampling_stop_iter = min(model.sampling_stop_iter, max(1, int(0.625 * steps)))
 
 
-def checkpoint_identity(resolved: Resolved) -> dict:
-    """What a checkpoint must match to be resumed or evaluated: the run's full configuration."""
-    return {
-        "config_hash": resolved.config_hash,
-        "model": resolved.config.model,
-        "preset": resolved.preset,
-        "model_config": _jsonable(resolved.model_config),
-        "frame_shape": list(resolved.frame_shape),
-        "context_length": resolved.train_protocol.context,
-    }
+def load_for_evaluation(execution: Execution, model) -> TrainResult:
+    """Load the checkpoint to evaluate: a vpbench one (checked against the spec) or a reference code base's."""
+    config, spec = execution.config, execution.spec
+    path = Path(config.checkpoint)
+    if config.checkpoint_source is not None:
+        from vpbench.interop import convert_state_dict, load_foreign_state_dict
 
-
-def load_for_evaluation(resolved: Resolved, model, path: Path) -> tuple[TrainResult, str]:
-    """Load any stored vpbench checkpoint into `model` after checking it was made for this model and data."""
-    state = load_checkpoint(path, map_location=resolved.device)
-    identity = state["identity"]
-    expected = checkpoint_identity(resolved)
-    for key in ("model", "model_config", "frame_shape", "context_length"):
-        if identity.get(key) != expected[key]:
+        state_dict = convert_state_dict(config.checkpoint_source, spec.model, load_foreign_state_dict(path))
+        try:
+            model.load_state_dict(state_dict)
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[1].strip() if "\n" in str(error) else str(error)[:160]
             raise VpbenchError(
-                f"checkpoint {path} was made for {key} = {identity.get(key)}, not {expected[key]}; "
-                "pass the --model/--preset/--dataset it was trained with"
-            )
+                f"checkpoint {path} does not fit {spec.model} [{spec.preset}] ({first}); "
+                "pass the --preset (or model options) it was trained with"
+            ) from None
+        return TrainResult(0, 0, None, 0.0, path)
+    state = load_checkpoint(path, map_location=execution.device)
     model.load_state_dict(state["model"])
-    result = TrainResult(state["step"], state["step"], state.get("best_loss"), state.get("elapsed_s", 0.0), path)
-    return result, f"checkpoint {path} (step {state['step']})"
+    return TrainResult(
+        state["step"], state["step"], state.get("best_loss"), state.get("elapsed_s", 0.0), path, state.get("curve", [])
+    )
 
 
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
-
-
-def evaluate_protocol(
-    resolved: Resolved, model, protocol: Protocol, plan: TrainPlan, result: TrainResult, budget: str, trainable: bool
-) -> Record:
-    config, device = resolved.config, resolved.device
-    test_set = open_split(config.dataset, "test", protocol.clip_length, config.data_root, **config.data_options)
+def evaluate_protocol(execution: Execution, model, protocol: Protocol, result: TrainResult, progress) -> Record:
+    spec, config, device = execution.spec, execution.config, execution.device
+    test_set = open_split(spec.dataset, "test", protocol.clip_length, config.data_root, **spec.data_options)
     if len(test_set) and test_set[0].shape[0] < protocol.clip_length:
         raise VpbenchError(
-            f"protocol {protocol.name} needs {protocol.clip_length} frames but {config.dataset} test clips have "
+            f"protocol {protocol.name} needs {protocol.clip_length} frames but {spec.dataset} test clips have "
             f"{test_set[0].shape[0]}; choose a shorter protocol"
         )
-    eval_batch = config.eval_batch_size or max(plan.batch_size, 8)
     started = time.perf_counter()
     evaluation = evaluate(
         model,
         test_set,
         protocol,
-        tuple(config.conventions),
+        spec.conventions,
         device,
-        eval_batch,
-        resolved.distributed,
-        resolved.test_size,
+        spec.eval_batch_size,
+        execution.distributed,
+        spec.test_size,
+        progress=progress if execution.distributed.is_main else None,
     )
-    channels, height, width = resolved.frame_shape
+    channels, height, width = spec.frame_shape
     macs = count_macs(
-        lambda: build_model(resolved),
+        lambda: _build(spec, protocol.context),
         context_length=protocol.context,
         horizon=protocol.horizon,
         channels=channels,
         height=height,
         width=width,
     )
-    record = make_record(resolved, model, protocol, test_set, evaluation, result, budget, trainable, macs)
+    record = make_record(execution, model, protocol, test_set, evaluation, result, macs)
     record.provenance.evaluation_wall_time_s = time.perf_counter() - started
-    if config.write_records and resolved.distributed.is_main:
+    if config.write_records and execution.distributed.is_main:
         per_sequence = flatten_per_sequence(evaluation.results.get("per_sequence") or {})
-        path = write_record(Path(config.results_dir), record, per_sequence)
-        if evaluation.samples:
-            np.savez_compressed(path.with_name(path.stem + ".samples.npz"), **evaluation.samples)
+        path = write_record(Path(config.results_dir), record, per_sequence, evaluation.samples or None)
         log(f"wrote {path}")
     return record
 
@@ -363,48 +407,46 @@ def confidence_intervals(evaluation: Evaluation) -> dict[str, dict[str, list[flo
     return intervals
 
 
-def make_record(resolved, model, protocol, test_set, evaluation, result, budget, trainable, macs) -> Record:
-    config = resolved.config
-    entry = get_model_entry(config.model)
-    settings = get_preset(entry.name, resolved.preset).train
+def make_record(execution: Execution, model, protocol, test_set, evaluation, result, macs) -> Record:
+    spec, config = execution.spec, execution.config
+    entry = get_model_entry(spec.model)
     parameters = count_parameters(model)
     results = evaluation.results
-    metrics = {c: results[c] for c in config.conventions}
+    trained = spec.trained or config.checkpoint is not None
     env = environment()
+    optimizer = {**spec.optimizer, "lr": spec.learning_rate}
+    if hasattr(model, "sampling_stop_iter"):
+        optimizer["sampling_stop_iter"] = model.sampling_stop_iter
     return Record(
         model=ModelInfo(
             name=entry.name,
-            preset=resolved.preset,
-            config=_jsonable(resolved.model_config),
-            config_hash=resolved.config_hash,
+            preset=spec.preset,
+            config=spec.model_config,
+            config_hash=stable_hash({"model": spec.model, "config": spec.model_config}),
             family=entry.family,
             loss=entry.loss_name,
             parameters=parameters,
             macs_per_sequence=macs,
         ),
         dataset=DatasetInfo(
-            name=config.dataset,
+            name=spec.dataset,
             source=test_set.source,
             test_checksum=test_set.checksum(limit=evaluation.sequences),
             test_size=evaluation.sequences,
-            frame_shape=list(resolved.frame_shape),
-            options=_jsonable(config.data_options),
+            frame_shape=list(spec.frame_shape),
+            options=spec.data_options,
         ),
-        protocol=ProtocolInfo(protocol.name, protocol.context, protocol.horizon, resolved.train_protocol.name),
+        protocol=ProtocolInfo(protocol.name, protocol.context, protocol.horizon, spec.train_protocol),
         training=TrainingInfo(
-            steps=result.steps,
-            batch_size=resolved.batch_size * resolved.distributed.world_size,
-            budget=budget,
-            optimizer={
-                **dataclasses.asdict(settings),
-                "lr": resolved.lr,
-                **({"sampling_stop_iter": model.sampling_stop_iter} if hasattr(model, "sampling_stop_iter") else {}),
-            },
+            steps=result.steps if config.checkpoint is None else spec.steps,
+            batch_size=spec.batch_size,
+            budget=spec.budget,
+            optimizer=optimizer,
             selected_step=result.selected_step,
             best_validation_loss=result.best_validation_loss,
-            validation_metric=f"mse of eval-mode predictions on {config.val_size} validation clips",
+            validation_metric=f"mse of eval-mode predictions on {spec.val_size} validation clips",
             wall_time_s=result.wall_time_s,
-            trained=trainable,
+            trained=trained,
             curve=result.curve,
         ),
         efficiency=EfficiencyInfo(
@@ -413,23 +455,25 @@ def make_record(resolved, model, protocol, test_set, evaluation, result, budget,
             throughput_sequences_per_s=evaluation.throughput_sequences_per_s,
             peak_memory_mb=evaluation.peak_memory_mb,
             peak_memory_kind=evaluation.peak_memory_kind,
-            device=device_name(resolved.device),
+            device=device_name(execution.device),
             eval_batch_size=evaluation.batch_size,
         ),
         provenance=Provenance(
-            seed=config.seed,
+            seed=spec.seed,
             code_version=env["code_version"],
             vpbench_version=env["vpbench_version"],
             torch_version=env["torch_version"],
             python_version=env["python_version"],
-            device=device_name(resolved.device),
+            device=device_name(execution.device),
             created_at=now_utc(),
             evaluation_wall_time_s=evaluation.wall_time_s,
             command=config.command,
-            world_size=resolved.distributed.world_size,
-            cpu_kernels=cpu_kernels(resolved.device),
+            world_size=execution.distributed.world_size,
+            cpu_kernels=cpu_kernels(execution.device),
         ),
-        metrics=metrics,
+        metrics={c: results[c] for c in spec.conventions},
         regions=results.get("regions", {}),
         confidence_intervals=confidence_intervals(evaluation),
+        spec=spec.to_dict(),
+        spec_hash=spec.spec_hash,
     )

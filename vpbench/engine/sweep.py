@@ -1,64 +1,128 @@
-"""`vpbench sweep`: a grid of models x protocols run one after another, skipping what is already stored.
+"""`vpbench sweep`: a grid of models (or a suite) run with one budget, skipping what is stored.
 
-Finished runs (every protocol's record present) are skipped; unfinished ones resume from their last
-checkpoint, because `run` resumes by default. `--emit slurm` writes a job-array script instead, one
-array task per model, each calling the same `vpbench run` command line.
+The whole grid is resolved first — every model name, preset and option validated, every spec hashed —
+so a typo in the last model is reported before the first one trains. Finished specs (every protocol's
+record stored) are skipped; unfinished ones resume from their checkpoint, because `run` resumes.
+
+`--jobs N` runs N models side by side in separate processes with one torch thread each (or `--threads`):
+on a small CPU two 1-thread processes out-run one 2-thread process, and torch's multi-threaded kernels
+collapse when processes compete for cores (benchmarks/bench_sweep.py measures both). Each job's output
+goes to `<runs dir>/sweep-logs/<model>.log`. `--emit slurm` writes a job-array script instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shlex
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from vpbench.data import open_split
 from vpbench.engine.config import RunConfig
-from vpbench.protocols import parse_protocol
-from vpbench.registry import list_models
-from vpbench.results.schema import record_id
+from vpbench.engine.spec import RunSpec
+from vpbench.errors import VpbenchError
+from vpbench.registry import get_model_entry, list_models
 
 
 def expand_models(names: list[str]) -> list[str]:
-    """'all' means every registered model; other names are checked by the registry when run."""
+    """'all' means every registered model; every other name must be registered (checked here, up front)."""
     if not names or names == ["all"]:
         return list_models()
-    return names
+    return [get_model_entry(name).name for name in names]
 
 
-def stored_record_paths(config: RunConfig, preset: str) -> list[Path]:
-    """Where the records of `config` would be stored, one per protocol."""
-    paths = []
-    for name in config.protocols:
-        protocol = parse_protocol(name)
-        source = open_split(
-            config.dataset, "test", protocol.clip_length, config.data_root, **config.data_options
-        ).source
-        rid = record_id(config.model, preset, config.dataset, source, protocol.name, config.seed)
-        paths.append(Path(config.results_dir) / config.dataset / f"{rid}.json")
-    return paths
+@dataclass
+class SweepItem:
+    config: RunConfig
+    spec: RunSpec
+    stored: bool
+
+
+def plan_sweep(configs: list[RunConfig]) -> list[SweepItem]:
+    """Resolve every run of the grid before anything runs; which ones are already stored."""
+    from vpbench.engine.run import prepare, stored_records
+
+    items = []
+    for config in configs:
+        spec = prepare(config).spec
+        stored = len(stored_records(config.results_dir, spec)) == len(spec.protocols)
+        items.append(SweepItem(config, spec, stored))
+    return items
+
+
+def grid(template: RunConfig, models: list[str]) -> list[RunConfig]:
+    return [dataclasses.replace(template, model=model) for model in expand_models(models)]
+
+
+def config_to_json(config: RunConfig) -> str:
+    return json.dumps(dataclasses.asdict(config), default=str)
+
+
+def config_from_json(text: str) -> RunConfig:
+    values = json.loads(text)
+    for key in ("results_dir", "runs_dir", "data_root", "checkpoint"):
+        if values.get(key) is not None:
+            values[key] = Path(values[key])
+    if values.get("conventions") is not None:
+        values["conventions"] = tuple(values["conventions"])
+    return RunConfig(**values)
 
 
 def run_sweep(
-    template: RunConfig, models: list[str], runner: Callable[[RunConfig], object], log=print
+    items: list[SweepItem],
+    runner: Callable[[RunConfig], object],
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
 ) -> list[tuple[str, str]]:
-    """Run `template` for each model; returns (model, "skipped" | "done") in order."""
-    from vpbench.data import get_dataset_spec
+    """Run the unstored items: in this process (jobs=1) or in `jobs` worker processes; (model, outcome)."""
+    outcome: dict[int, tuple[str, str]] = {}
+    todo = []
+    for index, item in enumerate(items):
+        if item.stored:
+            spec = item.spec
+            log(f"sweep: {spec.model} (seed {spec.seed}) already stored for spec {spec.spec_hash}, skipped")
+            outcome[index] = (item.spec.model, "skipped")
+        else:
+            todo.append((index, item))
+    if jobs <= 1:
+        for index, item in todo:
+            log(f"sweep: running {item.spec.model} (spec {item.spec.spec_hash})")
+            runner(item.config)
+            outcome[index] = (item.spec.model, "done")
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for index, state in pool.map(lambda pair: (pair[0], _run_worker(pair[1], log)), todo):
+                outcome[index] = (items[index].spec.model, state)
+    return [outcome[index] for index in sorted(outcome)]
 
-    if not template.protocols:
-        template = dataclasses.replace(template, protocols=list(get_dataset_spec(template.dataset).protocols))
-    outcome = []
-    for model in expand_models(models):
-        config = dataclasses.replace(template, model=model)
-        preset = config.preset or "small"
-        if all(path.exists() for path in stored_record_paths(config, preset)):
-            log(f"sweep: {model} already stored, skipped")
-            outcome.append((model, "skipped"))
-            continue
-        log(f"sweep: running {model}")
-        runner(config)
-        outcome.append((model, "done"))
-    return outcome
+
+def _run_worker(item: SweepItem, log: Callable[[str], None]) -> str:
+    """One model in its own process, with the spec's thread count; output to a per-model log file."""
+    threads = item.spec.threads or 1
+    logs = Path(item.config.runs_dir) / "sweep-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{item.spec.model}__seed{item.spec.seed}__{item.spec.spec_hash}.log"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    config = dataclasses.replace(item.config, threads=threads)
+    started = time.perf_counter()
+    log(f"sweep: started {item.spec.model} ({threads} thread(s)); log: {log_path}")
+    with log_path.open("a") as handle:
+        code = subprocess.call(
+            [sys.executable, "-m", "vpbench.engine.sweep", config_to_json(config)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    minutes = (time.perf_counter() - started) / 60
+    state = "done" if code == 0 else f"failed (exit {code}; see {log_path})"
+    log(f"sweep: {item.spec.model} {state} after {minutes:.1f} min")
+    return state
 
 
 def slurm_script(models: list[str], run_arguments: list[str], job_name: str = "vpbench-sweep") -> str:
@@ -79,3 +143,22 @@ def slurm_script(models: list[str], run_arguments: list[str], job_name: str = "v
             "",
         ]
     )
+
+
+def _worker_main(argv: list[str]) -> int:
+    """`python -m vpbench.engine.sweep CONFIG_JSON`: one sweep job (plain progress lines for the log)."""
+    from vpbench.engine.run import run
+    from vpbench.engine.trainer import print_plain_progress
+    from vpbench.progress import plain_evaluation_progress
+
+    config = config_from_json(argv[0])
+    try:
+        run(config, progress=print_plain_progress(config.model), eval_progress=plain_evaluation_progress(config.model))
+    except VpbenchError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1:]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -54,7 +55,8 @@ class TrainPlan:
     checkpoint_every: int
     log_every: int
     amp: bool
-    identity: dict  # written into checkpoints: model name, preset, config hash, shapes
+    identity: dict  # must match to resume: {"spec_hash": ...}
+    spec: dict = field(default_factory=dict)  # the run spec, stored whole in every checkpoint (for `eval`)
 
 
 @dataclass
@@ -104,18 +106,24 @@ CURVE_METRICS = ("mse", "mse_sum", "mae", "psnr", "ssim")
 
 
 @torch.inference_mode()
-def validate(model: nn.Module, clips: torch.Tensor, context_length: int, device, batch_size: int) -> dict[str, float]:
+def validate(
+    model: nn.Module, clips: torch.Tensor, context_length: int, device, batch_size: int, interrupted=None
+) -> dict[str, float] | None:
     """Eval-mode predictions on the fixed validation clips: the selection loss and the learning-curve metrics.
 
     `loss` is the unclipped mean squared error (model-agnostic, what selection and plateau schedules use);
     the other values are the vpbench convention's overall metrics, exactly as the test evaluation computes
-    them, so a learning curve and the leaderboard speak the same units.
+    them, so a learning curve and the leaderboard speak the same units. Returns None when `interrupted`
+    (the trainer's signal flag) is raised between batches.
     """
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     accumulator = None
     for start in range(0, len(clips), batch_size):
+        if interrupted is not None and interrupted["signal"] is not None:
+            model.train(was_training)
+            return None
         batch = to_unit_float(clips[start : start + batch_size], device)
         context, target = batch[:, :context_length], batch[:, context_length:]
         prediction = model(context, target.shape[1]).float()
@@ -133,10 +141,14 @@ def validate(model: nn.Module, clips: torch.Tensor, context_length: int, device,
 
 @contextmanager
 def interrupt_flag():
-    """Turn SIGINT/SIGTERM into a flag checked between steps (so a checkpoint can be written first)."""
+    """Turn SIGINT/SIGTERM into a flag checked between steps and between validation and evaluation batches
+    (so a checkpoint can be written first); a second signal exits at once (exit code 130)."""
     flag = {"signal": None}
 
     def handler(signum, frame):
+        if flag["signal"] is not None:
+            print("second interrupt: exiting now", file=sys.stderr, flush=True)
+            os._exit(130)
         flag["signal"] = signum
 
     previous = {}
@@ -187,7 +199,7 @@ def train(
         state = load_checkpoint(last_path, map_location=device)
         if state["identity"] != plan.identity:
             raise VpbenchError(
-                f"{last_path} belongs to a different run ({state['identity'].get('config_hash')}); "
+                f"{last_path} belongs to a different run (spec {state['identity'].get('spec_hash')}); "
                 "use --no-resume or another --runs-dir"
             )
         model.load_state_dict(state["model"])
@@ -206,6 +218,7 @@ def train(
                 path,
                 {
                     "identity": plan.identity,
+                    "spec": plan.spec,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -235,7 +248,42 @@ def train(
     batches = epoch_batches(len(train_set), plan.batch_size, plan.seed, epoch, distributed)
     train_set.set_epoch(epoch)
 
+    def validation_due(at: int) -> bool:
+        return at > 0 and (at % plan.val_every == 0 or at == plan.total_steps)
+
+    def stop_if_interrupted(interrupted) -> None:
+        if interrupted["signal"] is not None:
+            save(last_path)
+            raise RunInterrupted(
+                f"interrupted at step {step}/{plan.total_steps}; checkpoint saved to {last_path}; "
+                "run the same command again to resume"
+            )
+
+    def validate_now(interrupted) -> None:
+        """One curve point; selection and plateau schedules read its loss. An interrupted validation is
+        redone on resume (the checkpoint holds the step, the curve does not hold the point yet)."""
+        nonlocal best_loss, best_step
+        metrics = validate(model, val_clips, plan.context_length, device, plan.batch_size, interrupted)
+        if metrics is None:
+            stop_if_interrupted(interrupted)
+        point = {
+            "step": step,
+            "sequences": step * plan.batch_size * distributed.world_size,
+            "wall_time_s": round(elapsed_before + (time.perf_counter() - started), 3),
+            **metrics,
+        }
+        curve.append(point)
+        log.write(event="validation", **point)
+        if scheduler is not None and is_plateau(scheduler):
+            scheduler.step(point["loss"])
+        if point["loss"] < best_loss:
+            best_loss, best_step = point["loss"], step
+            save(best_path)
+
     with interrupt_flag() as interrupted:
+        if validation_due(step) and (not curve or curve[-1]["step"] != step):
+            validate_now(interrupted)
+            save(last_path)
         while step < plan.total_steps:
             if position >= len(batches):
                 epoch, position = epoch + 1, 0
@@ -276,30 +324,11 @@ def train(
             if progress is not None:
                 progress(step, plan.total_steps, loss_value, lr)
 
-            if step % plan.val_every == 0 or step == plan.total_steps:
-                point = validate(model, val_clips, plan.context_length, device, plan.batch_size)
-                point = {
-                    "step": step,
-                    "sequences": step * plan.batch_size * distributed.world_size,
-                    "wall_time_s": round(elapsed_before + (time.perf_counter() - started), 3),
-                    **point,
-                }
-                curve.append(point)
-                log.write(event="validation", **point)
-                val = point["loss"]
-                if scheduler is not None and is_plateau(scheduler):
-                    scheduler.step(val)
-                if val < best_loss:
-                    best_loss, best_step = val, step
-                    save(best_path)
+            if validation_due(step):
+                validate_now(interrupted)
             if step % plan.checkpoint_every == 0 or step == plan.total_steps:
                 save(last_path)
-            if interrupted["signal"] is not None:
-                save(last_path)
-                raise RunInterrupted(
-                    f"interrupted at step {step}/{plan.total_steps}; checkpoint saved to {last_path}; "
-                    "run the same command again to resume"
-                )
+            stop_if_interrupted(interrupted)
 
     wall = elapsed_before + (time.perf_counter() - started)
     log.write(event="done", step=step, best_step=best_step, best_loss=best_loss, wall_time_s=wall)

@@ -37,3 +37,33 @@ def convert_state_dict(source: str, model_name: str, state_dict: Mapping[str, to
             "check --model or the checkpoint's origin"
         )
     return module.convert(model_name, dict(state_dict))
+
+
+def load_foreign_state_dict(path) -> dict[str, torch.Tensor]:
+    """A reference code base's checkpoint as a flat state_dict, loaded safely (`weights_only=True`).
+
+    Accepts a bare state_dict or the usual wrappers ({"state_dict": ...}, {"model": ...}); DataParallel's
+    "module." prefixes are removed.
+    """
+    import pickle
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise VpbenchError(f"checkpoint {path} does not exist")
+    try:
+        document = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise VpbenchError(
+            f"checkpoint {path} holds objects other than tensors and plain data; refusing to load it "
+            "(save the model's state_dict() alone)"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise VpbenchError(f"checkpoint {path} is corrupt or not a torch file ({str(error)[:120]})") from None
+    for wrapper in ("state_dict", "model", "model_state_dict"):
+        if isinstance(document, dict) and isinstance(document.get(wrapper), dict):
+            document = document[wrapper]
+            break
+    if not isinstance(document, dict) or not all(isinstance(v, torch.Tensor) for v in document.values()):
+        raise VpbenchError(f"checkpoint {path} is not a state_dict (a mapping of names to tensors)")
+    return {key.removeprefix("module."): value for key, value in document.items()}

@@ -1,4 +1,6 @@
-"""`vpbench check`: the regression gate — are the stored results still true, and still what the code gives?
+"""The checks of `vpbench check` that need only records and data: schema, consistency, checksums, leaderboard,
+and the comparison of a re-run with its record. The gate that runs them (and re-runs records through the
+engine) is `vpbench.gate`, an application module above both the engine and this package.
 
 Layers, cheapest first, each catching what the previous cannot:
 1. every record parses (schema), names a known model, preset, dataset, protocol, convention and metric, sits
@@ -8,8 +10,8 @@ Layers, cheapest first, each catching what the previous cannot:
 2. the data checksum in the record equals the checksum of the test clips as this machine produces them,
    wherever the data are at hand (generated data always are);
 3. `results/leaderboard.md` equals what the records generate now;
-4. every `smoke` record is re-run (`rerun_record`, the engine) and each number compared with the stored one
-   within `Tolerance` — a code change that moves a result fails here.
+4. every CI-fixture record is re-run (`vpbench.gate.rerun_record`, the engine) and each number compared with
+   the stored one within `Tolerance` — a code change that moves a result fails here.
 Problems are collected, not raised, so one run reports all of them as a readable table.
 """
 
@@ -19,17 +21,15 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpbench.errors import VpbenchError
 from vpbench.results.leaderboard import REGENERATE, leaderboard_path, render_leaderboard
 from vpbench.results.schema import Record
-from vpbench.results.sections import CI_FIXTURE_PRESET
 from vpbench.results.sequences import SequenceCache, sequence_overall
-from vpbench.results.store import load_record, record_path
+from vpbench.results.store import record_path
 
 # Internal consistency: overall vs mean of per-horizon values is float64 arithmetic on the same sums;
 # per-sequence values are stored as float32 by the metric engine, so their mean agrees to ~1e-7 only.
@@ -147,6 +147,7 @@ def validate_record(record: Record, path: Path, results_dir: Path, sequences: Se
         found.append(
             Finding(where, "path", f"this record belongs at {expected} (its model/preset/data/protocol/seed say so)")
         )
+    found.extend(_companions(record, where, results_dir))
     for convention, values in record.metrics.items():
         if convention not in CONVENTIONS:
             found.append(
@@ -158,6 +159,20 @@ def validate_record(record: Record, path: Path, results_dir: Path, sequences: Se
                 found.append(Finding(where, "metric", f"unknown metric '{metric}' under {convention}"))
                 continue
             found.extend(_consistency(record, where, convention, metric, value, sequences))
+    return found
+
+
+def _companions(record: Record, where: str, results_dir: Path) -> list[Finding]:
+    """Every companion file the record names exists and has the SHA-256 the record stores."""
+    from vpbench.files import file_sha256
+
+    found = []
+    for name, digest in record.files.items():
+        path = Path(results_dir) / record.dataset.name / name
+        if not path.exists():
+            found.append(Finding(where, "files", f"{name} is missing; restore it from version control"))
+        elif file_sha256(path) != digest:
+            found.append(Finding(where, "files", f"{name} is damaged (SHA-256 differs from the record's)"))
     return found
 
 
@@ -318,129 +333,6 @@ def _paired_numbers(prefix: str, stored, now) -> list[tuple[str, float, float | 
         except (KeyError, TypeError, ValueError):
             pass  # a text field, not a number
     return pairs
-
-
-def recorded_cpu_threads(device: str) -> int | None:
-    """The torch CPU thread count a record was produced with, read from its device string
-    ("cpu (x86_64, 2 threads)"); None for a GPU or an older record that does not say."""
-    match = re.fullmatch(r"cpu \(.*, (\d+) threads?\)", device)
-    return int(match.group(1)) if match else None
-
-
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run with `count` intra-op threads, then restore. CPU kernels reduce in a thread-dependent order, so
-    a re-run matches its record to the last bit only at the record's own thread count."""
-    import torch
-
-    before = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def rerun_record(record: Record, results_dir: Path) -> Record:
-    """Run the engine again exactly as the record says it was run (same model, preset, data, protocol,
-    budget, seed, CPU thread count), on the CPU, without writing anything; return the new record."""
-    import tempfile
-
-    from vpbench.engine.config import RunConfig
-    from vpbench.engine.run import run
-    from vpbench.registry import get_preset
-
-    preset_kwargs = get_preset(record.model.name, record.model.preset).model
-    overrides = {k: v for k, v in record.model.config.items() if preset_kwargs.get(k, object()) != v}
-    match = re.search(r"on (\d+) validation clips", record.training.validation_metric)
-    with tempfile.TemporaryDirectory(prefix="vpbench-check-") as scratch:
-        config = RunConfig(
-            model=record.model.name,
-            dataset=record.dataset.name,
-            preset=record.model.preset,
-            protocols=[record.protocol.name],
-            train_protocol=record.protocol.train_protocol,
-            steps=record.training.steps if record.training.trained else None,
-            seed=record.provenance.seed,
-            device="cpu",
-            results_dir=Path(scratch) / "results",
-            runs_dir=Path(scratch) / "runs",
-            data_options=dict(record.dataset.options),
-            resume=False,
-            batch_size=record.training.batch_size,
-            learning_rate=record.training.optimizer.get("lr"),
-            test_size=record.dataset.test_size,
-            val_size=int(match.group(1)) if match else RunConfig.val_size,
-            eval_batch_size=record.efficiency.eval_batch_size,
-            conventions=tuple(record.metrics),
-            model_overrides=overrides,
-            write_records=False,
-            command=f"vpbench check (re-run of {record.record_id})",
-        )
-        with torch_threads(recorded_cpu_threads(record.provenance.device)):
-            produced = [r for r in run(config) if r.protocol.name == record.protocol.name]
-    if len(produced) != 1:
-        raise VpbenchError(f"re-running {record.record_id} gave {len(produced)} records for {record.protocol.name}")
-    return produced[0]
-
-
-def run_check(
-    results_dir: str | Path,
-    *,
-    rerun: bool = True,
-    verify_checksums: bool = True,
-    tolerance: Tolerance = Tolerance(),
-    data_root: str | Path | None = None,
-    rerunner: Callable[[Record, Path], Record] = rerun_record,
-) -> CheckReport:
-    """All checks over every record under `results_dir`; the report lists every finding."""
-    results_dir = Path(results_dir)
-    report = CheckReport()
-    sequences = SequenceCache(results_dir)
-    checksums = ChecksumCache(data_root)
-    records: list[Record] = []
-    for path in sorted(results_dir.glob("*/*.json")) if results_dir.exists() else []:
-        try:
-            record = load_record(path)
-        except VpbenchError as error:
-            report.findings.append(Finding(str(path.relative_to(results_dir)), "schema", str(error)))
-            continue
-        records.append(record)
-        report.findings.extend(validate_record(record, path, results_dir, sequences))
-        if verify_checksums:
-            current, why = checksums.current(record)
-            if current is None:
-                report.notes.append(f"{record.record_id}: checksum not verified ({why})")
-            elif current != record.dataset.test_checksum:
-                report.findings.append(
-                    Finding(
-                        str(path.relative_to(results_dir)),
-                        "checksum",
-                        "test data differ from the data this record was evaluated on",
-                        _short(record.dataset.test_checksum),
-                        _short(current),
-                    )
-                )
-            else:
-                report.checksums_verified += 1
-    report.records = len(records)
-    leaderboard, report.leaderboard_diff = check_leaderboard(records, results_dir)
-    if leaderboard is not None:
-        report.findings.append(leaderboard)
-    if rerun:
-        for record in records:
-            if record.model.preset != CI_FIXTURE_PRESET:
-                continue
-            try:
-                now = rerunner(record, results_dir)
-            except VpbenchError as error:
-                report.findings.append(Finding(record.record_id, "re-run", f"could not re-run: {error}"))
-                continue
-            report.rerun += 1
-            report.findings.extend(compare_numbers(record, now, tolerance))
-            report.environment.extend(environment_differences(record, now))
-    return report
 
 
 def _format_value(value, other=None) -> str:

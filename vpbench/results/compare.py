@@ -19,6 +19,7 @@ import numpy as np
 from vpbench.errors import VpbenchError
 from vpbench.results.columns import higher_is_better
 from vpbench.results.schema import Record
+from vpbench.results.sections import CI_FIXTURE_PRESET
 from vpbench.results.sequences import INDEX_KEY, SequenceCache, sequence_overall
 
 SIGNIFICANCE = 0.05
@@ -167,6 +168,7 @@ def compare_models(
             and (source is None or r.dataset.source == source)
             and (preset is None or r.model.preset == preset)
             and (seed is None or r.provenance.seed == seed)
+            and (r.model.preset != CI_FIXTURE_PRESET or preset == CI_FIXTURE_PRESET)  # CI fixtures, as in `table`
         ]
         if not found:
             raise VpbenchError(
@@ -186,15 +188,31 @@ def compare_models(
     comparisons = []
     for key in shared:
         pair = []
-        for model, found in ((model_a, by_set_a[key]), (model_b, by_set_b[key])):
+        candidates = _same_budget(by_set_a[key], by_set_b[key])
+        for model, found in zip((model_a, model_b), candidates, strict=True):
             if len(found) > 1:
-                variants = ", ".join(f"preset {r.model.preset} seed {r.provenance.seed}" for r in found)
+                variants = ", ".join(
+                    f"preset {r.model.preset} seed {r.provenance.seed} budget {r.budget_label or 'none'}" for r in found
+                )
                 raise VpbenchError(
                     f"{model} has {len(found)} records on {key[0]} {key[2]} ({variants}); add --preset or --seed"
                 )
             pair.append(found[0])
         comparisons.append(compare_records(pair[0], pair[1], results_dir, conventions, metrics, sequences))
     return comparisons
+
+
+def _same_budget(first: list[Record], second: list[Record]) -> tuple[list[Record], list[Record]]:
+    """Where a model has records of several budgets on one test set, keep those of the other model's budget."""
+    budgets = {r.budget_label for r in first} & {r.budget_label for r in second} - {""}
+    if len(budgets) == 1:
+        budget = budgets.pop()
+
+        def keep(records: list[Record]) -> list[Record]:
+            return [r for r in records if r.budget_label in (budget, "")] if len(records) > 1 else records
+
+        return keep(first), keep(second)
+    return first, second
 
 
 def _by_test_set(records: list[Record]) -> dict[tuple, list[Record]]:

@@ -107,6 +107,7 @@ def table_frame(table: LeaderTable) -> pd.DataFrame:
                 "protocol": key.protocol,
                 "convention": key.convention,
                 "preset": key.preset,
+                "budget": key.budget,
                 "test_size": key.test_size,
                 "view": f"{key.metric} per horizon" if key.metric else "overall",
                 "row": row.label,

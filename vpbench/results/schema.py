@@ -5,7 +5,11 @@ dataset source + checksum, protocol, metric conventions), how it was trained (bu
 and where (code version, torch version, device, wall time). Per-sequence values live beside the record in a
 compressed `.npz` so the JSON stays small (well under 1 MB) while confidence intervals stay computable.
 
-Schema version history: 1 — first version.
+Schema version history: 1 — first version. 2 — the resolved run spec is stored whole (`spec`, structured
+data: what `check` and `eval` rebuild a run from) and its hash is part of the record's identity, so records of
+two budgets or test sizes of one model never replace each other; learning curves (`training.curve`);
+companion files (per-sequence values, samples) are named with their SHA-256 so a damaged one is detected.
+Version-1 records are upgraded on read by `upgrade_v1` when the run they describe can be resolved.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from vpbench.errors import VpbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -106,6 +110,9 @@ class Record:
     regions: dict[str, Any] = field(default_factory=dict)  # static vs moving pixel errors
     confidence_intervals: dict[str, Any] = field(default_factory=dict)  # convention -> metric -> [lo, hi]
     per_sequence_file: str | None = None  # .npz beside the record
+    spec: dict[str, Any] = field(default_factory=dict)  # the resolved RunSpec (vpbench.engine.spec), whole
+    spec_hash: str = ""  # RunSpec.spec_hash: part of the identity
+    files: dict[str, str] = field(default_factory=dict)  # companion file name -> SHA-256
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -117,7 +124,15 @@ class Record:
             self.dataset.source,
             self.protocol.name,
             self.provenance.seed,
+            self.spec_hash,
         )
+
+    @property
+    def budget_label(self) -> str:
+        """'600 steps x 8' for trained models, '' for parameter-free ones: what a leaderboard section shares."""
+        if not self.training.trained:
+            return ""
+        return f"{self.training.steps} steps x {self.training.batch_size}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,6 +143,10 @@ class Record:
         if not isinstance(data, dict):
             raise VpbenchError(f"{origin}: not a JSON object; it is not a vpbench record")
         version = data.get("schema_version")
+        if version == 1:
+            raise VpbenchError(
+                f"{origin}: schema version 1 (no run spec); upgrade it with `vpbench check --upgrade` or re-run it"
+            )
         if version != SCHEMA_VERSION:
             raise VpbenchError(f"{origin}: schema version {version!r}, this vpbench reads {SCHEMA_VERSION}")
         parts = {
@@ -155,10 +174,13 @@ class Record:
             regions=data.get("regions", {}),
             confidence_intervals=data.get("confidence_intervals", {}),
             per_sequence_file=data.get("per_sequence_file"),
+            spec=data.get("spec") or {},
+            spec_hash=data.get("spec_hash") or "",
+            files=data.get("files") or {},
         )
 
 
-def record_id(model: str, preset: str, dataset: str, source: str, protocol: str, seed: int) -> str:
-    """A file-name-safe id: 'srvp__small__mmnist__offline-5k__10-10__seed42'."""
-    raw = f"{model}__{preset}__{dataset}__{source}__{protocol}__seed{seed}"
+def record_id(model: str, preset: str, dataset: str, source: str, protocol: str, seed: int, spec_hash: str) -> str:
+    """A file-name-safe id: 'srvp__small__mmnist__offline-5k__10-10__seed42__1a2b3c4d' (8 digits of the spec hash)."""
+    raw = f"{model}__{preset}__{dataset}__{source}__{protocol}__seed{seed}__{spec_hash[:8]}"
     return re.sub(r"[^A-Za-z0-9_.+-]", "-", raw.replace("->", "-"))

@@ -68,6 +68,7 @@ class SectionKey:
     test_checksum: str
     test_size: int
     metric: str | None = None  # per-horizon sections show one metric
+    budget: str = ""  # training budget of the trained rows ("600 steps x 8"): two budgets never share a table
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Section:
         parts = [key.dataset, data, key.protocol, f"convention {key.convention}"]
         if key.preset:
             parts.append(f"preset {key.preset}")
+        if key.budget:
+            parts.append(f"budget {key.budget}")
         if key.test_size:
             parts.append(f"{key.test_size} test sequences")
         if self.trained_on:

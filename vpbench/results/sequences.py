@@ -28,7 +28,7 @@ import numpy as np
 
 from vpbench.errors import VpbenchError
 from vpbench.results.schema import Record
-from vpbench.results.store import load_per_sequence, record_path
+from vpbench.results.store import load_per_sequence
 
 SAMPLE_KEYS = ("index", "context", "target", "prediction")
 # Tables compute many intervals (models x metrics x conventions); 2,000 seeded resamples keep the endpoints
@@ -94,23 +94,22 @@ class SequenceCache:
 
 
 def samples_path(results_dir: str | Path, record: Record) -> Path:
-    """Where the engine writes (and plots read) a record's sample predictions."""
-    return record_path(Path(results_dir), record).with_name(f"{record.record_id}.samples.npz")
+    """Where a record's sample predictions are stored (named in `record.files` with their SHA-256)."""
+    from vpbench.results.store import samples_name
+
+    return Path(results_dir) / record.dataset.name / samples_name(record)
 
 
 def load_samples(results_dir: str | Path, record: Record) -> dict[str, np.ndarray] | None:
-    """The record's stored sample predictions, or None when it has none; a damaged file is an error."""
-    path = samples_path(results_dir, record)
-    if not path.exists():
+    """The record's stored sample predictions, or None when it has none; a damaged file is a one-line error."""
+    from vpbench.results.store import load_samples as load_verified
+
+    samples = load_verified(Path(results_dir), record)
+    if samples is None:
         return None
-    try:
-        with np.load(path) as stored:
-            samples = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError) as error:
-        raise VpbenchError(f"sample file {path} is corrupt ({error}); re-run `vpbench run` for that record") from None
     missing = [key for key in SAMPLE_KEYS if key not in samples]
     if missing:
-        raise VpbenchError(f"sample file {path} lacks {missing}; expected keys {list(SAMPLE_KEYS)}")
+        raise VpbenchError(f"sample file of {record.record_id} lacks {missing}; expected keys {list(SAMPLE_KEYS)}")
     return samples
 
 

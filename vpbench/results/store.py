@@ -1,43 +1,31 @@
-"""Reading and writing result records: atomic, locked, and never silently overwriting a damaged file.
+"""Reading and writing result records: atomic, locked, and never replacing a stored record.
 
-Layout: `<results dir>/<dataset>/<record id>.json` with its per-sequence values in `<record id>.npz`.
-Writers take a file lock on the results directory, write to a temporary file in the same folder and
-rename it into place, so a reader never sees half a record and two concurrent runs never interleave.
+Layout: `<results dir>/<dataset>/<record id>.json`, its per-sequence values in `<record id>.npz` and its sample
+predictions in `<record id>.samples.npz`. The record id contains the run spec's hash, so another budget or
+test size is another record; a record that exists is never replaced (the engine does not re-run a stored
+spec). A record is written as one unit: the companion files first, each atomically, then the JSON, which
+names them with their SHA-256 — a JSON that exists is complete, and a damaged companion is detected by every
+reader in one line.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import tempfile
-from collections.abc import Callable
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
 
 from vpbench.errors import VpbenchError
+from vpbench.files import atomic_write, file_sha256
 from vpbench.results.schema import Record
 
+__all__ = ["atomic_write", "load_record", "load_records", "write_record", "load_per_sequence", "load_samples"]
+
 LOCK_NAME = ".vpbench.lock"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write(path: Path, write: Callable[[object], None], mode: str = "w") -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o666 & ~_UMASK)  # temporary files are private; results are not
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def ensure_writable(results_dir: Path) -> None:
@@ -75,28 +63,74 @@ def load_records(results_dir: Path) -> list[Record]:
     return [load_record(path) for path in sorted(results_dir.glob("*/*.json"))]
 
 
-def write_record(results_dir: Path, record: Record, per_sequence: dict[str, np.ndarray] | None = None) -> Path:
-    """Store `record` (and its per-sequence arrays) atomically under a lock; returns the JSON path."""
+class RecordExists(VpbenchError):
+    """A record with this id (same model, data, protocol, seed and run spec) is already stored."""
+
+
+def write_record(
+    results_dir: Path,
+    record: Record,
+    per_sequence: dict[str, np.ndarray] | None = None,
+    samples: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """Store `record` with its companion arrays as one unit under a lock; returns the JSON path.
+
+    Never replaces: an existing record of the same id raises RecordExists (the same spec gives the same
+    numbers; delete the file to recompute it on purpose).
+    """
     results_dir = Path(results_dir)
     ensure_writable(results_dir)
     path = record_path(results_dir, record)
     with FileLock(str(results_dir / LOCK_NAME)):
         if path.exists():
-            load_record(path)  # a damaged existing record is reported, not silently replaced
-        if per_sequence:
-            record.per_sequence_file = path.with_suffix(".npz").name
-            atomic_write(path.with_suffix(".npz"), lambda f: np.savez_compressed(f, **per_sequence), mode="wb")
+            raise RecordExists(f"{path} is already stored (same run spec); delete it to recompute it")
+        record.files = {}
+        for suffix, arrays in ((".npz", per_sequence), (".samples.npz", samples)):
+            if not arrays:
+                continue
+            companion = path.with_name(path.stem + suffix)
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            atomic_write(companion, lambda f, data=buffer.getvalue(): f.write(data), mode="wb")
+            record.files[companion.name] = file_sha256(companion)
+            if suffix == ".npz":
+                record.per_sequence_file = companion.name
         text = json.dumps(record.to_dict(), indent=1, allow_nan=False, sort_keys=False)
         atomic_write(path, lambda f: f.write(text + "\n"))
     return path
 
 
-def load_per_sequence(results_dir: Path, record: Record) -> dict[str, np.ndarray]:
-    if not record.per_sequence_file:
-        return {}
-    path = Path(results_dir) / record.dataset.name / record.per_sequence_file
+def _load_companion(results_dir: Path, record: Record, name: str) -> dict[str, np.ndarray]:
+    """Arrays of a companion file, verified against the SHA-256 its record names; one-line errors."""
+    path = Path(results_dir) / record.dataset.name / name
+    if not path.exists():
+        raise VpbenchError(f"{path} is missing (named by record {record.record_id}); restore it from version control")
+    expected = record.files.get(name)
+    if expected and file_sha256(path) != expected:
+        raise VpbenchError(
+            f"{path} is damaged (its SHA-256 differs from the one record {record.record_id} stores); "
+            "restore it from version control or re-run the record"
+        )
     try:
         with np.load(path) as arrays:
             return {key: arrays[key] for key in arrays.files}
-    except (OSError, ValueError) as error:
-        raise VpbenchError(f"per-sequence file {path} is missing or corrupt ({error})") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise VpbenchError(f"{path} is corrupt ({type(error).__name__}); restore it or re-run the record") from None
+
+
+def load_per_sequence(results_dir: Path, record: Record) -> dict[str, np.ndarray]:
+    if not record.per_sequence_file:
+        return {}
+    return _load_companion(results_dir, record, record.per_sequence_file)
+
+
+def samples_name(record: Record) -> str:
+    return f"{record.record_id}.samples.npz"
+
+
+def load_samples(results_dir: Path, record: Record) -> dict[str, np.ndarray] | None:
+    """The stored sample predictions of `record`, or None if it has none."""
+    name = samples_name(record)
+    if name not in record.files and not (Path(results_dir) / record.dataset.name / name).exists():
+        return None
+    return _load_companion(results_dir, record, name)

@@ -150,10 +150,18 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
         metrics_per_section = list(options.metrics) or ["mse", "ssim"]
     sections: dict[SectionKey, Section] = {}
 
-    def key_of(record: Record, convention: str, metric: str | None, preset: str) -> SectionKey:
+    def key_of(record: Record, convention: str, metric: str | None, preset: str, budget: str) -> SectionKey:
         data = record.dataset
         return SectionKey(
-            data.name, data.source, record.protocol.name, convention, preset, data.test_checksum, data.test_size, metric
+            data.name,
+            data.source,
+            record.protocol.name,
+            convention,
+            preset,
+            data.test_checksum,
+            data.test_size,
+            metric,
+            budget,
         )
 
     ordered = sorted(selected, key=lambda r: r.model.family == SANITY_FAMILY)  # trained models found sections first
@@ -164,14 +172,16 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
             for metric in metrics_per_section:
                 if record.model.family == SANITY_FAMILY:
                     homes = [
-                        key for key in sections if replace(key, preset="") == key_of(record, convention, metric, "")
+                        key
+                        for key in sections
+                        if replace(key, preset="", budget="") == key_of(record, convention, metric, "", "")
                     ]
                     # With a preset filter, sanity rows only join matching sections; alone they would add a
                     # section of another test set (e.g. the smoke CI fixtures) to a `--preset small` view.
                     if not homes and options.preset in (None, record.model.preset):
-                        homes = [key_of(record, convention, metric, record.model.preset)]
+                        homes = [key_of(record, convention, metric, record.model.preset, "")]
                 else:
-                    homes = [key_of(record, convention, metric, record.model.preset)]
+                    homes = [key_of(record, convention, metric, record.model.preset, record.budget_label)]
                 for home in homes:
                     section = sections.setdefault(home, Section(home, _section_columns(options, metric, convention)))
                     if metric is not None:
@@ -201,6 +211,7 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
             s.key.protocol,
             s.key.source,
             s.key.preset,
+            s.key.budget,
             conventions.index(s.key.convention) if s.key.convention in conventions else 99,
             s.key.metric or "",
         )

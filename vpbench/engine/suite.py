@@ -1,0 +1,112 @@
+"""Suites: the declared contents of a results folder (which models x dataset x preset x budget x protocols x seeds).
+
+Why: the committed `results/` is the project's published table, so what it must contain is data, not
+habit. `sweep --suite results/suite.json` fills a suite (skipping what is stored), `check` verifies that
+every entry has records made with exactly the spec the entry resolves to and that `leaderboard.md` is
+generated from the suite's records only — so ad-hoc runs in a checkout never change the published table.
+
+Format (JSON)::
+
+    {"version": 1,
+     "entries": [{"name": "mmnist-cpu-track", "dataset": "mmnist", "preset": "small", "device": "cpu",
+                  "models": ["zeros", "srvp", ...], "pending": ["mim"], "seeds": [42],
+                  "steps": 600, "batch_size": 8, "test_size": 1000, "val_size": 128, "val_every": 50,
+                  "protocols": ["10->10", "10->30"], "rerun": false, "description": "..."}]}
+
+`pending` lists models of the entry whose records are not made yet (the campaign is still running): `check`
+reports them as notes instead of failures. `rerun: true` marks CI fixtures that `check` re-runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vpbench.engine.config import RunConfig
+from vpbench.errors import VpbenchError
+
+SUITE_NAME = "suite.json"
+RUN_FIELDS = (
+    "preset", "steps", "batch_size", "test_size", "val_size", "val_every", "learning_rate", "eval_batch_size",
+    "threads",
+)
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    name: str
+    dataset: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...] = (42,)
+    protocols: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
+    rerun: bool = False
+    device: str = "cpu"
+    description: str = ""
+    run: dict = field(default_factory=dict)  # the RunConfig fields in RUN_FIELDS
+
+    def configs(self, results_dir: Path, runs_dir: Path = Path("runs"), data_root: Path | None = None):
+        """(model, seed, RunConfig) for every run of the entry."""
+        for model in self.models:
+            for seed in self.seeds:
+                yield model, seed, RunConfig(
+                    model=model,
+                    dataset=self.dataset,
+                    protocols=list(self.protocols),
+                    seed=seed,
+                    device=self.device,
+                    results_dir=Path(results_dir),
+                    runs_dir=Path(runs_dir),
+                    data_root=data_root,
+                    command=f"vpbench sweep --suite {Path(results_dir) / SUITE_NAME} (entry {self.name})",
+                    **self.run,
+                )
+
+
+def suite_path(results_dir: Path) -> Path:
+    return Path(results_dir) / SUITE_NAME
+
+
+def load_suite(path: Path) -> list[SuiteEntry]:
+    """Parse a suite file; every problem is one line naming the file and the entry."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise VpbenchError(f"suite file {path} does not exist; create it (see vpbench.engine.suite)") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise VpbenchError(f"suite file {path} is unreadable ({error})") from None
+    if not isinstance(document, dict) or document.get("version") != 1 or not isinstance(document.get("entries"), list):
+        raise VpbenchError(f"suite file {path}: expected {{\"version\": 1, \"entries\": [...]}}")
+    entries = []
+    allowed = {"name", "dataset", "models", "seeds", "protocols", "pending", "rerun", "device", "description"}
+    for index, raw in enumerate(document["entries"]):
+        where = f"suite file {path}, entry {raw.get('name', index) if isinstance(raw, dict) else index}"
+        if not isinstance(raw, dict) or not {"name", "dataset", "models"} <= set(raw):
+            raise VpbenchError(f"{where}: needs at least name, dataset and models")
+        unknown = set(raw) - allowed - set(RUN_FIELDS)
+        if unknown:
+            valid = sorted(allowed | set(RUN_FIELDS))
+            raise VpbenchError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {valid}")
+        pending = tuple(raw.get("pending", ()))
+        if not set(pending) <= set(raw["models"]):
+            raise VpbenchError(f"{where}: pending models {sorted(set(pending) - set(raw['models']))} are not in models")
+        entries.append(
+            SuiteEntry(
+                name=raw["name"],
+                dataset=raw["dataset"],
+                models=tuple(raw["models"]),
+                seeds=tuple(raw.get("seeds", (42,))),
+                protocols=tuple(raw.get("protocols", ())),
+                pending=pending,
+                rerun=bool(raw.get("rerun", False)),
+                device=raw.get("device", "cpu"),
+                description=raw.get("description", ""),
+                run={key: raw[key] for key in RUN_FIELDS if key in raw},
+            )
+        )
+    names = [entry.name for entry in entries]
+    if len(set(names)) != len(names):
+        raise VpbenchError(f"suite file {path}: entry names must be unique")
+    return entries
