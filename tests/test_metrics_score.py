@@ -49,14 +49,20 @@ def test_bad_files_give_one_line_errors(arrays, tmp_path):
     np.save(tmp_path / "target.npy", target)
     cases = {
         "missing": (tmp_path / "nothing.npy", "prediction file .* does not exist"),
-        "corrupt": (tmp_path / "corrupt.npy", "cannot read prediction file .* as a .npy array"),
+        "corrupt": (tmp_path / "corrupt.npy", "is not a .npy file"),
+        "text": (tmp_path / "text.npy", "is not a .npy file .*a text or other file"),
         "truncated": (tmp_path / "truncated.npy", "cannot read prediction file"),
         "npz": (tmp_path / "archive.npz", "is an .npz archive"),
         "object": (tmp_path / "object.npy", "cannot read prediction file"),
         "shape": (tmp_path / "shape.npy", r"prediction shape \(8, 3, 32, 31\) does not match"),
         "dtype": (tmp_path / "dtype.npy", "dtype int64"),
-        "range": (tmp_path / "range.npy", r"prediction values must lie in \[-15, 16\]"),
+        "range": (tmp_path / "range.npy", "look like 0-255 values; divide by 255"),
+        "centred": (tmp_path / "centred.npy", r"look normalised around zero.*add 0.5"),
+        "symmetric": (tmp_path / "symmetric.npy", r"look normalised around zero.*\(x \+ 1\) / 2"),
     }
+    (tmp_path / "text.npy").write_text("0.1 0.2 0.3\n0.4 0.5 0.6\n")
+    np.save(tmp_path / "centred.npy", target - 0.5)
+    np.save(tmp_path / "symmetric.npy", target * 2 - 1)
     (tmp_path / "corrupt.npy").write_bytes(b"not a numpy file at all")
     np.save(tmp_path / "truncated.npy", prediction)
     data = (tmp_path / "truncated.npy").read_bytes()
@@ -70,6 +76,13 @@ def test_bad_files_give_one_line_errors(arrays, tmp_path):
         with pytest.raises(VpbenchError, match=message) as error:
             score_files(path, tmp_path / "target.npy")
         assert "\n" not in str(error.value), name
+
+
+def test_slightly_negative_predictions_are_scored_not_refused(arrays):
+    """Models overshoot a little below 0 (vpbench clips them); only a centred normalisation is an error."""
+    prediction, target = arrays
+    result = score_arrays(prediction - 0.02, target, ["vpbench"])
+    assert result["sequences"] == 8
 
 
 def test_arrays_of_the_wrong_rank_are_refused(arrays):

@@ -1,13 +1,17 @@
-"""`vpbench sweep`: runs a grid, skips what is stored, emits a Slurm job array on request."""
+"""`vpbench sweep`: validates the whole grid first, runs it (in-process or as parallel one-thread jobs),
+skips what is stored under exactly the spec `run` would resolve, emits a Slurm job array on request."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from _engine_helpers import smoke_config
 
+from vpbench.engine import spec as spec_module
 from vpbench.engine.run import run
-from vpbench.engine.sweep import run_sweep, slurm_script
+from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
+from vpbench.errors import VpbenchError
 
 
 def test_sweep_runs_each_model_once_and_skips_stored_records(tmp_path):
@@ -18,11 +22,41 @@ def test_sweep_runs_each_model_once_and_skips_stored_records(tmp_path):
         calls.append(config.model)
         return run(config)
 
-    first = run_sweep(template, ["zeros", "last-frame"], runner, log=lambda line: None)
-    second = run_sweep(template, ["zeros", "last-frame"], runner, log=lambda line: None)
+    first = run_sweep(plan_sweep(grid(template, ["zeros", "last-frame"])), runner, log=lambda line: None)
+    second = run_sweep(plan_sweep(grid(template, ["zeros", "last-frame"])), runner, log=lambda line: None)
     assert first == [("zeros", "done"), ("last-frame", "done")]
     assert second == [("zeros", "skipped"), ("last-frame", "skipped")]
     assert calls == ["zeros", "last-frame"]
+
+
+def test_an_unknown_model_anywhere_in_the_grid_fails_before_anything_runs(tmp_path):
+    template = dataclasses.replace(smoke_config(tmp_path), model="")
+    with pytest.raises(VpbenchError, match="unknown model 'convlstn'; did you mean 'convlstm'"):
+        plan_sweep(grid(template, ["zeros", "convlstn"]))
+    assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
+
+
+def test_the_skip_check_uses_the_preset_run_resolves_by_default(tmp_path, monkeypatch):
+    """No --preset: sweep must look for the records `run` writes (it once looked for `small` ones always)."""
+    monkeypatch.setattr(spec_module, "DEFAULTS", dataclasses.replace(spec_module.DEFAULTS, preset_cpu="smoke"))
+    template = dataclasses.replace(smoke_config(tmp_path), model="", preset=None)
+    (record,) = run(dataclasses.replace(template, model="zeros"))
+    assert record.model.preset == "smoke"
+    (item,) = plan_sweep(grid(template, ["zeros"]))
+    assert item.stored and item.spec.preset == "smoke"
+
+
+def test_two_jobs_run_side_by_side_with_one_thread_each(tmp_path):
+    template = dataclasses.replace(smoke_config(tmp_path), model="", threads=None)
+    items = plan_sweep(grid(template, ["zeros", "last-frame"]))
+    lines = []
+    outcome = run_sweep(items, runner=None, jobs=2, log=lines.append)
+    assert outcome == [("zeros", "done"), ("last-frame", "done")]
+    assert sum("started" in line and "(1 thread(s))" in line for line in lines) == 2
+    assert len(list((tmp_path / "results" / "synthetic").glob("*.json"))) == 2
+    logs = list((tmp_path / "runs" / "sweep-logs").glob("*.log"))
+    assert len(logs) == 2 and all("evaluated 16/16 clips" in log.read_text() for log in logs)
+    assert [state for _, state in run_sweep(plan_sweep(grid(template, ["zeros"])), None, jobs=2)] == ["skipped"]
 
 
 def test_slurm_script_is_a_job_array_over_the_models():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -104,6 +105,7 @@ def register_model(
 
 
 _current_source = "builtin"
+PLUGIN_ERRORS: list[str] = []  # one line per plugin that failed to load (also printed once to stderr)
 
 
 def _load() -> None:
@@ -117,7 +119,19 @@ def _load() -> None:
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         _current_source = f"entry point {entry_point.value}"
         try:
-            entry_point.load()
+            loaded = entry_point.load()
+            # `name = package.module` registers on import; `name = package.module:function` names a function
+            # that registers when called (a class is taken as already registered by its decorator).
+            if callable(loaded) and not isinstance(loaded, type):
+                loaded()
+        except Exception as error:  # a broken third-party plugin must not break vpbench, nor vanish silently
+            message = (
+                f"plugin entry point '{entry_point.name} = {entry_point.value}' failed to load "
+                f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); its models are not "
+                "available — fix or uninstall that package"
+            )
+            PLUGIN_ERRORS.append(message)
+            print(f"warning: {message}", file=sys.stderr, flush=True)
         finally:
             _current_source = "builtin"
 

@@ -288,7 +288,7 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     run_dir = execution.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     scale_scheduled_sampling(model, spec.steps)
-    lock = FileLock(str(run_dir / ".lock"))
+    lock = FileLock(str(run_dir / ".lock")) if execution.distributed.is_main else nullcontext_lock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -317,6 +317,14 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     if result.selected_checkpoint is not None:
         model.load_state_dict(load_checkpoint(result.selected_checkpoint, map_location=device)["model"])
     return result
+
+
+class nullcontext_lock:  # noqa: N801 - the other ranks of a DDP run share rank 0's lock
+    def acquire(self, timeout: float = 0) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
 
 
 def scale_scheduled_sampling(model, steps: int) -> None:

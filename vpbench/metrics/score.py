@@ -49,6 +49,8 @@ def score_arrays(
             raise VpbenchError(f"{name} has dtype {array.dtype}; expected uint8, or float with values in [0, 1]")
     if prediction.shape != target.shape:
         raise VpbenchError(f"prediction shape {prediction.shape} does not match target shape {target.shape}")
+    for name, array in (("prediction", prediction), ("target", target)):
+        _check_float_range(array, name)
     prediction, target = _as_sequences(prediction, "prediction"), _as_sequences(target, "target")
     if prediction.shape[0] == 0:
         raise VpbenchError("the arrays hold no sequences (N = 0)")
@@ -65,6 +67,24 @@ def score_arrays(
     return accumulator.compute()
 
 
+def _check_float_range(array: np.ndarray, name: str) -> None:
+    """Catch the common normalisation mistakes before they give plausible but wrong numbers: floats centred on
+    zero ([-0.5, 0.5] or [-1, 1]) or on the 0-255 scale. Every convention assumes [0, 1]."""
+    if not np.issubdtype(array.dtype, np.floating) or array.size == 0:
+        return
+    low, high = float(np.nanmin(array)), float(np.nanmax(array))
+    if low < -0.25 and high <= 1.0 + 1e-6:
+        shift = "add 0.5" if high <= 0.5 + 1e-6 else "compute (x + 1) / 2"
+        raise VpbenchError(
+            f"{name} floats span [{low:.3g}, {high:.3g}]: they look normalised around zero, but every convention "
+            f"expects [0, 1]; {shift} before saving (or save uint8 frames)"
+        )
+    if high > 1.5:
+        raise VpbenchError(
+            f"{name} floats reach {high:.3g}: they look like 0-255 values; divide by 255 or save uint8 frames"
+        )
+
+
 def load_frames(path: str | os.PathLike, name: str) -> np.ndarray:
     """Memory-map a .npy file of frames, or raise a one-line VpbenchError saying what is wrong with it."""
     path = os.fspath(path)
@@ -74,6 +94,13 @@ def load_frames(path: str | os.PathLike, name: str) -> np.ndarray:
         raise VpbenchError(f"{name} path '{path}' is a directory; expected a .npy file")
     if zipfile.is_zipfile(path):
         raise VpbenchError(f"{name} file '{path}' is an .npz archive; save a single array with numpy.save")
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY":
+        raise VpbenchError(
+            f"{name} file '{path}' is not a .npy file (it does not start with numpy's header; a text or other "
+            "file?); save the array with numpy.save"
+        )
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
