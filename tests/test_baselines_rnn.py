@@ -63,9 +63,9 @@ def mim_block(c_in: int) -> int:
         c_in * 4 * HID * K  # X -> i (= i'), g (= g'), f', o; shared as in the authors' code
         + HID * 3 * HID * K + 3 * HID  # H_{t-1} -> i g o
         + HID * 3 * HID * K + 3 * HID  # M -> i' g' f'
-        + HID * HID * K  # M_t -> o
+        + HID * HID * K  # M -> o (M_t in mim-paper)
         + 2 * HID * HID  # W_1x1
-        + peephole_cell(c_in)  # MIM-N, input H^{l-1}_t - H^{l-1}_{t-1}
+        + peephole_cell(c_in)  # MIM-N, input H^{l-1}_t - H^{l-1}_{t-1} (or D^{l-1}_t, same width)
         + peephole_cell(HID)  # MIM-S, input D_t
     )
 
