@@ -7,16 +7,23 @@ module attribute across batches; that cannot happen here).
 Conventions (MODELS.md, "Recurrent baselines on patches"): `*` is a "same"-padded convolution with the
 model's filter size, `⊙` an element-wise product. Every gate has exactly one learned bias (the `b` of the
 paper's equations), held by one of the convolutions feeding it; the others are bias-free so that no bias
-is counted twice. Forget gates add the constant +1 of the reference implementations on top. The fused
-memories `W_1x1 * [C, M]` carry no bias, as in the equations.
+is counted twice. The forget gates of ST-LSTM, Causal LSTM, MIM and MIM's peephole ConvLSTMs add a
+constant +1 on top, as the authors' code and OpenSTL do; ConvLSTM's does not by default (see
+`ConvLSTMCell`). The fused memories `W_1x1 * [C, M]` carry no bias, as in the equations.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
-FORGET_BIAS = 1.0
+FORGET_BIAS = 1.0  # the PredRNN family's constant forget-gate offset (authors' code and OpenSTL)
+
+# Which MIM: "code" = the authors' code and OpenSTL (the published numbers), "paper" = the paper's text.
+MIMVariant = Literal["code", "paper"]
+MIM_VARIANTS: tuple[str, ...] = ("code", "paper")
 
 
 def same_conv(in_channels: int, out_channels: int, filter_size: int, bias: bool) -> nn.Conv2d:
@@ -24,22 +31,27 @@ def same_conv(in_channels: int, out_channels: int, filter_size: int, bias: bool)
 
 
 class ConvLSTMCell(nn.Module):
-    """ConvLSTM (Shi et al., NeurIPS 2015, Eq. 3), without the peephole terms, as in MODELS.md:
+    """ConvLSTM (Shi et al., NeurIPS 2015, Eq. 3), without the peephole terms:
 
         [i, f, g, o] = W * [X_t, H_{t-1}] + b
-        C_t = σ(f + 1) ⊙ C_{t-1} + σ(i) ⊙ tanh(g)
-        H_t = σ(o) ⊙ tanh(C_t)          (OpenSTL's published cell used o ⊙ g here: a bug)
+        C_t = σ(f + forget_bias) ⊙ C_{t-1} + σ(i) ⊙ tanh(g)
+        H_t = σ(o) ⊙ tanh(C_t)          (OpenSTL before its Dec. 2023 rewrite used o ⊙ g: a bug)
+
+    `forget_bias` defaults to 0: Shi et al.'s equations have no constant, and neither has OpenSTL's cell
+    (it defines `_forget_bias = 1.0` but never adds it), which produced the published ConvLSTM numbers.
+    The +1 that ST-LSTM, Causal LSTM and MIM add is a PredRNN-code convention; pass forget_bias=1.0 for it.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, filter_size: int) -> None:
+    def __init__(self, in_channels: int, hidden_channels: int, filter_size: int, forget_bias: float = 0.0) -> None:
         super().__init__()
+        self.forget_bias = forget_bias
         self.gates = same_conv(in_channels + hidden_channels, 4 * hidden_channels, filter_size, bias=True)
 
     def forward(
         self, inputs: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         i, f, g, o = self.gates(torch.cat([inputs, hidden], dim=1)).chunk(4, dim=1)
-        cell = torch.sigmoid(f + FORGET_BIAS) * cell + torch.sigmoid(i) * torch.tanh(g)
+        cell = torch.sigmoid(f + self.forget_bias) * cell + torch.sigmoid(i) * torch.tanh(g)
         hidden = torch.sigmoid(o) * torch.tanh(cell)
         return hidden, cell
 
@@ -181,25 +193,44 @@ class MIMBlock(nn.Module):
     hidden state of the layer below; the temporal forget gate of ST-LSTM is replaced by two cascaded
     recurrent modules:
 
-        D_t = MIM-N(H^{l-1}_t - H^{l-1}_{t-1}; D_{t-1}, N_{t-1})        non-stationary, on differences
+        D_t = MIM-N(input; D_{t-1}, N_{t-1})                              non-stationary
         T_t = MIM-S(D_t; hidden state C_{t-1}, cell S_{t-1})              stationary
         C_t = T_t + σ(W_xi*X + W_hi*H_{t-1} + b_i) ⊙ tanh(W_xg*X + W_hg*H_{t-1} + b_g)
         M_t = σ(W_xf'*X + W_mf*M + b'_f + 1) ⊙ M + σ(W_xi*X + W_mi*M + b'_i) ⊙ tanh(W_xg*X + W_mg*M + b'_g)
-        o   = σ(W_xo*X + W_ho*H_{t-1} + W_mo*M_t + b_o),   H_t = o ⊙ tanh(W_1x1 * [C_t, M_t])
+        o   = σ(W_xo*X + W_ho*H_{t-1} + W_mo*M' + b_o),   H_t = o ⊙ tanh(W_1x1 * [C_t, M_t])
+
+    `variant` says which M' the output gate reads:
+      - "code" (default): the *incoming* memory M, as in the authors' TensorFlow code and OpenSTL's port,
+        which produced every published MIM number;
+      - "paper": the new memory M_t, as the paper's equations write it.
+    MIM-N's input (the difference H^{l-1}_t - H^{l-1}_{t-1}, or in the code variant for blocks >= 2 the
+    MIM-N output of the block below) is chosen by the model, which owns the wiring between layers.
 
     As in the authors' code, the temporal and spatial input/modulation gates share their X-convolutions
-    (W_xi, W_xg) but have their own biases. At a sequence's first step there is no H^{l-1}_{t-1}: D is
-    zero and MIM-N's state stays at zero (the authors' code does the same). MIM-N and MIM-S are both
-    `PeepholeConvLSTMCell`s; all their state is passed in and returned, never kept on the module.
+    (W_xi, W_xg) but have their own biases. At a sequence's first step MIM-N is not run: D is zero and
+    MIM-N's state stays at zero (the authors' code does the same). MIM-N and MIM-S are both
+    `PeepholeConvLSTMCell`s; all their state is passed in and returned, never kept on the module (OpenSTL's
+    port keeps MIM-S's cell on the module across batches: a bug this layout rules out).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, filter_size: int, height: int, width: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        filter_size: int,
+        height: int,
+        width: int,
+        variant: MIMVariant = "code",
+    ) -> None:
         super().__init__()
+        if variant not in MIM_VARIANTS:
+            raise ValueError(f"MIM variant must be one of {MIM_VARIANTS}, got {variant!r}")
+        self.variant = variant
         h = hidden_channels
         self.input_conv = same_conv(in_channels, 4 * h, filter_size, bias=False)  # i (=i'), g (=g'), f', o
         self.hidden_conv = same_conv(h, 3 * h, filter_size, bias=True)  # i g o
         self.memory_conv = same_conv(h, 3 * h, filter_size, bias=True)  # i' g' f'
-        self.new_memory_conv = same_conv(h, h, filter_size, bias=False)  # W_mo*M_t
+        self.memory_output_conv = same_conv(h, h, filter_size, bias=False)  # W_mo, on M (code) or M_t (paper)
         self.fuse = same_conv(2 * h, h, 1, bias=False)
         self.non_stationary = PeepholeConvLSTMCell(in_channels, h, filter_size, height, width)  # MIM-N
         self.stationary = PeepholeConvLSTMCell(h, h, filter_size, height, width)  # MIM-S
@@ -207,25 +238,26 @@ class MIMBlock(nn.Module):
     def forward(
         self,
         inputs: torch.Tensor,
-        inputs_difference: torch.Tensor | None,
+        non_stationary_input: torch.Tensor | None,
         hidden: torch.Tensor,
         cell: torch.Tensor,
         memory: torch.Tensor,
         difference_state: tuple[torch.Tensor, torch.Tensor],
         stationary_cell: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """Returns (H_t, C_t, M_t, (D_t, N_t), S_t). `inputs_difference` is H^{l-1}_t - H^{l-1}_{t-1}, or
-        None at the first step of a sequence."""
+        """Returns (H_t, C_t, M_t, (D_t, N_t), S_t). `non_stationary_input` is MIM-N's input at this step,
+        or None at the first step of a sequence (then D and N keep their zero initial values)."""
         x_i, x_g, x_f2, x_o = self.input_conv(inputs).chunk(4, dim=1)
         h_i, h_g, h_o = self.hidden_conv(hidden).chunk(3, dim=1)
         m_i, m_g, m_f = self.memory_conv(memory).chunk(3, dim=1)
-        if inputs_difference is not None:  # at the first step D_t stays at its zero initial value
-            difference_state = self.non_stationary(inputs_difference, *difference_state)
+        if non_stationary_input is not None:
+            difference_state = self.non_stationary(non_stationary_input, *difference_state)
         transition, stationary_cell = self.stationary(difference_state[0], cell, stationary_cell)
         cell = transition + torch.sigmoid(x_i + h_i) * torch.tanh(x_g + h_g)
-        memory = torch.sigmoid(x_f2 + m_f + FORGET_BIAS) * memory + torch.sigmoid(x_i + m_i) * torch.tanh(
+        new_memory = torch.sigmoid(x_f2 + m_f + FORGET_BIAS) * memory + torch.sigmoid(x_i + m_i) * torch.tanh(
             x_g + m_g
         )
-        output_gate = torch.sigmoid(x_o + h_o + self.new_memory_conv(memory))
-        hidden = output_gate * torch.tanh(self.fuse(torch.cat([cell, memory], dim=1)))
-        return hidden, cell, memory, difference_state, stationary_cell
+        gate_memory = memory if self.variant == "code" else new_memory
+        output_gate = torch.sigmoid(x_o + h_o + self.memory_output_conv(gate_memory))
+        hidden = output_gate * torch.tanh(self.fuse(torch.cat([cell, new_memory], dim=1)))
+        return hidden, cell, new_memory, difference_state, stationary_cell

@@ -24,15 +24,21 @@ from ._recurrent import PatchRecurrentPredictor, recurrent_presets
     presets=recurrent_presets(paper_lr=5e-4, small_hidden=48),
 )
 class ConvLSTM(PatchRecurrentPredictor):
-    """Stacked ConvLSTM on patch frames (layer l > 1 reads the hidden state of layer l - 1)."""
+    """Stacked ConvLSTM on patch frames (layer l > 1 reads the hidden state of layer l - 1).
+
+    `forget_bias` is the constant added to the forget gate's pre-activation: 0 by default, as in Shi et
+    al.'s equations and in OpenSTL's cell, whose training produced the published ConvLSTM numbers (see
+    `ConvLSTMCell`); 1.0 gives the PredRNN code's convention.
+    """
 
     model_name = "convlstm"
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, forget_bias: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.forget_bias = forget_bias
         self.cells = nn.ModuleList(
             ConvLSTMCell(self.patch_channels if layer == 0 else self.hidden_channels, self.hidden_channels,
-                         self.filter_size)
+                         self.filter_size, forget_bias=forget_bias)
             for layer in range(self.num_layers)
         )
 

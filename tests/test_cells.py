@@ -2,7 +2,7 @@
 
 Each cell gets hand-set (random, fixed) weights with 1x1 filters and one channel, so every convolution is
 a scalar product; the expected output is the paper's equation evaluated with Python floats, pixel by
-pixel. A wrong gate activation, a missing +1 forget bias, a state read at the wrong time or a peephole
+pixel. A wrong gate activation, a missing or extra +1 forget bias, a state read at the wrong time or a peephole
 applied to the wrong cell makes these fail.
 """
 
@@ -63,16 +63,20 @@ def assert_pixels(actual: torch.Tensor, expected: list[float]) -> None:
 X, H, C, M = grid(0.9, -0.4), grid(-0.6, 0.8), grid(0.5, -1.1), grid(-0.7, 0.3)
 
 
-def test_convlstm_cell_matches_shi_et_al_without_peepholes():
-    cell = ConvLSTMCell(1, 1, filter_size=1)
+@pytest.mark.parametrize("forget_bias", [None, 1.0], ids=["default", "plus-one"])
+def test_convlstm_cell_matches_shi_et_al_without_peepholes(forget_bias):
+    """Default: no constant on the forget gate (Shi et al.'s Eq. 3 and OpenSTL's cell, which made the
+    published numbers); forget_bias=1.0 is the PredRNN code's +1."""
+    cell = ConvLSTMCell(1, 1, filter_size=1) if forget_bias is None else ConvLSTMCell(1, 1, 1, forget_bias)
+    offset = 0.0 if forget_bias is None else forget_bias
     w = randomize(cell, 1)
     # gates.weight is (4 gates, [x, h]); one bias per gate
     gate_weights = [w["gates.weight"][2 * k : 2 * k + 2] for k in range(4)]
     hidden, cell_state = [], []
     for x, h, c in zip(pixels(X), pixels(H), pixels(C), strict=True):
         i, f, g, o = (wx * x + wh * h + b for (wx, wh), b in zip(gate_weights, w["gates.bias"], strict=True))
-        c_new = sigmoid(f + 1) * c + sigmoid(i) * tanh(g)
-        hidden.append(sigmoid(o) * tanh(c_new))  # H = o ⊙ tanh(C), not OpenSTL's o ⊙ g
+        c_new = sigmoid(f + offset) * c + sigmoid(i) * tanh(g)
+        hidden.append(sigmoid(o) * tanh(c_new))  # H = o ⊙ tanh(C), not old OpenSTL's o ⊙ g
         cell_state.append(c_new)
     h_out, c_out = cell(X, H, C)
     assert_pixels(h_out, hidden)
@@ -159,8 +163,10 @@ def test_peephole_cell_uses_per_pixel_peepholes():
     assert_pixels(c_out, [e[1] for e in expected])
 
 
-def test_mim_block_matches_mim_equations():
-    block = MIMBlock(1, 1, filter_size=1, height=1, width=WIDTH)
+@pytest.mark.parametrize("variant", ["code", "paper"])
+def test_mim_block_matches_mim_equations(variant):
+    """Both variants: the output gate reads the incoming M (authors' code, OpenSTL) or the new M_t (paper)."""
+    block = MIMBlock(1, 1, filter_size=1, height=1, width=WIDTH, variant=variant)
     w = randomize(block, 6)
     difference, d_prev, n_prev, s_prev = grid(0.35, -0.25), grid(0.2, -0.45), grid(-0.3, 0.6), grid(0.4, 0.1)
     expected = {key: [] for key in ("hidden", "cell", "memory", "d", "n", "s")}
@@ -175,14 +181,19 @@ def test_mim_block_matches_mim_equations():
         mi, mg, mf = affine(w["memory_conv.weight"], m, w["memory_conv.bias"])
         c_new = t + sigmoid(xi + hi) * tanh(xg + hg)  # no temporal forget gate: MIM-S replaces it
         m_new = sigmoid(xf2 + mf + 1) * m + sigmoid(xi + mi) * tanh(xg + mg)
-        (wmo,) = w["new_memory_conv.weight"]
-        o = sigmoid(xo + ho + wmo * m_new)
+        (wmo,) = w["memory_output_conv.weight"]
+        o = sigmoid(xo + ho + wmo * (m if variant == "code" else m_new))
         w1_c, w1_m = w["fuse.weight"]
         for key, value in zip(expected, (o * tanh(w1_c * c_new + w1_m * m_new), c_new, m_new, d, n, s), strict=True):
             expected[key].append(value)
     h_out, c_out, m_out, (d_out, n_out), s_out = block(X, difference, H, C, M, (d_prev, n_prev), s_prev)
     for key, actual in zip(expected, (h_out, c_out, m_out, d_out, n_out, s_out), strict=True):
         assert_pixels(actual, expected[key])
+
+
+def test_mim_block_refuses_an_unknown_variant():
+    with pytest.raises(ValueError, match="code"):
+        MIMBlock(1, 1, filter_size=1, height=1, width=WIDTH, variant="tf")
 
 
 def test_mim_block_keeps_mim_n_state_when_there_is_no_previous_hidden_state():
