@@ -95,3 +95,44 @@ def test_training_loss_and_gradient_norm_match_openstl(name, monkeypatch):
     gradient_norm = torch.sqrt(sum(grad.square().sum() for grad in weights))
     assert loss.item() == pytest.approx(golden["loss"].item(), abs=TOLERANCE, rel=0)
     assert gradient_norm.item() == pytest.approx(golden["grad_norm"].item(), abs=TOLERANCE, rel=0)
+
+
+def test_vpbench_eval_from_openstl_scores_the_reference_weights(tmp_path, monkeypatch):
+    """`vpbench eval --checkpoint their.pth --from openstl` loads an OpenSTL-layout state_dict (the golden
+    configuration's) and scores exactly the model whose predictions equal OpenSTL's (tests above)."""
+    import sys
+
+    from vpbench.cli import main
+    from vpbench.data import open_split
+    from vpbench.engine.distributed import Distributed
+    from vpbench.engine.evaluator import evaluate
+    from vpbench.protocols import parse_protocol
+    from vpbench.results.store import load_records
+
+    golden = load_golden("convlstm")
+    config = golden["config"]
+    torch.save({"state_dict": {k: v.float() for k, v in reference_state_dict(golden).items()}}, tmp_path / "their.pth")
+    protocol = f"{config['context_length']}->3"
+    side = {"height": config["height"], "width": config["width"]}
+    options = [f"--data-option={k}={v}" for k, v in {"size": 8, **side}.items()]
+    model_options = [
+        f"--model-option={key}={config[key]}" for key in ("patch_size", "num_layers", "hidden_channels", "filter_size")
+    ]
+    argv = [
+        "vpbench", "eval", "--checkpoint", str(tmp_path / "their.pth"), "--from", "openstl", "--model", "convlstm",
+        "--preset", "smoke", "--dataset", "synthetic", "--protocol", protocol, "--device", "cpu",
+        "--results-dir", str(tmp_path / "results"), *options, *model_options,
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as finished:
+        main()
+    assert finished.value.code == 0
+    (record,) = load_records(tmp_path / "results")
+    assert record.training.trained and "--from openstl" in record.training.budget
+    assert record.model.config["hidden_channels"] == config["hidden_channels"]
+
+    model = build_from_reference("convlstm", golden).float().eval()
+    test_set = open_split("synthetic", "test", config["context_length"] + 3, size=8, **side)
+    expected = evaluate(model, test_set, parse_protocol(protocol), ("vpbench",), torch.device("cpu"), 8, Distributed())
+    assert record.metrics["vpbench"] == expected.results["vpbench"]

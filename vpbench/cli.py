@@ -49,6 +49,9 @@ TestSize = Annotated[int | None, typer.Option(help="evaluate the first N test cl
 ValSize = Annotated[int | None, typer.Option(help="validation clips for selection and curves (default 256)")]
 ValEvery = Annotated[int | None, typer.Option(help="validate every N steps (default: 10 times per run)")]
 DataOptions = Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE, e.g. source=offline-5k")]
+ModelOptions = Annotated[
+    list[str] | None, typer.Option(help="model argument KEY=VALUE overriding the preset, e.g. hidden_channels=32")
+]
 
 
 def print_json(document) -> None:
@@ -225,6 +228,7 @@ def run(
     checkpoint_every: Annotated[int | None, typer.Option(help="checkpoint every N steps")] = None,
     val_size: ValSize = None,
     data_option: DataOptions = None,
+    model_option: ModelOptions = None,
     no_table: Annotated[bool, typer.Option("--no-table", help="do not print the result table at the end")] = False,
 ) -> None:
     """Train (or resume) MODEL on DATASET, select on validation, evaluate every protocol, store records."""
@@ -253,6 +257,7 @@ def run(
         val_every=val_every,
         checkpoint_every=checkpoint_every,
         val_size=val_size,
+        model_overrides=_parse_options(model_option or [], "--model-option"),
         command="vpbench " + " ".join(sys.argv[1:]),
     )
     records = _run_with_progress(config)
@@ -305,6 +310,7 @@ def eval_checkpoint(
     data_root: DataRoot = None,
     test_size: TestSize = None,
     data_option: DataOptions = None,
+    model_option: ModelOptions = None,
 ) -> None:
     """Evaluate a stored checkpoint under the dataset's protocols and store records (training facts such as
     seed, batch size and learning rate come from the checkpoint)."""
@@ -325,6 +331,7 @@ def eval_checkpoint(
         test_size=test_size,
         checkpoint=checkpoint,
         checkpoint_source=source,
+        model_overrides=_parse_options(model_option or [], "--model-option"),
         command="vpbench " + " ".join(sys.argv[1:]),
     )
     _print_run_summary(_run_with_progress(config), config)
@@ -436,13 +443,17 @@ def score_command(
             stdout.print(line, highlight=False)
 
 
-def _parse_options(pairs: list[str]) -> dict[str, object]:
+def _parse_options(pairs: list[str], flag: str = "--data-option") -> dict[str, object]:
+    """KEY=VALUE pairs; values are read as JSON where they parse (numbers, true/false), else kept as text."""
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise VpbenchError(f"cannot read --data-option '{pair}'; write KEY=VALUE, e.g. source=offline-5k")
-        options[key] = int(value) if value.isdigit() else value
+            raise VpbenchError(f"cannot read {flag} '{pair}'; write KEY=VALUE, e.g. source=offline-5k")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
     return options
 
 

@@ -20,6 +20,7 @@ def plain_evaluation_progress(label: str, every_s: float = 30.0):
         now = time.perf_counter()
         if state["start"] is None or state["total"] != total or done < 1:
             state.update(start=now, last=0.0, total=total)
+            return
         elapsed = max(now - state["start"], 1e-9)
         if done != total and now - state["last"] < every_s and state["last"]:
             return

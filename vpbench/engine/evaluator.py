@@ -92,6 +92,8 @@ def evaluate(
                 samples["target"].append(to_uint8(target[row]))
                 samples["prediction"].append(to_uint8(prediction[row]))
 
+    if progress is not None:
+        progress(0, len(indices))
     with interrupt_flag() as interrupted:
         for batch_number, start in enumerate(range(0, len(indices), batch_size)):
             if interrupted["signal"] is not None:

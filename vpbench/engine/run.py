@@ -87,6 +87,12 @@ def prepare(config: RunConfig) -> Execution:
         spec = spec_for_checkpoint(config, device.type, distributed.world_size)
     else:
         spec = resolve_spec(config, device.type, distributed.world_size, steps_resolver=_steps_resolver(config))
+    if config.checkpoint_source is not None:  # weights trained elsewhere: no vpbench budget to speak of
+        name = Path(config.checkpoint).name
+        spec = dataclasses.replace(
+            spec, steps=0, val_every=0, checkpoint_every=0,
+            budget=f"external checkpoint {name} (--from {config.checkpoint_source}; trained by that code base)",
+        )
     if spec.threads is not None and device.type == "cpu":
         torch.set_num_threads(spec.threads)
     return Execution(config, spec, device, distributed)
@@ -231,10 +237,15 @@ def banner(execution: Execution, missing: list[str]) -> None:
     if not execution.distributed.is_main:
         return
     spec, config = execution.spec, execution.config
-    test = f"first {spec.test_size} test clips" if spec.test_size else "the whole test split"
+    first = parse_protocol(spec.protocols[0])
+    available = len(open_split(spec.dataset, "test", first.clip_length, config.data_root, **spec.data_options))
+    count = min(spec.test_size or available, available)
+    test = f"the first {count} of {available} test clips" if count < available else f"all {available} test clips"
     if config.checkpoint is not None:
         origin = f"--from {config.checkpoint_source}" if config.checkpoint_source else "vpbench checkpoint"
         training = f"no training: evaluating {config.checkpoint} ({origin}; {spec.budget})"
+        if config.checkpoint_source is not None:
+            training = f"no training: evaluating {spec.budget}"
     elif spec.trained:
         training = f"training: {spec.budget}, batch {spec.batch_size}, run dir {execution.run_dir}"
     else:
@@ -345,7 +356,9 @@ def load_for_evaluation(execution: Execution, model) -> TrainResult:
     if config.checkpoint_source is not None:
         from vpbench.interop import convert_state_dict, load_foreign_state_dict
 
-        state_dict = convert_state_dict(config.checkpoint_source, spec.model, load_foreign_state_dict(path))
+        state_dict = convert_state_dict(
+            config.checkpoint_source, spec.model, load_foreign_state_dict(path), channels=spec.frame_shape[0]
+        )
         try:
             model.load_state_dict(state_dict)
         except RuntimeError as error:

@@ -26,8 +26,13 @@ SOURCES: dict[str, str] = {
 }
 
 
-def convert_state_dict(source: str, model_name: str, state_dict: Mapping[str, torch.Tensor]) -> dict:
-    """The vpbench state_dict of `model_name` from a `source`-layout one (see SOURCES)."""
+def convert_state_dict(
+    source: str, model_name: str, state_dict: Mapping[str, torch.Tensor], channels: int | None = None
+) -> dict:
+    """The vpbench state_dict of `model_name` from a `source`-layout one (see SOURCES).
+
+    `channels` (the frame channel count) is passed to converters that need it (OpenSTL's patch channel
+    order differs from ours for colour frames)."""
     if source not in SOURCES:
         raise unknown_name("checkpoint source", source, list(SOURCES))
     module = importlib.import_module(SOURCES[source])
@@ -36,6 +41,10 @@ def convert_state_dict(source: str, model_name: str, state_dict: Mapping[str, to
             f"--from {source} maps {', '.join(sorted(module.MODELS))}, not {model_name}; "
             "check --model or the checkpoint's origin"
         )
+    import inspect
+
+    if "channels" in inspect.signature(module.convert).parameters:
+        return module.convert(model_name, dict(state_dict), channels=channels)
     return module.convert(model_name, dict(state_dict))
 
 
