@@ -52,7 +52,7 @@ def preset_cost(name: str, preset: str, cache: dict | None = None) -> dict[str, 
     taken from `cache` (key: `_cost_key`) when it holds them — counting every preset takes tens of seconds."""
     key = _cost_key(name, preset) if cache is not None else None
     if key is not None and key in cache:
-        return dict(cache[key])
+        return {"parameters": cache[key]["parameters"], "macs_per_sequence": cache[key]["macs_per_sequence"]}
     geometry = {k: COST_SETTING[k] for k in ("channels", "height", "width", "context_length")}
 
     def build():
