@@ -51,3 +51,24 @@ def test_score_prints_json_for_every_convention_and_rejects_mismatched_shapes(tm
     bad = vpbench("score", "--pred", str(tmp_path / "short.npy"), "--target", str(tmp_path / "target.npy"))
     assert bad.returncode == 2 and "does not match target shape" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_model_costs_are_counted_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    """`vpbench models` counted MACs for every preset on every call (20-40 s); counts are now cached per
+    model, preset arguments, frame shape, code and torch version, and the numbers are identical."""
+    from vpbench import catalog
+    from vpbench.engine import provenance
+
+    monkeypatch.setenv("VPBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(provenance, "code_version", lambda: "0123456789ab")
+    counted = []
+    real_count = catalog.count_macs
+    monkeypatch.setattr(catalog, "count_macs", lambda *a, **k: counted.append(1) or real_count(*a, **k))
+    monkeypatch.setattr(catalog, "list_models", lambda: ["zeros", "convgru"])
+    first = catalog.describe_models()
+    assert len(counted) == 4 and (tmp_path / "costs.json").exists()
+    second = catalog.describe_models()
+    assert len(counted) == 4 and second == first  # zeros: three presets, one set of arguments
+    monkeypatch.setattr(provenance, "code_version", lambda: "0123456789ab-dirty")  # uncommitted code: count again
+    catalog.describe_models()
+    assert len(counted) == 8
