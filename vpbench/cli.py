@@ -651,7 +651,16 @@ def table_command(
     if output_format == "rich":
         if output is not None:
             raise VpbenchError("--format rich is for the terminal; use --format md, csv or latex with --output")
-        for rendered in rich_tables(table):
+        tables = rich_tables(table)
+        from rich.measure import Measurement
+
+        unbounded = stdout.options.update(max_width=100_000)
+        if any(Measurement.get(stdout, unbounded, rendered).maximum > stdout.width for rendered in tables):
+            from vpbench.results.render import render_blocks  # too narrow: never truncate numbers to "…"
+
+            stdout.print(render_blocks(table, stdout.width), markup=False, highlight=False, soft_wrap=True)
+            return
+        for rendered in tables:
             stdout.print(rendered)
         return
     _emit(render_text(table, output_format), output)
@@ -707,6 +716,9 @@ def compare_command(
     elif output_format == "md":
         sys.stdout.write(render_comparison_markdown(comparisons))
     elif output_format == "rich":
+        from rich.measure import Measurement
+
+        tables = []
         for comparison in comparisons:
             lines = comparison_lines(comparison)
             table = Table(title=comparison.title, caption="paired bootstrap over test sequences; p two-sided")
@@ -714,6 +726,12 @@ def compare_command(
                 table.add_column(column, justify="left" if column in ("convention", "metric", "verdict") else "right")
             for line in lines:
                 table.add_row(*line.values())
+            tables.append(table)
+        unbounded = stdout.options.update(max_width=100_000)
+        if any(Measurement.get(stdout, unbounded, table).maximum > stdout.width for table in tables):
+            sys.stdout.write(render_comparison_markdown(comparisons))  # too narrow: whole numbers, no "…"
+            return
+        for table in tables:
             stdout.print(table)
     else:
         raise VpbenchError(f"unknown format '{output_format}'; choose rich, md, csv or json")

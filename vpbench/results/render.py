@@ -207,6 +207,28 @@ def rich_tables(table: LeaderTable) -> list:
     return rendered
 
 
+def render_blocks(table: LeaderTable, width: int = 80) -> str:
+    """A narrow-terminal layout: per section its title, then per row the model and its cells as wrapped
+    `header value [interval]` pairs — every number printed whole, nothing truncated to `…`."""
+    import textwrap
+
+    lines = []
+    for section in table.sections:
+        lines += textwrap.wrap(section.title, width) + [""]
+        for row in section.rows:
+            pairs = []
+            for column in section.columns:
+                value, interval, relative = cell_parts(row.cells[column.key], column)
+                pairs.append(" ".join(part for part in (f"{column.header}:", value, interval, relative) if part))
+            lines.append(row_label(row))
+            lines += textwrap.wrap("; ".join(pairs), width, initial_indent="  ", subsequent_indent="  ")
+        explained = legend(section, table)
+        for note in ([explained] if explained else []) + section.notes:
+            lines += textwrap.wrap(note, width)
+        lines.append("")
+    return "\n".join(lines)
+
+
 def render_text(table: LeaderTable, fmt: str) -> str:
     """Markdown, CSV or LaTeX as one string (rich is printed by the caller from `rich_tables`)."""
     renderers = {"md": render_markdown, "csv": render_csv, "latex": render_latex}
