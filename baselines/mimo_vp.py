@@ -103,6 +103,17 @@ def _per_frame(module: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Ten
     return out.reshape(batch, steps, *out.shape[1:])
 
 
+def _channels_last(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T, C, H, W) laid out with the channel index varying fastest in every frame (torch.channels_last).
+
+    Why: the reference code patchifies with a permute, so its stem gets a channels-last tensor and its
+    whole network runs channels-last (convolutions keep their input's layout). On CPU that layout makes
+    oneDNN's convolution backward, above all the Conv3d blocks', 1.1-1.2x faster than contiguous NCHW;
+    the values are the same up to floating-point summation order.
+    """
+    return _per_frame(lambda frames: frames.contiguous(memory_format=torch.channels_last), tokens)
+
+
 class TemporalAttention(nn.Module):
     """Multi-head attention over time with 1x1-conv + GroupNorm(1) projections (the paper's 2D MHA)."""
 
@@ -291,17 +302,17 @@ class MIMOVP(FixedHorizonPredictor):
             return _per_frame(self.query_stem, patches)
         # repeat, not expand: a view of a parameter made under no_grad has requires_grad but no grad_fn,
         # which torch's module tracker (used by FlopCounterMode in count_macs) rejects.
-        return self.future_queries.unsqueeze(0).repeat(patches.shape[0], 1, 1, 1, 1)
+        return _channels_last(self.future_queries.unsqueeze(0).repeat(patches.shape[0], 1, 1, 1, 1))
 
     def predict_layers(self, context: torch.Tensor, all_layers: bool = True) -> list[torch.Tensor]:
         """Frames from every decoder layer (deep supervision), or only from the last one."""
         if context.shape[1] != self.context_length:
             raise VpbenchError(f"model 'mimo-vp' was built for {self.context_length} context frames but got "
                                f"{context.shape[1]}; build it with context_length matching the protocol")
-        patches = _per_frame(lambda batch: F.pixel_unshuffle(batch, self.patch_size), context)
+        patches = _channels_last(_per_frame(lambda batch: F.pixel_unshuffle(batch, self.patch_size), context))
         encoded = _per_frame(self.stem, patches)
         if self.position_encoding is not None:
-            encoded = encoded + self.position_encoding
+            encoded = _channels_last(encoded + self.position_encoding)
         for layer in self.encoder_layers:
             encoded = layer(encoded)
         tokens = self._decoder_input(patches)
