@@ -131,13 +131,15 @@ class ConvGRUEncoderForecaster(nn.Module):
 
 
 def binary_cross_entropy(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE on predicted frames (the SRVP paper's objective), always in float32.
+    """BCE on predicted frames (the SRVP paper's objective), in float32 or wider.
 
     BCE on probabilities is refused inside CUDA autocast regions and loses precision in bf16, so the
-    loss leaves autocast and upcasts; the network itself may still run in bf16.
+    loss leaves autocast and upcasts half precision to float32; the network itself may still run in bf16.
+    float64 stays float64 (the golden reference tests compare losses to 1e-10).
     """
+    dtype = torch.promote_types(prediction.dtype, torch.float32)
     with torch.autocast(device_type=prediction.device.type, enabled=False):
-        return F.binary_cross_entropy(prediction.float(), target.float())
+        return F.binary_cross_entropy(prediction.to(dtype), target.to(dtype))
 
 
 # Presets shared by `convgru`, SRVP and its ablations: same backbone, same training. The SRVP reference

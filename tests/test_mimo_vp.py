@@ -1,7 +1,7 @@
 """MIMO-VP (baselines/mimo_vp.py): parameter counts derived by hand and tied to the reference code's
-logged count, attention over time on hand-made tensors, the position encoding, deep supervision, the
-rollout and an overfit check. Shapes, causality, batch independence and gradients are covered by
-tests/test_model_contract.py (`-k mimo`)."""
+logged count, both variants' decoder input, attention over time on hand-made tensors, the paper variant's
+position encoding, deep supervision, the rollout and an overfit check. Shapes, causality, batch
+independence and gradients are covered by tests/test_model_contract.py (`-k mimo`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _meta_model(**overrides) -> MIMOVP:
         return create_model("mimo-vp", "paper", **overrides)
 
 
-def test_paper_preset_parameter_count_matches_hand_arithmetic():
+def test_paper_preset_parameter_count_is_the_authors_code_at_six_plus_ten_layers():
     """Moving MNIST (T=10, 1x64x64), p=2, C=128, 6 encoder and 10 decoder layers; convs are bias-free.
 
     stem: 3x3 conv 4->128 = 4,608 + GroupNorm 256 = 4,864
@@ -32,25 +32,38 @@ def test_paper_preset_parameter_count_matches_hand_arithmetic():
     encoder layer: 66,560 + 1,770,240 + 2 residual GroupNorms 512 = 1,837,312; x 6 = 11,023,872
     decoder layer: 2 x 66,560 + 1,770,240 + 3 x 256 = 1,904,128; x 10 = 19,041,280
     head: 3x3 transposed conv 128->128 = 147,456 + GN 256 + 1x1 conv 128->4 = 512 -> 148,224
-    learned queries: 10 frames x 128 x 16 x 16 = 327,680
-    total: 4,864 + 11,023,872 + 19,041,280 + 148,224 + 327,680 = 30,545,920
-    (MODELS.md's "about 20M" is the reference code's 6-6 model, see the next test; the supplement's
-    Moving MNIST model is 6-10.)
+    decoder input, variant "code": a second stem, 4,864
+    total: 4,864 + 11,023,872 + 19,041,280 + 148,224 + 4,864 = 30,223,104 (MODELS.md: the authors' code)
     """
-    assert count_parameters(_meta_model()) == 30_545_920
+    assert count_parameters(_meta_model()) == 30_223_104
 
 
 def test_six_six_model_matches_the_reference_codes_logged_count():
-    # ningshuliang/MIMO-VP's training log (0222.txt) prints 22,606,592 parameters for its 6-6 model,
-    # which re-embeds the context with a second stem (4,864) as the decoder input where we follow the
-    # paper's learned per-frame queries (327,680). Everything else is identical, layer for layer.
-    assert count_parameters(_meta_model(decoder_layers=6)) == 22_606_592 - 4_864 + 327_680
+    # ningshuliang/MIMO-VP's training log (0222.txt, commit 66dfe25) prints 22,606,592 for its default 6+6.
+    assert count_parameters(_meta_model(decoder_layers=6)) == 22_606_592
+
+
+def test_paper_variant_swaps_the_second_stem_for_learned_queries():
+    # Learned queries: 10 frames x 128 x 16 x 16 = 327,680 in place of the second stem's 4,864; the
+    # sine/cosine encoding is a fixed, non-persistent buffer (no parameters, not in the state_dict).
+    model = _meta_model(variant="paper")
+    assert count_parameters(model) == 30_223_104 - 4_864 + 327_680 == 30_545_920
+    assert model.query_stem is None and model.future_queries.shape == (10, 128, 16, 16)
+    assert "position_encoding" not in model.state_dict()
+    code = _meta_model()
+    assert code.future_queries is None and code.position_encoding is None
+    assert not any("future_queries" in name or "position" in name for name in code.state_dict())
+
+
+def test_unknown_variant_is_a_one_line_error():
+    with pytest.raises(VpbenchError, match="variants code, paper"):
+        create_model("mimo-vp", "smoke", variant="pape")
 
 
 def test_paper_preset_macs_match_hand_arithmetic():
     """MACs per 10->10 sequence (weights x output positions; 10 frames x 16x16 tokens = 2,560 positions).
 
-    stem: 4,608 * 2,560 = 11,796,480
+    stem, and the second stem of the decoder input: 2 x 4,608 * 2,560 = 23,592,960
     attention: 4 projections 16,384 * 2,560 = 167,772,160; scores and weighted sum, 8 heads x 10 x 10
       frames x d = 16*256: 2 x 3,276,800 -> 174,325,760
     local block: 2 x 884,736 * 2,560 = 4,529,848,320
@@ -58,11 +71,12 @@ def test_paper_preset_macs_match_hand_arithmetic():
     decoder: 10 x (2 x 174,325,760 + 4,529,848,320) = 48,784,998,400
     head, last layer only at test time: transposed 3x3 147,456 * 2,560 (input positions, as torch's flop
       counter counts transposed convs) + 1x1 512 * 10 * 32*32 = 377,487,360 + 5,242,880
-    total: 77,404,569,600
+    total: 77,416,366,080
     """
     macs = count_macs(lambda: create_model("mimo-vp", "paper"), context_length=10, horizon=10, channels=1,
                       height=64, width=64)
-    assert macs == 77_404_569_600
+    assert macs == 77_416_366_080
+
 
 def test_attention_weights_frames_by_scaled_dot_product():
     # One head, 2 channels, 1x1 tokens: the scale is 1/sqrt(2 * 1 * 1).
@@ -140,18 +154,33 @@ def test_rollout_10_to_30_equals_three_chained_blocks():
         # The deep-supervised rollout feeds back the same (last-layer) frames.
         block_layers = model.predict_layers(second)
         torch.testing.assert_close(model.rollout_layers(context, 30)[:, :, 20:], torch.stack(block_layers))
-    assert model.native_horizon == 10 and model.future_queries.shape == (10, 8, 16, 16)
+    assert model.native_horizon == 10
 
 
-def test_prediction_depends_on_context_only_through_cross_attention():
+def _silence_cross_attention(model: MIMOVP) -> None:
+    for layer in model.decoder_layers:
+        layer.cross_attention.sublayer.project[1].weight.zero_()
+        layer.cross_attention.sublayer.project[1].bias.zero_()
+
+
+def test_code_variant_reads_the_context_through_cross_attention_and_the_second_stem():
     model = create_model("mimo-vp", "smoke").eval()
+    context, other = torch.rand(1, 10, 1, 64, 64), torch.rand(1, 10, 1, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(model(context, 10), model(context.flip(1), 10))  # frame order matters
+        _silence_cross_attention(model)
+        assert not torch.allclose(model(context, 10), model(other, 10))  # the decoder input is the context's
+        model.query_stem[1].weight.zero_()  # second stem outputs SiLU(0) = 0 whatever the context
+        model.query_stem[1].bias.zero_()
+        torch.testing.assert_close(model(context, 10), model(other, 10))
+
+
+def test_paper_variant_reads_the_context_only_through_cross_attention():
+    model = create_model("mimo-vp", "smoke", variant="paper").eval()
     context = torch.rand(1, 10, 1, 64, 64)
     with torch.no_grad():
-        base = model(context, 10)
-        assert not torch.allclose(base, model(context.flip(1), 10))  # frame order matters
-        for layer in model.decoder_layers:
-            layer.cross_attention.sublayer.project[1].weight.zero_()
-            layer.cross_attention.sublayer.project[1].bias.zero_()
+        assert not torch.allclose(model(context, 10), model(context.flip(1), 10))
+        _silence_cross_attention(model)
         torch.testing.assert_close(model(context, 10), model(torch.rand_like(context), 10))
 
 

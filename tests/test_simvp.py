@@ -19,35 +19,38 @@ def _meta_model(**overrides) -> SimVP:
         return create_model("simvp", "paper", **overrides)
 
 
-def test_paper_preset_parameter_count_matches_hand_arithmetic():
-    """Moving MNIST (T=10, C=1), hid_S 64, hid_T 256, N_S 4, N_T 8, groups 4.
+def test_paper_preset_parameter_count_is_the_authors_moving_mnist_model():
+    """Moving MNIST (T=10, C=1), hid_S 64, hid_T 256, N_S 4, N_T 8, groups 8: 15,778,433 parameters.
 
+    groups 8 because the authors' exp.py builds SimVP(in_shape, hid_S, hid_T, N_S, N_T) without `groups`,
+    so main.py's `--groups 4` never reached the model and the constructor default 8 trained.
     Spatial block (3x3 conv + bias, GroupNorm(2) weight+bias): 9*c_in*c_out + c_out + 2*c_out.
       encoder: 9*1*64 + 64 + 128 = 768, then 3 x (9*64*64 + 64 + 128) = 3 x 37,056 -> 111,936
       decoder: 3 x 37,056 (transposed 3x3 has the same count) + (9*128*64 + 64 + 128) = 73,920
                + readout 64*1 + 1 = 65 -> 185,153
-    Inception(c_in, 128, c_out), groups g=4: 1x1 conv c_in*128 + 128; four grouped branches with
-      (128/4)*c_out*k^2 weights + c_out bias + 2*c_out GroupNorm, sum k^2 = 9+25+49+121 = 204:
-      32*204*c_out + 12*c_out = 6,540*c_out.
-      down: [640->256] 82,048 + 1,674,240 = 1,756,288; 7 x [256->256] 32,896 + 1,674,240 = 1,707,136
-      up:   [256->256] 1,707,136; 6 x [512->256] 65,664 + 1,674,240 = 1,739,904;
-            [512->640] 65,664 + 6,540*640 = 4,251,264
-      translator: 1,756,288 + 7*1,707,136 + 1,707,136 + 6*1,739,904 + 4,251,264 = 30,104,064
-    total: 111,936 + 185,153 + 30,104,064 = 30,401,153
+    Inception(c_in, 128, c_out), groups g=8: 1x1 conv c_in*128 + 128; four grouped branches with
+      (128/8)*c_out*k^2 weights + c_out bias + 2*c_out GroupNorm, sum k^2 = 9+25+49+121 = 204:
+      16*204*c_out + 12*c_out = 3,276*c_out.
+      down: [640->256] 82,048 + 838,656 = 920,704; 7 x [256->256] 32,896 + 838,656 = 871,552
+      up:   [256->256] 871,552; 6 x [512->256] 65,664 + 838,656 = 904,320;
+            [512->640] 65,664 + 3,276*640 = 2,162,304
+      translator: 920,704 + 7*871,552 + 871,552 + 6*904,320 + 2,162,304 = 15,481,344
+    total: 111,936 + 185,153 + 15,481,344 = 15,778,433
     """
-    assert count_parameters(_meta_model()) == 30_401_153
+    assert count_parameters(_meta_model()) == 15_778_433
 
 
-def test_parameter_counts_of_the_reference_implementations_are_explained():
-    # A4Bio/SimVP's exp.py never passes --groups to the model, so the run it published used the
-    # constructor's default groups=8: each branch has half the weights, 16*204*c_out + 12*c_out =
-    # 3,276*c_out, and the translator shrinks to 15,481,344; total 15,481,344 + 111,936 + 185,153.
-    assert count_parameters(_meta_model(groups=8)) == 15_778_433
-    # OpenSTL's SimVP-IncepU Moving MNIST config (hid_T 512, groups 8) reports 58.0M = 57,946,113: same
-    # encoder and translator (57,464,320) as ours, but its decoder up-samples with 3x3 convs to 4*64
-    # channels + pixel shuffle (2 x 147,840) and adds the skip instead of concatenating it (last block
-    # 37,056): 2*147,840 + 2*37,056 + 65 = 369,857 against our 185,153, i.e. 184,704 more.
-    assert count_parameters(_meta_model(hid_T=512, groups=8)) == 57_946_113 - 184_704
+def test_parameter_counts_of_other_configurations_are_explained():
+    # main.py's --groups 4, had it reached the model: each branch has twice the weights,
+    # 32*204*c_out + 12*c_out = 6,540*c_out, and the translator grows to 30,104,064.
+    assert count_parameters(_meta_model(groups=4)) == 111_936 + 185_153 + 30_104_064 == 30_401_153
+    # OpenSTL's SimVP-IncepU at the same sizes (hid_T 256, groups 8) has 15,963,137: same encoder and
+    # translator, but its decoder up-samples with 3x3 convs to 4*64 channels + pixel shuffle (2 x 147,840)
+    # and adds the skip instead of concatenating it (last block 37,056): 2*147,840 + 2*37,056 + 65 =
+    # 369,857 against our 185,153, i.e. 184,704 more.
+    assert count_parameters(_meta_model()) == 15_963_137 - 184_704
+    # OpenSTL's Moving MNIST config (hid_T 512, groups 8) reports 58.0M = 57,946,113, the same decoder gap.
+    assert count_parameters(_meta_model(hid_T=512)) == 57_946_113 - 184_704
 
 
 def test_paper_preset_macs_match_hand_arithmetic():
@@ -56,14 +59,15 @@ def test_paper_preset_macs_match_hand_arithmetic():
 
     per frame, encoder: 576*64^2 + 36,864*32^2 + 36,864*32^2 + 36,864*16^2 = 87,293,952
     per frame, decoder: 36,864*16^2 + 36,864*32^2 + 36,864*32^2 + 73,728*64^2 + 64*64^2 = 387,186,688
-    translator weights (c_in*128 + 32*204*c_out per module): 1,753,088 + 7*1,703,936 + 1,703,936
-      + 6*1,736,704 + 4,243,456 = 30,048,256, at 16*16 positions = 7,692,353,536
-    total: 10*87,293,952 + 10*387,186,688 + 7,692,353,536 = 12,437,159,936
-    (OpenSTL's hid_T 512 / groups 8 config gives 19.43G here; OpenSTL reports 19.4G "FLOPs".)
+    translator weights (c_in*128 + 16*204*c_out per module, groups 8): 917,504 + 7*868,352 + 868,352
+      + 6*901,120 + 2,154,496 = 15,425,536, at 16*16 positions = 3,948,937,216
+    total: 10*87,293,952 + 10*387,186,688 + 3,948,937,216 = 8,693,743,616
+    (groups 4 would give 12,437,159,936; OpenSTL's hid_T 512 / groups 8 config gives 19.43G here;
+    OpenSTL reports 19.4G "FLOPs".)
     """
     macs = count_macs(lambda: create_model("simvp", "paper"), context_length=10, horizon=10, channels=1,
                       height=64, width=64)
-    assert macs == 12_437_159_936
+    assert macs == 8_693_743_616
 
 def _reference_inception(module: Inception, features: torch.Tensor, groups: int) -> torch.Tensor:
     """Paper Sec. 3: sum over kernels k of LeakyReLU_0.2(GroupNorm_g(GroupConv_k(Conv1x1(x))))."""
