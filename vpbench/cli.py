@@ -342,6 +342,7 @@ def sweep_command(
     dataset: Annotated[str | None, typer.Option("--dataset", "-d")] = None,
     models: Annotated[str, typer.Option(help="comma-separated model names, or 'all'")] = "all",
     suite: Annotated[Path | None, typer.Option(help="run every entry of a suite file, e.g. results/suite.json")] = None,
+    entry: Annotated[list[str] | None, typer.Option(help="with --suite: only this entry (repeatable)")] = None,
     jobs: Annotated[int, typer.Option(help="models trained side by side, one process each")] = 1,
     preset: ModelPreset = None,
     protocol: Protocols = None,
@@ -385,10 +386,17 @@ def sweep_command(
         sys.stdout.write(slurm_script(names, arguments))
         return
     if suite is not None:
+        entries = load_suite(suite)
+        unknown = set(entry or []) - {e.name for e in entries}
+        if unknown:
+            raise VpbenchError(f"--entry {sorted(unknown)} not in {suite}; entries: {[e.name for e in entries]}")
+        chosen = set(names) if names != ["all"] else None
         configs = [
             config
-            for entry in load_suite(suite)
-            for _, _, config in entry.configs(results_dir, runs_dir, data_root)
+            for suite_entry in entries
+            if not entry or suite_entry.name in entry
+            for model, _, config in suite_entry.configs(results_dir, runs_dir, data_root)
+            if chosen is None or model in chosen
         ]
     else:
         if dataset is None:
