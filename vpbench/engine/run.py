@@ -24,7 +24,7 @@ from vpbench.efficiency import count_macs, count_parameters
 from vpbench.engine.checkpoint import load_checkpoint
 from vpbench.engine.config import RunConfig
 from vpbench.engine.distributed import Distributed, broadcast_object, from_environment
-from vpbench.engine.evaluator import Evaluation, evaluate
+from vpbench.engine.evaluator import Evaluation, evaluate_protocols
 from vpbench.engine.provenance import cpu_kernels, device_name, environment, now_utc, stable_hash
 from vpbench.engine.spec import DEFAULTS, RunSpec, resolve_spec
 from vpbench.engine.trainer import TrainPlan, TrainResult, calibrate_seconds_per_step, load_clips, train
@@ -287,8 +287,7 @@ def run(config: RunConfig, progress=None, eval_progress=None) -> list[Record]:
     elif spec.trained:
         result = train_spec(execution, model, progress)
     records = [load_record(existing[p]) for p in spec.protocols if p in existing]
-    for name in missing:
-        records.append(evaluate_protocol(execution, model, parse_protocol(name), result, eval_progress))
+    records += evaluate_missing(execution, model, [parse_protocol(name) for name in missing], result, eval_progress)
     order = {name: index for index, name in enumerate(spec.protocols)}
     return sorted(records, key=lambda record: order[record.protocol.name])
 
@@ -375,19 +374,22 @@ def load_for_evaluation(execution: Execution, model) -> TrainResult:
     )
 
 
-def evaluate_protocol(execution: Execution, model, protocol: Protocol, result: TrainResult, progress) -> Record:
+def evaluate_missing(execution: Execution, model, protocols: list[Protocol], result: TrainResult, progress):
+    """Evaluate `protocols` (one context length; see `evaluate_protocols`) and write one record for each."""
     spec, config, device = execution.spec, execution.config, execution.device
-    test_set = open_split(spec.dataset, "test", protocol.clip_length, config.data_root, **spec.data_options)
-    if len(test_set) and test_set[0].shape[0] < protocol.clip_length:
-        raise VpbenchError(
-            f"protocol {protocol.name} needs {protocol.clip_length} frames but {spec.dataset} test clips have "
-            f"{test_set[0].shape[0]}; choose a shorter protocol"
-        )
+    test_sets = {}
+    for protocol in protocols:
+        test_set = open_split(spec.dataset, "test", protocol.clip_length, config.data_root, **spec.data_options)
+        if len(test_set) and test_set[0].shape[0] < protocol.clip_length:
+            raise VpbenchError(
+                f"protocol {protocol.name} needs {protocol.clip_length} frames but {spec.dataset} test clips have "
+                f"{test_set[0].shape[0]}; choose a shorter protocol"
+            )
+        test_sets[protocol] = test_set
     started = time.perf_counter()
-    evaluation = evaluate(
+    evaluations = evaluate_protocols(
         model,
-        test_set,
-        protocol,
+        test_sets,
         spec.conventions,
         device,
         spec.eval_batch_size,
@@ -395,22 +397,27 @@ def evaluate_protocol(execution: Execution, model, protocol: Protocol, result: T
         spec.test_size,
         progress=progress if execution.distributed.is_main else None,
     )
-    channels, height, width = spec.frame_shape
-    macs = count_macs(
-        lambda: _build(spec, protocol.context),
-        context_length=protocol.context,
-        horizon=protocol.horizon,
-        channels=channels,
-        height=height,
-        width=width,
-    )
-    record = make_record(execution, model, protocol, test_set, evaluation, result, macs)
-    record.provenance.evaluation_wall_time_s = time.perf_counter() - started
-    if config.write_records and execution.distributed.is_main:
-        per_sequence = flatten_per_sequence(evaluation.results.get("per_sequence") or {})
-        path = write_record(Path(config.results_dir), record, per_sequence, evaluation.samples or None)
-        log(f"wrote {path}")
-    return record
+    wall = time.perf_counter() - started
+    records = []
+    for protocol in protocols:
+        channels, height, width = spec.frame_shape
+        macs = count_macs(
+            lambda protocol=protocol: _build(spec, protocol.context),
+            context_length=protocol.context,
+            horizon=protocol.horizon,
+            channels=channels,
+            height=height,
+            width=width,
+        )
+        evaluation = evaluations[protocol]
+        record = make_record(execution, model, protocol, test_sets[protocol], evaluation, result, macs)
+        record.provenance.evaluation_wall_time_s = wall
+        if config.write_records and execution.distributed.is_main:
+            per_sequence = flatten_per_sequence(evaluation.results.get("per_sequence") or {})
+            path = write_record(Path(config.results_dir), record, per_sequence, evaluation.samples or None)
+            log(f"wrote {path}")
+        records.append(record)
+    return records
 
 
 def confidence_intervals(evaluation: Evaluation) -> dict[str, dict[str, list[float]]]:
