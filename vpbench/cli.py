@@ -436,11 +436,19 @@ def score_command(
     target: Annotated[Path, typer.Option("--target", help="ground truth .npy, same shape")],
     convention: Annotated[list[str] | None, typer.Option(help="vpbench | openstl | predrnn | srvp-paper")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if available)")] = None,
+    threads: Threads = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Score predictions made by any code base, uint8 or float in [0, 1], under every named convention."""
+    import torch
+
+    from vpbench.engine.spec import thread_policy
     from vpbench.metrics import CONVENTION_NAMES
     from vpbench.metrics.score import score_files, summary_lines
+
+    kind = "cuda" if (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda") else "cpu"
+    if kind == "cpu":
+        torch.set_num_threads(thread_policy("cpu", threads))
 
     conventions = tuple(convention) if convention else CONVENTION_NAMES
     result = score_files(pred, target, conventions, device=device)
