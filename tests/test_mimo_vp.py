@@ -219,3 +219,24 @@ def test_smoke_model_overfits_one_batch():
     assert loss.item() < 0.1 * initial
     last_layer_mse = F.mse_loss(model(context, 4), target).item()
     assert last_layer_mse < 0.02
+
+
+def test_plateau_schedule_is_the_references_patience_3_looked_at_every_100k_sequences():
+    """The reference steps ReduceLROnPlateau(factor 0.5, patience 3) once every 10 epochs of 10,000 sequences."""
+    import torch
+
+    from vpbench.engine.optim import build_scheduler
+    from vpbench.engine.trainer import plateau_due
+    from vpbench.registry import get_preset
+
+    for preset in ("paper", "small"):
+        settings = get_preset("mimo-vp", preset).train
+        assert (settings.plateau_factor, settings.plateau_patience, settings.plateau_every_sequences) == (
+            0.5, 3, 100_000
+        )
+        scheduler = build_scheduler(torch.optim.Adam([torch.zeros(1, requires_grad=True)], 5e-4), settings, 5e-4, 10)
+        assert scheduler.patience == 3 and scheduler.factor == 0.5
+    points = [{"sequences": n} for n in (40_000, 80_000, 120_000, 160_000, 210_000)]
+    due = [plateau_due(points[: i + 1], 100_000) for i in range(len(points))]
+    assert due == [False, False, True, False, True]
+    assert all(plateau_due(points[: i + 1], None) for i in range(len(points)))

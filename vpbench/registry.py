@@ -41,6 +41,11 @@ class TrainSettings:
     batch_size: int = 16
     grad_clip: float | None = None
     paper_budget: str = ""
+    # "plateau" only: ReduceLROnPlateau's factor and patience, and how often it looks at the validation loss
+    # (at the first validation after every `plateau_every_sequences` training sequences; None: every one).
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    plateau_every_sequences: int | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, l
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
     if schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience
+        )
     raise VpbenchError(f"unknown schedule '{schedule}' in the preset; use constant, onecycle, cosine or plateau")
 
 

@@ -230,7 +230,7 @@ def resolve_spec(config: RunConfig, device_kind: str, world_size: int = 1, steps
         steps=0,
         batch_size=global_batch,
         learning_rate=float(config.learning_rate or settings.lr),
-        optimizer=dataclasses.asdict(settings),
+        optimizer={k: v for k, v in dataclasses.asdict(settings).items() if k != "paper_budget"},  # prose: not hashed
         seed=DEFAULTS.seed if config.seed is None else config.seed,
         val_size=config.val_size or DEFAULTS.val_size,
         val_every=1,

@@ -98,6 +98,16 @@ def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, distributed
     return batches
 
 
+def plateau_due(curve: list[dict], every_sequences: int | None) -> bool:
+    """Whether a plateau schedule looks at the newest curve point: at every validation, or (as MIMO-VP's
+    reference does, every 10 epochs) at the first validation after each multiple of `every_sequences`.
+    A pure function of the curve, so a resumed run steps the schedule exactly where an uninterrupted one does."""
+    if every_sequences is None:
+        return True
+    previous = curve[-2]["sequences"] if len(curve) > 1 else 0
+    return curve[-1]["sequences"] // every_sequences > previous // every_sequences
+
+
 def load_clips(dataset: ClipDataset, count: int) -> torch.Tensor:
     return torch.stack([dataset[index] for index in range(min(count, len(dataset)))])
 
@@ -274,7 +284,8 @@ def train(
         }
         curve.append(point)
         log.write(event="validation", **point)
-        if scheduler is not None and is_plateau(scheduler):
+        every = plan.settings.plateau_every_sequences
+        if scheduler is not None and is_plateau(scheduler) and plateau_due(curve, every):
             scheduler.step(point["loss"])
         if point["loss"] < best_loss:
             best_loss, best_step = point["loss"], step
