@@ -1,4 +1,4 @@
-"""Reading a golden reference file (tests/golden/<model>.npz, see tests/golden/README_models.md)."""
+"""Reading a golden reference file (tests/golden/<model>.npz, see tests/golden/README.md, part 2)."""
 
 from __future__ import annotations
 

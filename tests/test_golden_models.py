@@ -1,7 +1,7 @@
 """Golden reference tests: srvp, its three ablations, convgru, simvp and mimo-vp against the authors' code.
 
 Each tests/golden/<model>.npz was made by running the authors' implementation at a tiny configuration in
-float64 (tests/golden/README_models.md: repository, commit, patches, how to regenerate). It holds the
+float64 (tests/golden/README.md, part 2: repository, commit, patches, how to regenerate). It holds the
 reference's state_dict under the reference's own key names, a fixed input, the reference's prediction
 (eval mode), and its training loss with the norm of that loss's gradient (train mode with every dropout
 p = 0, so BatchNorm uses batch statistics and nothing is random). The test converts those weights with
