@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vpbench.baselines._convgru import (
+from vpbench.layers.convgru import (
     PAPER_BACKBONE,
     PAPER_TRAINING,
     SMALL_BACKBONE,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vpbench.baselines._convgru import (
+from vpbench.errors import VpbenchError
+from vpbench.layers.convgru import (
     PAPER_BACKBONE,
     PAPER_TRAINING,
     SMALL_BACKBONE,
@@ -24,7 +25,6 @@ from vpbench.baselines._convgru import (
     binary_cross_entropy,
     check_backbone_arguments,
 )
-from vpbench.errors import VpbenchError
 from vpbench.modeling import VideoPredictor
 from vpbench.models._modules import ReinforcedFeatureAttention, StandardAttention
 from vpbench.registry import Preset, register_model

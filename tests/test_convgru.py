@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vpbench.baselines._convgru import ConvGRUCell, ConvGRUEncoderForecaster
 from vpbench.efficiency import count_parameters
 from vpbench.errors import VpbenchError
+from vpbench.layers.convgru import ConvGRUCell, ConvGRUEncoderForecaster
 from vpbench.registry import create_model, get_model_entry
 
 
