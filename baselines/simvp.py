@@ -32,7 +32,7 @@ from torch import nn
 from vpbench.baselines._blocks import ConvNormAct
 from vpbench.errors import VpbenchError
 from vpbench.modeling import FixedHorizonPredictor
-from vpbench.registry import Preset, TrainSettings, register_model
+from vpbench.registry import STEP_COST, Preset, TrainSettings, register_model
 
 INCEPTION_KERNELS = (3, 5, 7, 11)
 SPATIAL_NORM_GROUPS = 2  # GroupNorm(2, hid_S) in every encoder/decoder block of the reference code
@@ -153,7 +153,7 @@ _PRESETS = {
         model={"hid_S": 32, "hid_T": 192, "N_S": 4, "N_T": 8, "groups": 4},
         train=_SMALL_TRAINING,
         note="paper depth (N_S 4, N_T 8), narrower: hid_S 32, hid_T 192; 16.2M parameters, 5.3 GMACs per 10->10 "
-        "sequence, about 1 s per batch-8 training step on 2 idle CPU cores; one-cycle lr 1e-3 because 1e-2 "
+        "sequence, a training step 4.7 s " + STEP_COST + "; one-cycle lr 1e-3 because 1e-2 "
         "is tuned for full-width, 1000-epoch runs.",
     ),
     "smoke": Preset(model={"hid_S": 4, "hid_T": 16, "N_S": 4, "N_T": 2, "groups": 4}, train=_SMALL_TRAINING,

@@ -17,6 +17,10 @@ from typing import Any
 from vpbench.errors import VpbenchError, unknown_name
 
 PRESET_NAMES = ("paper", "small", "smoke")
+# The measurement condition that the step costs quoted in preset notes share.
+STEP_COST = (
+    "(forward + backward, batch 8, 10->10, one CPU thread, benchmarks/bench_models.py, idle 2-core AMD EPYC, AVX2)"
+)
 ENTRY_POINT_GROUP = "vpbench.models"
 BUILTIN_MODULES = ("vpbench.baselines", "vpbench.models")
 
