@@ -206,3 +206,17 @@ def test_the_readme_quick_start_in_a_checkout_leaves_committed_results_alone(tmp
     assert all(p.read_bytes() == content for p, content in committed.items())
     report = run_check(results, rerun=False)
     assert report.ok and any("not declared by the suite" in note for note in report.notes)
+
+
+def test_the_eval_banner_names_the_checkpoint_and_the_clips_the_split_really_has(tmp_path, capsys):
+    run(smoke_config(tmp_path, data_options={"size": 12}, test_size=None))
+    banner = capsys.readouterr().err
+    assert "all 12 test clips" in banner and "first 100" not in banner
+    config = dataclasses.replace(
+        smoke_config(tmp_path, results_dir=tmp_path / "again", data_options={"size": 12}), model=None,
+        dataset=None, preset=None, steps=None, checkpoint=run_dir(tmp_path) / "best.pt",
+    )
+    run(config)
+    banner = capsys.readouterr().err
+    assert "no training: evaluating" in banner and "best.pt" in banner
+    assert "parameter-free" not in banner and "run dir" not in banner
