@@ -55,24 +55,37 @@ def test_records_are_written_with_provenance_and_round_trip(tmp_path):
 
 
 def test_best_checkpoint_is_chosen_on_validation_never_test(tmp_path, monkeypatch):
-    opened: list[str] = []
-    real_open = run_module.open_split
+    """Resolving the spec may open the test split to name its data source; no test clip is read before
+    training (and selection) have ended."""
+    real_open, real_train = run_module.open_split, run_module.train
+    test_sets, reads_at_training = [], []
 
-    def spy(name, split, *args, **kwargs):
-        opened.append(split)
-        return real_open(name, split, *args, **kwargs)
+    def open_and_count(name, split, *args, **kwargs):
+        dataset = real_open(name, split, *args, **kwargs)
+        if split == "test":
+            test_sets.append(dataset)
+        return dataset
 
-    monkeypatch.setattr(run_module, "open_split", spy)
-    train_calls = []
-    real_train = run_module.train
+    def test_clips_read() -> int:
+        return sum(getattr(dataset, "clips_read", 0) for dataset in test_sets)
 
     def spy_train(*args, **kwargs):
-        train_calls.append(list(opened))
+        reads_at_training.append(test_clips_read())
         return real_train(*args, **kwargs)
 
+    dataset_type = type(real_open("synthetic", "test", 8, size=4))
+    real_getitem = dataset_type.__getitem__
+
+    def counting_getitem(self, index):
+        self.clips_read = getattr(self, "clips_read", 0) + 1
+        return real_getitem(self, index)
+
+    monkeypatch.setattr(dataset_type, "__getitem__", counting_getitem)
+    monkeypatch.setattr(run_module, "open_split", open_and_count)
     monkeypatch.setattr(run_module, "train", spy_train)
     (record,) = run(smoke_config(tmp_path, steps=16))
-    assert "test" not in train_calls[0], "the test split was opened before training ended"
+    assert reads_at_training == [0], "test clips were read before training ended"
+    assert test_clips_read() > 0, "the evaluation never read the test split (the spy is broken)"
     events = [json.loads(line) for line in (run_dir(tmp_path) / "train_log.jsonl").read_text().splitlines()]
     validations = {e["step"]: e["loss"] for e in events if e["event"] == "validation"}
     best_step = min(validations, key=validations.get)
