@@ -237,3 +237,15 @@ def test_rerun_uses_the_thread_count_the_record_was_made_with(monkeypatch, tmp_p
     rerun_record(record, tmp_path, _cache={})
     assert seen["threads"] == wanted
     assert torch.get_num_threads() == before
+
+
+def test_a_parameter_free_record_reruns_from_its_stored_spec(tmp_path):
+    """Sanity predictors store learning rate 0 in their spec; re-running them once failed --lr validation."""
+    from _engine_helpers import smoke_config
+
+    from vpbench.engine.run import run
+
+    (record,) = run(smoke_config(tmp_path, model="zeros"))
+    assert record.spec["learning_rate"] == 0.0
+    again = rerun_record(record, tmp_path, _cache={})
+    assert again.metrics == record.metrics and again.spec_hash == record.spec_hash

@@ -70,7 +70,7 @@ def config_from_spec(spec: RunSpec, protocols: list[str], scratch: Path, command
         device="cpu",
         threads=spec.threads,
         batch_size=spec.batch_size,
-        learning_rate=spec.learning_rate,
+        learning_rate=spec.learning_rate if spec.trained else None,
         test_size=spec.test_size,
         val_size=spec.val_size,
         val_every=spec.val_every,
