@@ -70,7 +70,7 @@ def curves_figure(
     ends = [(right if x is None else x, y, text, color) for x, y, text, color in ends]
     higher = {"ssim": True, "psnr": True}.get(metric, False)
     axes.set_xlabel(label)
-    axes.set_ylabel(f"validation {metric} (vpbench convention; {'higher' if higher else 'lower'} is better)")
+    axes.set_ylabel(f"validation {metric} (vpbench; {'higher' if higher else 'lower'} is better)")
     axes.set_title(section.title, fontsize=9)
     axes.grid(alpha=0.3)
     _label_ends(figure, axes, ends)
