@@ -556,7 +556,13 @@ def _leaderboard_rows(results_dir: Path, model: str):
     from vpbench.gate import suite_records
 
     try:
-        return [r for r in suite_records(results_dir) if r.model.name == model and "vpbench" in r.metrics]
+        from vpbench.results.sections import CI_FIXTURE_PRESET
+
+        return [
+            r
+            for r in suite_records(results_dir)
+            if r.model.name == model and "vpbench" in r.metrics and r.model.preset != CI_FIXTURE_PRESET
+        ]
     except VpbenchError:
         return []
 
