@@ -72,3 +72,27 @@ def test_model_costs_are_counted_once_then_read_from_the_cache(tmp_path, monkeyp
     monkeypatch.setattr(provenance, "code_version", lambda: "0123456789ab-dirty")  # uncommitted code: count again
     catalog.describe_models()
     assert len(counted) == 4 + 6  # every preset counted, nothing cached
+
+
+def test_the_model_listing_is_served_from_cache_until_any_source_file_changes(tmp_path, monkeypatch):
+    """A warm `vpbench models` answers without importing torch; an edited source file, another torch or a new
+    plugin changes the fingerprint, so a stale listing is never shown."""
+    import os
+
+    from vpbench import listing_cache, registry
+
+    assert listing_cache.ENTRY_POINT_GROUP == registry.ENTRY_POINT_GROUP
+    monkeypatch.setenv("VPBENCH_CACHE", str(tmp_path))
+    source = tmp_path / "model_source.py"
+    source.write_text("x = 1\n")
+    real_files = listing_cache._files
+    monkeypatch.setattr(listing_cache, "_files", lambda: real_files() + [source])
+    assert listing_cache.cached_listing() is None
+    rows = [{"name": "zeros", "presets": {}}]
+    listing_cache.store_listing(rows)
+    assert listing_cache.cached_listing() == rows
+    source.write_text("x = 2  # an edit\n")
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    assert listing_cache.cached_listing() is None
+    result = vpbench("models", "--json")  # a real process: the listing it prints is the registry's
+    assert result.returncode == 0 and "srvp" in {row["name"] for row in json.loads(result.stdout)}

@@ -69,9 +69,14 @@ def _giga(count: int) -> str:
 @app.command()
 def models(as_json: JsonFlag = False) -> None:
     """List registered models: family, paper, presets with parameters and MACs (10->10, 1x64x64)."""
-    from vpbench.catalog import describe_models
+    from vpbench.listing_cache import cached_listing, store_listing
 
-    rows = describe_models()
+    rows = cached_listing()
+    if rows is None:
+        from vpbench.catalog import describe_models
+
+        rows = describe_models()
+        store_listing(rows)
     if as_json:
         print_json(rows)
         return
