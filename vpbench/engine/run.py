@@ -298,7 +298,7 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     run_dir = execution.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     scale_scheduled_sampling(model, spec.steps)
-    lock = FileLock(str(run_dir / ".lock")) if execution.distributed.is_main else nullcontext_lock()
+    lock = FileLock(str(run_dir / ".lock")) if execution.distributed.is_main else _SharedLock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -329,7 +329,9 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     return result
 
 
-class nullcontext_lock:  # noqa: N801 - the other ranks of a DDP run share rank 0's lock
+class _SharedLock:
+    """The other ranks of a DDP run share rank 0's lock on the run directory."""
+
     def acquire(self, timeout: float = 0) -> None:
         pass
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vpbench.engine.config import ALL_CONVENTIONS, RunConfig
@@ -169,15 +169,6 @@ def thread_policy(device_kind: str, requested: int | None) -> int | None:
     if device_kind != "cpu":
         return requested
     return requested or DEFAULTS.threads_cpu
-
-
-@dataclass
-class SpecContext:
-    """What resolving needed to open, kept so the engine does not open it twice."""
-
-    frame_shape: tuple[int, int, int]
-    data_source: str
-    notes: list[str] = field(default_factory=list)
 
 
 def resolve_spec(config: RunConfig, device_kind: str, world_size: int = 1, steps_resolver=None) -> RunSpec:
