@@ -13,10 +13,14 @@ An application module above the engine and the results package (it uses both; ne
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from vpbench.engine.config import RunConfig
 from vpbench.engine.spec import RunSpec
@@ -55,10 +59,8 @@ def torch_threads(count: int | None) -> Iterator[None]:
 
 def config_from_spec(spec: RunSpec, protocols: list[str], scratch: Path, command: str) -> RunConfig:
     """The RunConfig that resolves to `spec` again (on the CPU, writing nothing)."""
-    from vpbench.registry import get_preset
+    from vpbench.registry import preset_overrides
 
-    preset = get_preset(spec.model, spec.preset).model
-    overrides = {k: v for k, v in spec.model_config.items() if preset.get(k, object()) != v}
     return RunConfig(
         model=spec.model,
         dataset=spec.dataset,
@@ -77,7 +79,7 @@ def config_from_spec(spec: RunSpec, protocols: list[str], scratch: Path, command
         checkpoint_every=spec.checkpoint_every or None,
         eval_batch_size=spec.eval_batch_size,
         conventions=tuple(spec.conventions),
-        model_overrides=overrides,
+        model_overrides=preset_overrides(spec.model, spec.preset, spec.model_config),
         data_options=dict(spec.data_options),
         results_dir=scratch / "results",
         runs_dir=scratch / "runs",
@@ -264,17 +266,14 @@ def upgrade_v1_record(data: dict, results_dir: Path, data_root=None) -> Record:
     from the learning curve (else the old default, a tenth of the steps).
     """
     from vpbench.engine.run import prepare
-    from vpbench.registry import get_preset
+    from vpbench.registry import preset_overrides
 
     model, training = data["model"], data["training"]
     curve = training.get("curve") or []
     steps = training["steps"] if training.get("trained", True) else None
     val_every = (curve[0]["step"] if curve else max(1, (steps or 0) // 10)) if steps else None
-    import re
-
     match = re.search(r"on (\d+) validation clips", training.get("validation_metric", ""))
     threads = re.fullmatch(r"cpu \(.*, (\d+) threads?\)", data["provenance"]["device"])
-    preset = get_preset(model["name"], model["preset"]).model
     config = RunConfig(
         model=model["name"],
         dataset=data["dataset"]["name"],
@@ -292,7 +291,7 @@ def upgrade_v1_record(data: dict, results_dir: Path, data_root=None) -> Record:
         val_every=val_every,
         eval_batch_size=data["efficiency"]["eval_batch_size"],
         conventions=tuple(data["metrics"]),
-        model_overrides={k: v for k, v in model["config"].items() if preset.get(k, object()) != v},
+        model_overrides=preset_overrides(model["name"], model["preset"], model["config"]),
         data_options=dict(data["dataset"].get("options") or {}),
         data_root=data_root,
         write_records=False,
@@ -305,8 +304,6 @@ def upgrade_v1_record(data: dict, results_dir: Path, data_root=None) -> Record:
 
 def _sibling_protocols(data: dict, results_dir: Path) -> list[str]:
     """Schema 1 stored one protocol per record; the run's protocols are those of its sibling records."""
-    import json
-
     folder = Path(results_dir) / data["dataset"]["name"]
     stem = f"{data['model']['name']}__{data['model']['preset']}__"
     found = set()
@@ -326,10 +323,6 @@ def _sibling_protocols(data: dict, results_dir: Path) -> list[str]:
 def upgrade_folder(results_dir: Path, data_root=None) -> list[str]:
     """Upgrade every schema-1 record under `results_dir` in place (new ids, hashed companions); lines of what
     was done. The old files are removed only after the new record is written."""
-    import json
-
-    import numpy as np
-
     from vpbench.results.store import write_record
 
     results_dir = Path(results_dir)

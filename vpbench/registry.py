@@ -170,6 +170,13 @@ def model_kwargs(name: str, preset: str = "small", **overrides: Any) -> dict[str
     return {**get_preset(name, preset).model, **overrides}
 
 
+def preset_overrides(name: str, preset: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of `config` that differ from the preset's: what to pass back to `create_model` (or to a
+    RunConfig) so that a stored model configuration is rebuilt exactly."""
+    defaults = get_preset(name, preset).model
+    return {key: value for key, value in config.items() if defaults.get(key, object()) != value}
+
+
 def create_model(
     name: str,
     preset: str = "small",

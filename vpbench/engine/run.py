@@ -32,7 +32,7 @@ from vpbench.errors import VpbenchError
 from vpbench.files import atomic_write
 from vpbench.metrics import bootstrap_ci
 from vpbench.protocols import Protocol, parse_protocol
-from vpbench.registry import create_model, get_model_entry
+from vpbench.registry import create_model, get_model_entry, preset_overrides
 from vpbench.results.schema import (
     DatasetInfo,
     EfficiencyInfo,
@@ -93,8 +93,6 @@ def prepare(config: RunConfig) -> Execution:
             spec, steps=0, val_every=0, checkpoint_every=0,
             budget=f"external checkpoint {name} (--from {config.checkpoint_source}; trained by that code base)",
         )
-    if spec.threads is not None and device.type == "cpu":
-        torch.set_num_threads(spec.threads)
     return Execution(config, spec, device, distributed)
 
 
@@ -195,11 +193,7 @@ def _build(spec: RunSpec, context_length: int) -> torch.nn.Module:
 
 
 def _overrides(spec: RunSpec) -> dict:
-    """The spec's model arguments as overrides of its preset (the registry merges them back)."""
-    from vpbench.registry import get_preset
-
-    preset = get_preset(spec.model, spec.preset).model
-    return {key: value for key, value in spec.model_config.items() if preset.get(key, object()) != value}
+    return preset_overrides(spec.model, spec.preset, spec.model_config)
 
 
 def _plan(spec: RunSpec, world_size: int, checkpoint_identity: dict) -> TrainPlan:
@@ -266,6 +260,8 @@ def run(config: RunConfig, progress=None, eval_progress=None) -> list[Record]:
     """
     execution = prepare(config)
     spec, distributed, device = execution.spec, execution.distributed, execution.device
+    if spec.threads is not None and device.type == "cpu":
+        torch.set_num_threads(spec.threads)  # the thread policy, applied when running (resolving has no effects)
     existing = stored_records(config.results_dir, spec) if config.write_records else {}
     missing = [p for p in spec.protocols if p not in existing]
     if not missing:
