@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import torch
 
 from vpbench.data import data_root, get_dataset_spec, list_datasets
 from vpbench.efficiency import count_macs, count_parameters
-from vpbench.files import atomic_write
+from vpbench.files import atomic_write, cache_dir
 from vpbench.registry import create_model, get_model_entry, list_models, preset_as_dict
 
 # Costs are quoted for the standard Moving MNIST 10->10 setting (1x64x64 frames).
@@ -22,9 +21,8 @@ COST_SETTING = {"channels": 1, "height": 64, "width": 64, "context_length": 10, 
 
 
 def cost_cache_path() -> Path:
-    """$VPBENCH_CACHE, else ~/.cache/vpbench (beside the default data root): counted costs, one JSON file."""
-    base = os.environ.get("VPBENCH_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / ("" if os.environ.get("VPBENCH_CACHE") else "vpbench") / "costs.json"
+    """Counted costs, one JSON file in vpbench's cache folder."""
+    return cache_dir() / "costs.json"
 
 
 def _cost_key(name: str, preset: str) -> str | None:

@@ -290,7 +290,7 @@ def _evaluation_reporter(model: str, bar):
     task = {"id": None}
 
     def report(done: int, total: int) -> None:
-        if task["id"] is None or bar.tasks[task["id"]].total != total or done <= bar.tasks[task["id"]].completed - 1:
+        if done == 0 or task["id"] is None:  # the evaluator reports (0, total) when each pass starts
             task["id"] = bar.add_task("evaluate", total=total, loss=float("nan"), lr=0.0, rate=0.0)
         bar.update(task["id"], completed=done, total=total)
 

@@ -33,6 +33,14 @@ def atomic_write(path: Path, write: Callable[[object], None], mode: str = "w") -
         raise
 
 
+def cache_dir() -> Path:
+    """Where vpbench keeps what it can recompute (counted costs, the model listing): $VPBENCH_CACHE, else
+    $XDG_CACHE_HOME/vpbench, else ~/.cache/vpbench (beside the default data root)."""
+    if os.environ.get("VPBENCH_CACHE"):
+        return Path(os.environ["VPBENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vpbench"
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:

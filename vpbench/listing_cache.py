@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import sys
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
@@ -22,8 +21,9 @@ ENTRY_POINT_GROUP = "vpbench.models"  # the registry's group (kept equal by a te
 
 
 def listing_path() -> Path:
-    base = os.environ.get("VPBENCH_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / ("" if os.environ.get("VPBENCH_CACHE") else "vpbench") / "models.json"
+    from vpbench.files import cache_dir
+
+    return cache_dir() / "models.json"
 
 
 def _files() -> list[Path]:

@@ -257,9 +257,13 @@ def resolve_spec(config: RunConfig, device_kind: str, world_size: int = 1, steps
 
 
 def _is_trainable(create_model, name, preset, frame_shape, context, overrides) -> bool:
-    """Parameter-free predictors (the sanity rows) have nothing to train."""
+    """Parameter-free predictors (the sanity rows) have nothing to train. Built on the meta device: resolving
+    allocates no weights (a paper preset has tens of millions)."""
+    import torch
+
     channels, height, width = frame_shape
-    model = create_model(
-        name, preset, channels=channels, height=height, width=width, context_length=context, **overrides
-    )
+    with torch.device("meta"):
+        model = create_model(
+            name, preset, channels=channels, height=height, width=width, context_length=context, **overrides
+        )
     return bool(getattr(model, "trainable", True)) and any(p.requires_grad for p in model.parameters())
