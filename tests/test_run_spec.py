@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -220,3 +221,30 @@ def test_the_eval_banner_names_the_checkpoint_and_the_clips_the_split_really_has
     banner = capsys.readouterr().err
     assert "no training: evaluating" in banner and "best.pt" in banner
     assert "parameter-free" not in banner and "run dir" not in banner
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["eval", "--checkpoint", "{text}"], re.escape("is not a vpbench checkpoint (not a torch file at all)")),
+        (["eval", "--checkpoint", "{text}", "--from", "openstl", "--model", "convlstm", "--dataset", "synthetic"],
+         re.escape("is not a torch checkpoint (not written by torch.save)")),
+        (["eval", "--checkpoint", "{text}", "--from", "openstll", "--model", "convlstm", "--dataset", "synthetic"],
+         "unknown checkpoint source 'openstll'; did you mean 'openstl'"),
+        (["eval", "--checkpoint", "{text}", "--from", "openstl", "--model", "srvp", "--dataset", "synthetic"],
+         "--from openstl maps convlstm, mim, predrnn, predrnn\\+\\+, not srvp"),
+        (["upgrade-records", "--results-dir", "{missing}"], "results folder .* does not exist"),
+    ],
+)
+def test_new_entry_points_answer_bad_input_in_one_line(tmp_path, arguments, message):
+    text = tmp_path / "notes.pth"
+    text.write_text("these are not weights\n")
+    arguments = [a.format(text=text, missing=tmp_path / "nowhere") for a in arguments]
+    command = [sys.executable, "-m", "vpbench", *arguments, "--results-dir", str(tmp_path / "results")]
+    if arguments[0] == "upgrade-records":
+        command = [sys.executable, "-m", "vpbench", *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "results").exists()

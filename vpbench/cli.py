@@ -912,7 +912,8 @@ def upgrade_records_command(
     files renamed to the new ids, companion files hashed. Records already at schema 2 are left alone."""
     from vpbench.gate import upgrade_folder
 
-    for line in upgrade_folder(results_dir, data_root):
+    lines = upgrade_folder(results_dir, data_root)
+    for line in lines or [f"nothing to upgrade: every record under {results_dir} is at schema 2"]:
         stdout.print(line, highlight=False)
 
 

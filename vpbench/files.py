@@ -41,6 +41,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vpbench"
 
 
+def looks_like_torch_file(path: Path) -> bool:
+    """Whether `path` starts as `torch.save` writes: a zip archive (torch >= 1.6) or a pickle (older). Lets
+    loaders say "not a torch file" for a text or other file instead of torch's pickle-security message."""
+    with Path(path).open("rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:

@@ -326,6 +326,8 @@ def upgrade_folder(results_dir: Path, data_root=None) -> list[str]:
     from vpbench.results.store import write_record
 
     results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise VpbenchError(f"results folder {results_dir} does not exist; pass --results-dir DIR")
     planned = []  # resolve every record first: a run's protocols are read from its not-yet-upgraded siblings
     for path in sorted(results_dir.glob("*/*.json")):
         data = json.loads(path.read_text())

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vpbench.errors import VpbenchError
-from vpbench.files import atomic_write
+from vpbench.files import atomic_write, looks_like_torch_file
 
 FORMAT = "vpbench-checkpoint"
 VERSION = 2  # 2: run spec + content hash
@@ -70,6 +70,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     path = Path(path)
     if not path.exists():
         raise VpbenchError(f"checkpoint {path} does not exist")
+    if not looks_like_torch_file(path):
+        raise VpbenchError(f"{path} is not a vpbench checkpoint (not a torch file at all); pass a best.pt or last.pt")
     try:
         document = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:

@@ -88,6 +88,10 @@ def prepare(config: RunConfig) -> Execution:
     else:
         spec = resolve_spec(config, device.type, distributed.world_size, steps_resolver=_steps_resolver(config))
     if config.checkpoint_source is not None:  # weights trained elsewhere: no vpbench budget to speak of
+        from vpbench.interop import check_checkpoint_file, converter
+
+        converter(config.checkpoint_source, spec.model)  # an unknown source or model fails before any work
+        check_checkpoint_file(config.checkpoint)
         name = Path(config.checkpoint).name
         spec = dataclasses.replace(
             spec, steps=0, val_every=0, checkpoint_every=0,

@@ -11,11 +11,14 @@ against the reference's own outputs.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
 from vpbench.errors import VpbenchError, unknown_name
+from vpbench.files import looks_like_torch_file
 
 # --from NAME -> module under vpbench.interop that defines `convert` (and `MODELS`, the names it maps).
 SOURCES: dict[str, str] = {
@@ -26,13 +29,9 @@ SOURCES: dict[str, str] = {
 }
 
 
-def convert_state_dict(
-    source: str, model_name: str, state_dict: Mapping[str, torch.Tensor], channels: int | None = None
-) -> dict:
-    """The vpbench state_dict of `model_name` from a `source`-layout one (see SOURCES).
-
-    `channels` (the frame channel count) is passed to converters that need it (OpenSTL's patch channel
-    order differs from ours for colour frames)."""
+def converter(source: str, model_name: str):
+    """The interop module that maps `source` checkpoints of `model_name`; one-line errors otherwise (checked
+    before any file is read)."""
     if source not in SOURCES:
         raise unknown_name("checkpoint source", source, list(SOURCES))
     module = importlib.import_module(SOURCES[source])
@@ -41,11 +40,30 @@ def convert_state_dict(
             f"--from {source} maps {', '.join(sorted(module.MODELS))}, not {model_name}; "
             "check --model or the checkpoint's origin"
         )
-    import inspect
+    return module
 
+
+def convert_state_dict(
+    source: str, model_name: str, state_dict: Mapping[str, torch.Tensor], channels: int | None = None
+) -> dict:
+    """The vpbench state_dict of `model_name` from a `source`-layout one (see SOURCES).
+
+    `channels` (the frame channel count) is passed to converters that need it (OpenSTL's patch channel
+    order differs from ours for colour frames)."""
+    module = converter(source, model_name)
     if "channels" in inspect.signature(module.convert).parameters:
         return module.convert(model_name, dict(state_dict), channels=channels)
     return module.convert(model_name, dict(state_dict))
+
+
+def check_checkpoint_file(path) -> Path:
+    """A one-line error unless `path` exists and is a torch file (checked before any work is done)."""
+    path = Path(path)
+    if not path.exists():
+        raise VpbenchError(f"checkpoint {path} does not exist")
+    if not looks_like_torch_file(path):
+        raise VpbenchError(f"{path} is not a torch checkpoint (not written by torch.save); pass the .pt/.pth file")
+    return path
 
 
 def load_foreign_state_dict(path) -> dict[str, torch.Tensor]:
@@ -55,11 +73,8 @@ def load_foreign_state_dict(path) -> dict[str, torch.Tensor]:
     "module." prefixes are removed.
     """
     import pickle
-    from pathlib import Path
 
-    path = Path(path)
-    if not path.exists():
-        raise VpbenchError(f"checkpoint {path} does not exist")
+    path = check_checkpoint_file(path)
     try:
         document = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
