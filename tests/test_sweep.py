@@ -10,6 +10,7 @@ from _engine_helpers import smoke_config
 
 from vpbench.engine import spec as spec_module
 from vpbench.engine.run import run
+from vpbench.engine.suite import load_suite, select_configs
 from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
 from vpbench.errors import VpbenchError
 
@@ -64,3 +65,42 @@ def test_slurm_script_is_a_job_array_over_the_models():
     assert "#SBATCH --array=0-1" in script
     assert "MODELS=(convlstm srvp)" in script
     assert 'vpbench run --model "${MODELS[$SLURM_ARRAY_TASK_ID]}" --dataset mmnist --steps 100' in script
+
+
+def _two_entry_suite(tmp_path):
+    (tmp_path / "suite.json").write_text(
+        '{"version": 1, "entries": ['
+        '{"name": "a", "dataset": "mmnist", "models": ["zeros", "srvp", "mim", "convlstm"], "steps": 600},'
+        '{"name": "b", "dataset": "mmnist", "models": ["zeros"], "preset": "smoke"}]}'
+    )
+    return load_suite(tmp_path / "suite.json")
+
+
+def test_suite_models_choose_and_order_the_runs(tmp_path):
+    """`--models mim,srvp` runs those two, mim first: a long campaign lands its cheapest models first."""
+    entries = _two_entry_suite(tmp_path)
+    configs = select_configs(entries, ["a"], ["mim", "srvp"], tmp_path)
+    assert [config.model for config in configs] == ["mim", "srvp"]
+    assert all(config.steps == 600 for config in configs)
+    everything = select_configs(entries, None, None, tmp_path)
+    assert [config.model for config in everything] == ["zeros", "srvp", "mim", "convlstm", "zeros"]
+
+
+def test_suite_models_and_entries_that_are_not_declared_are_refused(tmp_path):
+    entries = _two_entry_suite(tmp_path)
+    with pytest.raises(VpbenchError, match=r"--models \['convlstm'\] not in the chosen suite entries"):
+        select_configs(entries, ["b"], ["convlstm"], tmp_path)
+    with pytest.raises(VpbenchError, match=r"--entry \['c'\] not in the suite"):
+        select_configs(entries, ["c"], None, tmp_path)
+
+
+def test_cli_help_quotes_the_defaults_the_spec_uses():
+    """The CLI does not import engine.spec (it loads torch), so its help texts repeat the numbers: keep them equal."""
+    from vpbench import cli
+
+    defaults = spec_module.DEFAULTS
+    help_of = {name: getattr(cli, name).__metadata__[0].help for name in ("Steps", "TestSize", "ValSize", "Seed")}
+    assert f"CPU default {defaults.steps_cpu})" in help_of["Steps"]
+    assert f"CPU default {defaults.test_size_cpu})" in help_of["TestSize"]
+    assert f"default {defaults.val_size_cpu} on CPU, {defaults.val_size_cuda} on CUDA" in help_of["ValSize"]
+    assert f"default {defaults.seed})" in help_of["Seed"]

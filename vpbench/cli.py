@@ -35,18 +35,21 @@ DataRoot = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
 ResultsDir = Annotated[Path, typer.Option("--results-dir", help="folder of stored result records")]
 
-# Options shared by `run`, `eval` and `sweep`: declared once so the three commands cannot drift apart.
+# Options shared by `run`, `eval` and `sweep`: declared once so the three commands cannot drift apart. The
+# defaults they quote live in engine.spec.DEFAULTS (not imported here: it loads torch); a test keeps them equal.
 ModelPreset = Annotated[str | None, typer.Option(help="paper | small | smoke (default: small on CPU, paper on CUDA)")]
 Protocols = Annotated[list[str] | None, typer.Option(help="e.g. 10->10; repeat for several (default: dataset's)")]
-Steps = Annotated[int | None, typer.Option(help="training budget in optimizer steps")]
+Steps = Annotated[int | None, typer.Option(help="training budget in optimizer steps (CPU default 40)")]
 TimeBudget = Annotated[str | None, typer.Option(help="training budget in time, e.g. 10m")]
 BatchSize = Annotated[int | None, typer.Option(help="global batch size (default: the preset's)")]
 Seed = Annotated[int | None, typer.Option(help="seed of weights, data order and sampling (default 42)")]
 Device = Annotated[str | None, typer.Option(help="auto | cpu | cuda (default auto)")]
 Threads = Annotated[int | None, typer.Option(help="torch CPU threads per process (default 1; see README)")]
 RunsDir = Annotated[Path, typer.Option(help="where checkpoints and training logs go")]
-TestSize = Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 200)")]
-ValSize = Annotated[int | None, typer.Option(help="validation clips for selection and curves (default 256)")]
+TestSize = Annotated[int | None, typer.Option(help="evaluate the first N test clips (CPU default 100)")]
+ValSize = Annotated[
+    int | None, typer.Option(help="validation clips for selection and curves (default 32 on CPU, 256 on CUDA)")
+]
 ValEvery = Annotated[int | None, typer.Option(help="validate every N steps (default: 10 times per run)")]
 DataOptions = Annotated[list[str] | None, typer.Option(help="dataset option KEY=VALUE, e.g. source=offline-5k")]
 ModelOptions = Annotated[
@@ -370,7 +373,7 @@ def sweep_command(
     records and resuming unfinished runs; the whole grid is validated before anything runs."""
     from vpbench.engine.config import RunConfig, parse_duration
     from vpbench.engine.run import run as run_engine
-    from vpbench.engine.suite import load_suite
+    from vpbench.engine.suite import load_suite, select_configs
     from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
 
     if jobs < 1:
@@ -391,18 +394,8 @@ def sweep_command(
         sys.stdout.write(slurm_script(names, arguments))
         return
     if suite is not None:
-        entries = load_suite(suite)
-        unknown = set(entry or []) - {e.name for e in entries}
-        if unknown:
-            raise VpbenchError(f"--entry {sorted(unknown)} not in {suite}; entries: {[e.name for e in entries]}")
-        chosen = set(names) if names != ["all"] else None
-        configs = [
-            config
-            for suite_entry in entries
-            if not entry or suite_entry.name in entry
-            for model, _, config in suite_entry.configs(results_dir, runs_dir, data_root)
-            if chosen is None or model in chosen
-        ]
+        chosen = names if names != ["all"] else None
+        configs = select_configs(load_suite(suite), entry, chosen, results_dir, runs_dir, data_root)
     else:
         if dataset is None:
             raise VpbenchError("sweep needs --dataset (or --suite FILE)")

@@ -110,3 +110,32 @@ def load_suite(path: Path) -> list[SuiteEntry]:
     if len(set(names)) != len(names):
         raise VpbenchError(f"suite file {path}: entry names must be unique")
     return entries
+
+
+def select_configs(
+    entries: list[SuiteEntry],
+    entry_names: list[str] | None,
+    models: list[str] | None,
+    results_dir: Path,
+    runs_dir: Path = Path("runs"),
+    data_root: Path | None = None,
+) -> list[RunConfig]:
+    """The runs `sweep --suite` makes: the chosen entries (all if none), only `models` if given, in the order
+    `models` names them (so a long campaign can put its cheapest models first and land them first)."""
+    unknown = set(entry_names or []) - {entry.name for entry in entries}
+    if unknown:
+        raise VpbenchError(f"--entry {sorted(unknown)} not in the suite; entries: {[e.name for e in entries]}")
+    chosen = [entry for entry in entries if not entry_names or entry.name in entry_names]
+    declared = {model for entry in chosen for model in entry.models}
+    if models and set(models) - declared:
+        missing = sorted(set(models) - declared)
+        raise VpbenchError(f"--models {missing} not in the chosen suite entries; they declare {sorted(declared)}")
+    configs = [
+        config
+        for entry in chosen
+        for model, _, config in entry.configs(results_dir, runs_dir, data_root)
+        if not models or model in models
+    ]
+    if models:
+        configs.sort(key=lambda config: models.index(config.model))
+    return configs
