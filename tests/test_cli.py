@@ -20,6 +20,30 @@ def test_models_json_lists_sanity_predictors_with_presets_and_costs():
         assert models[name]["presets"]["small"]["parameters"] == 0
 
 
+def test_models_in_a_narrow_terminal_prints_every_number_whole():
+    """At 80 columns the six-column table folded prose a word per line and cut MACs to `705.62G /`…"""
+    import os
+
+    listing = json.loads(vpbench("models", "--json").stdout)
+    result = subprocess.run(
+        [sys.executable, "-m", "vpbench", "models"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout and max(len(line) for line in result.stdout.splitlines()) <= 80
+    flat = " ".join(result.stdout.split())
+    from vpbench.cli import _giga, _millions
+
+    for row in listing:
+        presets = [row["presets"][name] for name in ("paper", "small", "smoke")]
+        params = " / ".join(_millions(preset["parameters"]) for preset in presets)
+        macs = " / ".join(_giga(preset["macs_per_sequence"]) for preset in presets)
+        assert f"{row['name']} ({row['family']}): params {params}; MACs {macs}" in flat
+
+
 def test_datasets_json_lists_every_dataset_with_file_status(tmp_path):
     result = vpbench("datasets", "--json", "--data-root", str(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -83,21 +83,34 @@ def models(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="vpbench models (cost per 10->10 sequence, 1x64x64)")
-    for column in ("model", "family", "loss", "paper", "params (paper/small/smoke)", "MACs (paper/small/smoke)"):
-        table.add_column(column)
+    order = ("paper", "small", "smoke")
+    title = "vpbench models (cost per 10->10 sequence, 1x64x64)"
+    table = Table(title=title)
+    for column in ("model", "family", "params (paper/small/smoke)", "MACs (paper/small/smoke)", "loss", "paper"):
+        numeric = column.startswith(("params", "MACs", "model"))
+        table.add_column(column, no_wrap=numeric, overflow="fold")
+    cells = []
     for row in rows:
         presets = row["presets"]
-        order = ("paper", "small", "smoke")
-        table.add_row(
-            row["name"],
-            row["family"],
-            row["loss"],
-            row["paper"],
-            " / ".join(_millions(presets[p]["parameters"]) for p in order),
-            " / ".join(_giga(presets[p]["macs_per_sequence"]) for p in order),
-        )
-    stdout.print(table)
+        params = " / ".join(_millions(presets[p]["parameters"]) for p in order)
+        macs = " / ".join(_giga(presets[p]["macs_per_sequence"]) for p in order)
+        cells.append((row, params, macs))
+        table.add_row(row["name"], row["family"], params, macs, row["loss"], row["paper"])
+    from rich.measure import Measurement
+
+    if Measurement.get(stdout, stdout.options, table).minimum <= stdout.width - 20:
+        stdout.print(table)
+        return
+    # Too narrow for a readable table (the prose columns would be a word per line): one block per model.
+    import textwrap
+
+    lines = [title, ""]
+    for row, params, macs in cells:
+        head = f"{row['name']} ({row['family']}): params {params}; MACs {macs} (paper/small/smoke)"
+        lines += textwrap.wrap(head, stdout.width, subsequent_indent="  ")
+        body = f"loss: {row['loss']}. {row['paper']}"
+        lines += textwrap.wrap(body, stdout.width, initial_indent="  ", subsequent_indent="  ")
+    stdout.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
