@@ -44,6 +44,7 @@ class PatchRecurrentPredictor(VideoPredictor):
 
     model_name = "patch-recurrent"  # the registry name, for error messages
     loss_name = "mse next-frame (all T_in+horizon-1 outputs), scheduled sampling"
+    patch_size_from_dataset = True
     min_layers = 1
 
     def __init__(

@@ -248,3 +248,22 @@ def test_new_entry_points_answer_bad_input_in_one_line(tmp_path, arguments, mess
     assert result.returncode == 2 and "Traceback" not in result.stderr and len(lines) == 1, result.stderr
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("dataset_patch", [2, 8])
+def test_only_the_predrnn_family_takes_its_patch_size_from_the_dataset(tmp_path, monkeypatch, dataset_patch):
+    """MIMO-VP patchifies by 2 in its paper on Moving MNIST; the dataset's factor (4 there, for the PredRNN
+    family) once replaced it, so the track trained MIMO-VP on 8x8 instead of 16x16 tokens."""
+    from vpbench.data import base as data_base
+
+    real = data_base.get_dataset_spec
+    patched = lambda name: dataclasses.replace(real(name), patch_size=dataset_patch)  # noqa: E731
+    monkeypatch.setattr(data_base, "get_dataset_spec", patched)
+    for model in ("convlstm", "predrnn", "predrnn++", "mim"):
+        spec = resolve_spec(smoke_config(tmp_path, model=model), "cpu")
+        assert spec.model_config["patch_size"] == dataset_patch, model
+    mimo = resolve_spec(smoke_config(tmp_path, model="mimo-vp"), "cpu")
+    assert mimo.model_config["patch_size"] == 2  # the preset's, whatever the dataset says
+    chosen = resolve_spec(smoke_config(tmp_path, model="mimo-vp", model_overrides={"patch_size": 4}), "cpu")
+    assert chosen.model_config["patch_size"] == 4  # an explicit --model-option still wins
+    assert "patch_size" not in resolve_spec(smoke_config(tmp_path, model="simvp"), "cpu").model_config

@@ -24,6 +24,9 @@ class VideoPredictor(nn.Module):
 
     loss_name: str = "mse"
     native_horizon: int | None = None
+    # True for models whose papers take the space-to-depth factor from the dataset (the PredRNN family:
+    # DataSpec.patch_size, 4 on Moving MNIST, 2 on KTH); every other model keeps its preset's `patch_size`.
+    patch_size_from_dataset: bool = False
 
     def __init__(self, *, channels: int, height: int, width: int, context_length: int) -> None:
         super().__init__()

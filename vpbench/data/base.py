@@ -111,7 +111,8 @@ class DatasetSpec:
     files: tuple[DataFile, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
     source_note: Callable[[Path], str] | None = None
-    # Space-to-depth factor the patch-based models use on this dataset (MODELS.md: 4 MMNIST, 2 KTH, 4 H3.6M).
+    # Space-to-depth factor of the PredRNN family on this dataset (MODELS.md: 4 MMNIST, 2 KTH, 4 H3.6M); models
+    # with `patch_size_from_dataset = False` (MIMO-VP: p = 2 in its paper) keep their preset's.
     patch_size: int = 4
 
     @property

@@ -200,7 +200,7 @@ def resolve_spec(config: RunConfig, device_kind: str, world_size: int = 1, steps
     frame_shape = tuple(int(n) for n in probe[0].shape[1:])
     source = open_split(data_spec.name, "test", protocols[0].clip_length, config.data_root, **options).source
     overrides = dict(config.model_overrides or {})
-    if "patch_size" in preset_entry.model and "patch_size" not in overrides:
+    if getattr(entry.cls, "patch_size_from_dataset", False) and "patch_size" not in overrides:
         overrides = {"patch_size": data_spec.patch_size, **overrides}
     model_config = model_kwargs(entry.name, preset, **overrides)
     trainable = _is_trainable(create_model, entry.name, preset, frame_shape, train_protocol.context, overrides)
