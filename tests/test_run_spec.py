@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from _engine_helpers import run_dir, smoke_config
+from typer.testing import CliRunner
 
 from vpbench.engine import run as run_module
 from vpbench.engine import spec as spec_module
@@ -207,6 +208,14 @@ def test_the_readme_quick_start_in_a_checkout_leaves_committed_results_alone(tmp
     assert all(p.read_bytes() == content for p, content in committed.items())
     report = run_check(results, rerun=False)
     assert report.ok and any("not declared by the suite" in note for note in report.notes)
+    # The committed figures still regenerate: they draw the suite's records, as the leaderboard does (they
+    # once drew every record and refused the folder: "the records span 2 test settings").
+    from vpbench.cli import app
+
+    for figure in (["horizon", "--metric", "ssim"], ["efficiency", "--metric", "ssim"], ["samples", "--index", "0"]):
+        arguments = ["plot", *figure, "--results-dir", str(results), "--protocol", "4->4", "--formats", "png"]
+        outcome = CliRunner().invoke(app, arguments)
+        assert outcome.exit_code == 0, (figure, outcome.output)
 
 
 def test_the_eval_banner_names_the_checkpoint_and_the_clips_the_split_really_has(tmp_path, capsys):

@@ -803,13 +803,14 @@ def plot_horizon_command(
     formats: FigureFormats = "png,pdf",
     results_dir: ResultsDir = Path("results"),
 ) -> None:
-    """One metric against the horizon, a curve per model, each labelled at its end."""
+    """One metric against the horizon, a curve per model, each labelled at its end (the suite's records
+    when the folder has a suite.json, as in the leaderboard)."""
+    from vpbench.gate import suite_records
     from vpbench.results.plots import plot_horizon
-    from vpbench.results.store import load_records
 
     options = _table_options(None, dataset, protocol, convention, preset, source, reference)
     stem = _figure_stem(output, results_dir, "horizon", dataset, protocol, metric, *options.conventions)
-    paths = plot_horizon(load_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
+    paths = plot_horizon(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
     _print_written(paths)
 
 
@@ -849,13 +850,14 @@ def plot_efficiency_command(
     formats: FigureFormats = "png,pdf",
     results_dir: ResultsDir = Path("results"),
 ) -> None:
-    """MACs per sequence against a metric, one labelled point per model."""
+    """MACs per sequence against a metric, one labelled point per model (the suite's records when the folder
+    has a suite.json, as in the leaderboard)."""
+    from vpbench.gate import suite_records
     from vpbench.results.plots import plot_efficiency
-    from vpbench.results.store import load_records
 
     options = _table_options(None, dataset, protocol, convention, preset, source, reference)
     stem = _figure_stem(output, results_dir, "efficiency", dataset, protocol, metric, *options.conventions)
-    paths = plot_efficiency(load_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
+    paths = plot_efficiency(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
     _print_written(paths)
 
 
@@ -871,14 +873,15 @@ def plot_samples_command(
     formats: FigureFormats = "png,pdf",
     results_dir: ResultsDir = Path("results"),
 ) -> None:
-    """Context and ground truth above each model's prediction, from the stored sample predictions."""
+    """Context and ground truth above each model's prediction, from the stored sample predictions (the
+    suite's records when the folder has a suite.json, as in the leaderboard)."""
+    from vpbench.gate import suite_records
     from vpbench.results.plots import plot_samples
-    from vpbench.results.store import load_records
 
     options = _table_options(None, dataset, protocol, None, preset, source, False)
     stem = _figure_stem(output, results_dir, "samples", dataset, protocol)
     paths = plot_samples(
-        load_records(results_dir),
+        suite_records(results_dir),
         options,
         stem,
         results_dir,

@@ -80,8 +80,8 @@ def _single_section(table: LeaderTable, what: str) -> Section:
     if len(table.sections) != 1:
         listed = "; ".join(section.title for section in table.sections)
         raise VpbenchError(
-            f"the records span {len(table.sections)} test settings ({listed}); a {what} shows one — "
-            "add --dataset/--protocol/--source/--preset/--convention"
+            f"the records span {len(table.sections)} test settings ({listed}); the {what} shows one at a time — "
+            "add --dataset/--protocol/--source/--preset/--convention, or use a --results-dir with one setting"
         )
     return table.sections[0]
 
