@@ -120,3 +120,15 @@ def test_the_model_listing_is_served_from_cache_until_any_source_file_changes(tm
     assert listing_cache.cached_listing() is None
     result = vpbench("models", "--json")  # a real process: the listing it prints is the registry's
     assert result.returncode == 0 and "srvp" in {row["name"] for row in json.loads(result.stdout)}
+
+
+def test_cli_help_quotes_the_defaults_the_spec_uses():
+    """The CLI does not import engine.spec (it loads torch), so its help texts repeat the numbers: keep them equal."""
+    from vpbench import cli
+    from vpbench.engine.spec import DEFAULTS as defaults
+
+    help_of = {name: getattr(cli, name).__metadata__[0].help for name in ("Steps", "TestSize", "ValSize", "Seed")}
+    assert f"CPU default {defaults.steps_cpu})" in help_of["Steps"]
+    assert f"CPU default {defaults.test_size_cpu})" in help_of["TestSize"]
+    assert f"default {defaults.val_size_cpu} on CPU, {defaults.val_size_cuda} on CUDA" in help_of["ValSize"]
+    assert f"default {defaults.seed})" in help_of["Seed"]

@@ -266,8 +266,11 @@ def test_only_the_predrnn_family_takes_its_patch_size_from_the_dataset(tmp_path,
     from vpbench.data import base as data_base
 
     real = data_base.get_dataset_spec
-    patched = lambda name: dataclasses.replace(real(name), patch_size=dataset_patch)  # noqa: E731
-    monkeypatch.setattr(data_base, "get_dataset_spec", patched)
+
+    def with_patch_size(name):
+        return dataclasses.replace(real(name), patch_size=dataset_patch)
+
+    monkeypatch.setattr(data_base, "get_dataset_spec", with_patch_size)
     for model in ("convlstm", "predrnn", "predrnn++", "mim"):
         spec = resolve_spec(smoke_config(tmp_path, model=model), "cpu")
         assert spec.model_config["patch_size"] == dataset_patch, model

@@ -93,14 +93,3 @@ def test_suite_models_and_entries_that_are_not_declared_are_refused(tmp_path):
     with pytest.raises(VpbenchError, match=r"--entry \['c'\] not in the suite"):
         select_configs(entries, ["c"], None, tmp_path)
 
-
-def test_cli_help_quotes_the_defaults_the_spec_uses():
-    """The CLI does not import engine.spec (it loads torch), so its help texts repeat the numbers: keep them equal."""
-    from vpbench import cli
-
-    defaults = spec_module.DEFAULTS
-    help_of = {name: getattr(cli, name).__metadata__[0].help for name in ("Steps", "TestSize", "ValSize", "Seed")}
-    assert f"CPU default {defaults.steps_cpu})" in help_of["Steps"]
-    assert f"CPU default {defaults.test_size_cpu})" in help_of["TestSize"]
-    assert f"default {defaults.val_size_cpu} on CPU, {defaults.val_size_cuda} on CUDA" in help_of["ValSize"]
-    assert f"default {defaults.seed})" in help_of["Seed"]

@@ -127,9 +127,9 @@ def select_configs(
         raise VpbenchError(f"--entry {sorted(unknown)} not in the suite; entries: {[e.name for e in entries]}")
     chosen = [entry for entry in entries if not entry_names or entry.name in entry_names]
     declared = {model for entry in chosen for model in entry.models}
-    if models and set(models) - declared:
-        missing = sorted(set(models) - declared)
-        raise VpbenchError(f"--models {missing} not in the chosen suite entries; they declare {sorted(declared)}")
+    undeclared = sorted(set(models or ()) - declared)
+    if undeclared:
+        raise VpbenchError(f"--models {undeclared} not in the chosen suite entries; they declare {sorted(declared)}")
     configs = [
         config
         for entry in chosen
