@@ -199,6 +199,29 @@ def test_corrupt_and_tampered_checkpoints_are_refused(tmp_path):
     assert torch.equal(load_checkpoint(good)["model"]["w"], torch.ones(2))
 
 
+@pytest.mark.parametrize("loader", ["vpbench", "foreign"])
+def test_both_checkpoint_loaders_refuse_bad_files_in_one_line(tmp_path, loader):
+    """vpbench's own checkpoints and other code bases' go through one safe loader, with one set of messages."""
+    from vpbench.interop import load_foreign_state_dict
+
+    load = load_checkpoint if loader == "vpbench" else load_foreign_state_dict
+    text = tmp_path / "notes.pt"
+    text.write_text("these are not weights\n")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"state_dict": {"w": torch.ones(1)}, "origin": Path("/etc/passwd")}, unsafe)
+    for path, message in (
+        (tmp_path / "missing.pt", "does not exist; pass"),
+        (text, "is not a torch file"),
+        (corrupt, "is corrupt or truncated"),
+        (unsafe, "holds objects other than tensors and plain data"),
+    ):
+        with pytest.raises(VpbenchError, match=message) as caught:
+            load(path)
+        assert "\n" not in str(caught.value)
+
+
 def test_corrupt_record_is_named_and_never_overwritten(tmp_path):
     run(smoke_config(tmp_path, model="zeros"))
     (path,) = (tmp_path / "results" / "synthetic").glob("*.json")

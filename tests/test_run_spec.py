@@ -235,9 +235,10 @@ def test_the_eval_banner_names_the_checkpoint_and_the_clips_the_split_really_has
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["eval", "--checkpoint", "{text}"], re.escape("is not a vpbench checkpoint (not a torch file at all)")),
+        (["eval", "--checkpoint", "{text}"],
+         re.escape("is not a torch file (not written by torch.save); pass a vpbench best.pt")),
         (["eval", "--checkpoint", "{text}", "--from", "openstl", "--model", "convlstm", "--dataset", "synthetic"],
-         re.escape("is not a torch checkpoint (not written by torch.save)")),
+         re.escape("is not a torch file (not written by torch.save); pass the reference code base's")),
         (["eval", "--checkpoint", "{text}", "--from", "openstll", "--model", "convlstm", "--dataset", "synthetic"],
          "unknown checkpoint source 'openstll'; did you mean 'openstl'"),
         (["eval", "--checkpoint", "{text}", "--from", "openstl", "--model", "srvp", "--dataset", "synthetic"],

@@ -65,25 +65,41 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(Path(path), lambda handle: torch.save(document, handle), mode="wb")
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a vpbench checkpoint; corrupt, tampered or foreign files get a one-line refusal."""
+def check_torch_file(path: Path, *, expect: str) -> Path:
+    """One-line errors, before any work is done, unless `path` exists and starts as `torch.save` writes.
+    `expect` says which file the user should pass instead."""
     path = Path(path)
     if not path.exists():
-        raise VpbenchError(f"checkpoint {path} does not exist")
+        raise VpbenchError(f"checkpoint {path} does not exist; {expect}")
     if not looks_like_torch_file(path):
-        raise VpbenchError(f"{path} is not a vpbench checkpoint (not a torch file at all); pass a best.pt or last.pt")
+        raise VpbenchError(f"{path} is not a torch file (not written by torch.save); {expect}")
+    return path
+
+
+def load_torch_file(path: Path, *, expect: str, if_corrupt: str, map_location: str | torch.device = "cpu") -> Any:
+    """`torch.load(weights_only=True)` with one-line errors for a missing, foreign, unsafe or corrupt file.
+
+    The one safe loader for every checkpoint vpbench reads, its own and other code bases'; `expect` says
+    which file to pass instead, `if_corrupt` what to do about a damaged one."""
+    path = check_torch_file(path, expect=expect)
     try:
-        document = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
         raise VpbenchError(
             f"checkpoint {path} holds objects other than tensors and plain data ({first_line[:120]}); "
-            "refusing to load it — it is not a vpbench checkpoint or was tampered with"
+            f"refusing to load it — {expect}"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise VpbenchError(
-            f"checkpoint {path} is corrupt or truncated ({str(error)[:120]}); delete it to retrain"
-        ) from None
+        raise VpbenchError(f"checkpoint {path} is corrupt or truncated ({str(error)[:120]}); {if_corrupt}") from None
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a vpbench checkpoint; corrupt, tampered or foreign files get a one-line refusal."""
+    path = Path(path)
+    document = load_torch_file(
+        path, expect="pass a vpbench best.pt or last.pt", if_corrupt="delete it to retrain", map_location=map_location
+    )
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise VpbenchError(f"{path} is not a vpbench checkpoint (no '{FORMAT}' marker); refusing to load it")
     if document.get("version") != VERSION:

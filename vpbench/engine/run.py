@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 
 from vpbench.data import open_split
 from vpbench.efficiency import count_macs, count_parameters
-from vpbench.engine.checkpoint import load_checkpoint
+from vpbench.engine.checkpoint import check_torch_file, load_checkpoint
 from vpbench.engine.config import RunConfig
 from vpbench.engine.distributed import Distributed, broadcast_object, from_environment
 from vpbench.engine.evaluator import Evaluation, evaluate_protocols
@@ -88,10 +88,10 @@ def prepare(config: RunConfig) -> Execution:
     else:
         spec = resolve_spec(config, device.type, distributed.world_size, steps_resolver=_steps_resolver(config))
     if config.checkpoint_source is not None:  # weights trained elsewhere: no vpbench budget to speak of
-        from vpbench.interop import check_checkpoint_file, converter
+        from vpbench.interop import EXPECTED_FILE, converter
 
         converter(config.checkpoint_source, spec.model)  # an unknown source or model fails before any work
-        check_checkpoint_file(config.checkpoint)
+        check_torch_file(config.checkpoint, expect=EXPECTED_FILE)
         name = Path(config.checkpoint).name
         spec = dataclasses.replace(
             spec, steps=0, val_every=0, checkpoint_every=0,

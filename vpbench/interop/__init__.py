@@ -13,12 +13,11 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 
+from vpbench.engine.checkpoint import load_torch_file
 from vpbench.errors import VpbenchError, unknown_name
-from vpbench.files import looks_like_torch_file
 
 # --from NAME -> module under vpbench.interop that defines `convert` (and `MODELS`, the names it maps).
 SOURCES: dict[str, str] = {
@@ -56,14 +55,8 @@ def convert_state_dict(
     return module.convert(model_name, dict(state_dict))
 
 
-def check_checkpoint_file(path) -> Path:
-    """A one-line error unless `path` exists and is a torch file (checked before any work is done)."""
-    path = Path(path)
-    if not path.exists():
-        raise VpbenchError(f"checkpoint {path} does not exist")
-    if not looks_like_torch_file(path):
-        raise VpbenchError(f"{path} is not a torch checkpoint (not written by torch.save); pass the .pt/.pth file")
-    return path
+# What to pass instead of a foreign checkpoint that cannot be read (see engine.checkpoint.load_torch_file).
+EXPECTED_FILE = "pass the reference code base's .pt/.pth file holding the model's state_dict"
 
 
 def load_foreign_state_dict(path) -> dict[str, torch.Tensor]:
@@ -72,18 +65,7 @@ def load_foreign_state_dict(path) -> dict[str, torch.Tensor]:
     Accepts a bare state_dict or the usual wrappers ({"state_dict": ...}, {"model": ...}); DataParallel's
     "module." prefixes are removed.
     """
-    import pickle
-
-    path = check_checkpoint_file(path)
-    try:
-        document = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise VpbenchError(
-            f"checkpoint {path} holds objects other than tensors and plain data; refusing to load it "
-            "(save the model's state_dict() alone)"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise VpbenchError(f"checkpoint {path} is corrupt or not a torch file ({str(error)[:120]})") from None
+    document = load_torch_file(path, expect=EXPECTED_FILE, if_corrupt="download it again")
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(document, dict) and isinstance(document.get(wrapper), dict):
             document = document[wrapper]
