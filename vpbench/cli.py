@@ -626,6 +626,15 @@ def _table_options(metric, dataset, protocol, convention, preset, source, refere
     )
 
 
+def _fits_terminal(tables) -> bool:
+    """Whether every rich table fits the terminal without wrapping or truncating a cell: number tables
+    (leaderboard, compare) fall back to a plain layout otherwise, never to rich's "…"."""
+    from rich.measure import Measurement
+
+    unbounded = stdout.options.update(max_width=100_000)
+    return all(Measurement.get(stdout, unbounded, table).maximum <= stdout.width for table in tables)
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -685,10 +694,7 @@ def table_command(
         if output is not None:
             raise VpbenchError("--format rich is for the terminal; use --format md, csv or latex with --output")
         tables = rich_tables(table)
-        from rich.measure import Measurement
-
-        unbounded = stdout.options.update(max_width=100_000)
-        if any(Measurement.get(stdout, unbounded, rendered).maximum > stdout.width for rendered in tables):
+        if not _fits_terminal(tables):
             from vpbench.results.render import render_blocks  # too narrow: never truncate numbers to "…"
 
             stdout.print(render_blocks(table, stdout.width), markup=False, highlight=False, soft_wrap=True)
@@ -749,8 +755,6 @@ def compare_command(
     elif output_format == "md":
         sys.stdout.write(render_comparison_markdown(comparisons))
     elif output_format == "rich":
-        from rich.measure import Measurement
-
         tables = []
         for comparison in comparisons:
             lines = comparison_lines(comparison)
@@ -760,8 +764,7 @@ def compare_command(
             for line in lines:
                 table.add_row(*line.values())
             tables.append(table)
-        unbounded = stdout.options.update(max_width=100_000)
-        if any(Measurement.get(stdout, unbounded, table).maximum > stdout.width for table in tables):
+        if not _fits_terminal(tables):
             sys.stdout.write(render_comparison_markdown(comparisons))  # too narrow: whole numbers, no "…"
             return
         for table in tables:
