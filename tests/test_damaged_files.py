@@ -79,3 +79,11 @@ def test_an_80_column_terminal_gets_every_number_whole(results, monkeypatch, cap
     assert "…" not in out
     srvp = load_records(results)[0]
     assert f"{srvp.metrics['vpbench']['overall']['mse']:.5f}"[:6] in out
+
+
+def test_compare_in_an_80_column_terminal_falls_back_to_whole_numbers(results, monkeypatch, capsys):
+    monkeypatch.setattr("vpbench.cli.stdout", __import__("rich.console").console.Console(width=80))
+    code, out, _ = run_cli(monkeypatch, capsys, "compare", "srvp", "convgru", "--results-dir", str(results))
+    assert code is None or code == 0
+    assert "…" not in out
+    assert "| convention | metric | srvp | convgru |" in out  # the Markdown layout, every cell whole
