@@ -256,3 +256,17 @@ def test_intervals_stored_by_the_engine_are_used_as_stored(tmp_path):
     assert section.rows[0].cells["ssim"].interval == (0.5, 0.9)  # not recomputed
     low, high = section.rows[0].cells["mse"].interval  # no stored interval: bootstrap of the .npz values
     assert low < section.rows[0].cells["mse"].value < high
+
+
+def test_a_non_finite_value_is_explained_by_its_convention(tmp_path):
+    """srvp-paper's PSNR and SSIM are undefined for a constant prediction (data range 0): the table says why
+    the zeros row shows -inf / nan instead of leaving the reader to suspect a bug."""
+    store(tmp_path, leaderboard_records(("convgru", "zeros"), test_size=16))
+    records = load_records(tmp_path)
+    finite = build_table(records, TableOptions(protocol="10->10", conventions=("srvp-paper",)), None).sections[0]
+    assert not any("own arithmetic" in note for note in finite.notes)
+    zeros = next(r for r in records if r.model.name == "zeros" and r.protocol.name == "10->10")
+    zeros.metrics["srvp-paper"]["overall"].update(psnr=float("-inf"), ssim=float("nan"))
+    section = build_table(records, TableOptions(protocol="10->10", conventions=("srvp-paper",)), None).sections[0]
+    (note,) = [note for note in section.notes if "own arithmetic" in note]
+    assert note.startswith("inf / nan (zeros) is the srvp-paper convention's") and "SSIM is nan when the range" in note

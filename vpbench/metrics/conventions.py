@@ -206,7 +206,8 @@ CONVENTIONS: dict[str, Convention] = {
             metrics=("mse", "psnr", "ssim"),
             aggregation="pooled over the test set per horizon; headline (overall) = mean over horizons",
             identical_frames="as numpy computes 10 log10(range^2 / MSE): +inf if the pooled MSE is 0, "
-            "-inf if the prediction range is 0 with MSE > 0, nan if both are 0",
+            "-inf if the prediction range is 0 with MSE > 0, nan if both are 0; SSIM is nan when the range is "
+            "0 (a constant prediction such as zeros: C1 = C2 = 0, as in scikit-image)",
             description="MSE per pixel on 0-255 pooled per horizon; PSNR from the pooled MSE with "
             "data_range = max - min of that horizon's predictions; SSIM by scikit-image on the "
             "(N, H, W, C) volume of each horizon (7x7x7 window spanning neighbouring sequences, in "

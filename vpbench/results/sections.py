@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vpbench.errors import VpbenchError
+from vpbench.metrics.conventions import CONVENTIONS
 from vpbench.results.columns import Column
 from vpbench.results.schema import Record
 
@@ -223,3 +224,13 @@ def _add_notes(section: Section) -> None:
         section.notes.append("published rows are figures from publications (their data and training), not vpbench runs")
     if any(row.kind == "sanity" for row in section.rows):
         section.notes.append("last-frame / zeros are parameter-free sanity predictors, not ranked")
+    undefined = [
+        row.label
+        for row in section.rows
+        if row.kind != "published" and any(c.value is not None and not np.isfinite(c.value) for c in row.cells.values())
+    ]
+    if undefined and section.key.convention in CONVENTIONS:  # say why a table shows inf or nan
+        section.notes.append(
+            f"inf / nan ({', '.join(undefined)}) is the {section.key.convention} convention's own arithmetic: "
+            f"{CONVENTIONS[section.key.convention].identical_frames}"
+        )
