@@ -6,8 +6,9 @@ record stored) are skipped; unfinished ones resume from their checkpoint, becaus
 
 `--jobs N` runs N models side by side in separate processes with one torch thread each (or `--threads`):
 on a small CPU two 1-thread processes out-run one 2-thread process, and torch's multi-threaded kernels
-collapse when processes compete for cores (benchmarks/bench_sweep.py measures both). Each job's output
-goes to `<runs dir>/sweep-logs/<model>.log`. `--emit slurm` writes a job-array script instead.
+collapse when processes compete for cores (benchmarks/bench_threads.py measures both). Each job's output
+goes to `<runs dir>/sweep-logs/<model>__seed<seed>__<spec hash>.log`, appended to when a job resumes.
+`--emit slurm` writes a job-array script instead.
 """
 
 from __future__ import annotations

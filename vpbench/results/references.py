@@ -2,7 +2,8 @@
 
 Numbers from papers are only comparable under the metric convention they were computed with, so every row
 names its publication (`source`), its convention, the data it was measured on and any caveat. The figures
-are transcribed exactly from `docs/REFERENCE_RESULTS.md`; they are not results of this harness.
+are transcribed exactly from those publications' tables (the project's reference-results spec lists them;
+the comment above each table below names the table it copies); they are not results of this harness.
 
 Metric names are the metric engine's (`vpbench.metrics.METRICS`): srvp-paper's `mse` is per pixel on
 0–255 pooled per horizon; OpenSTL's "MSE"/"MAE" are per-frame sums on [0, 1], so they are stored as
