@@ -93,3 +93,45 @@ def test_suite_models_and_entries_that_are_not_declared_are_refused(tmp_path):
     with pytest.raises(VpbenchError, match=r"--entry \['c'\] not in the suite"):
         select_configs(entries, ["c"], None, tmp_path)
 
+
+
+def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypatch, capsys):
+    """`sweep --plan` (a campaign's status): stored, trained awaiting evaluation, at step k of N with the
+    pace from the training log, or not started; it trains nothing and writes nothing."""
+    import sys
+
+    from vpbench.cli import main
+    from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
+    from vpbench.engine.sweep import progress
+
+    template = dataclasses.replace(smoke_config(tmp_path), model="")
+    run(dataclasses.replace(template, model="convgru"))
+    run(dataclasses.replace(template, model="zeros"))
+    convgru, zeros, convlstm = plan_sweep(grid(template, ["convgru", "zeros", "convlstm"]))
+    assert progress(convgru) == "stored" and progress(zeros) == "stored" and progress(convlstm) == "not started"
+
+    for record in (tmp_path / "results" / "synthetic").glob("convgru__*"):
+        record.unlink()  # trained, but its records are gone: evaluation is what a sweep would do next
+    (convgru,) = plan_sweep(grid(template, ["convgru"]))
+    assert progress(convgru).startswith("trained (12 of 12 steps); evaluation next; run folder last written 0 min")
+
+    last = convgru.run_dir / "last.pt"
+    state = load_checkpoint(last)
+    payload = {key: value for key, value in state.items() if key not in ("format", "version")}
+    save_checkpoint(last, {**payload, "step": 4})  # as if killed after the checkpoint at step 4
+    text = progress(convgru, now=last.stat().st_mtime + 600)
+    assert text.startswith("checkpointed at step 4 of 12 (logged step 12), about ") and "min ago" in text
+    assert " s per step; run folder last written 10 min ago" in text
+
+    before = sorted(path.name for path in tmp_path.rglob("*"))
+    monkeypatch.setattr(sys, "argv", ["vpbench", "sweep", "--dataset", "synthetic", "--models", "convgru,convlstm",
+                                      "--preset", "smoke", "--protocol", "4->4", "--steps", "12", "--batch-size", "4",
+                                      "--test-size", "16", "--val-size", "8", "--val-every", "4",
+                                      "--data-option", "size=64", "--device", "cpu", "--plan",
+                                      "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs")])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    out = capsys.readouterr().out
+    assert stopped.value.code in (None, 0), out
+    assert "convgru (seed 42, spec " in out and "checkpointed at step 4 of 12" in out and "convlstm" in out
+    assert sorted(path.name for path in tmp_path.rglob("*")) == before

@@ -381,13 +381,16 @@ def sweep_command(
     data_root: DataRoot = None,
     data_option: DataOptions = None,
     emit: Annotated[str | None, typer.Option(help="'slurm': print a job-array script instead of running")] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="print where each run stands (stored, at step k of N, ...) and exit")
+    ] = False,
 ) -> None:
     """Run a grid of models on one dataset (the same budget for each), or a suite file, skipping stored
     records and resuming unfinished runs; the whole grid is validated before anything runs."""
     from vpbench.engine.config import RunConfig, parse_duration
     from vpbench.engine.run import run as run_engine
     from vpbench.engine.suite import load_suite, select_configs
-    from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
+    from vpbench.engine.sweep import grid, plan_sweep, progress, run_sweep, slurm_script
 
     if jobs < 1:
         raise VpbenchError(f"--jobs must be at least 1, got {jobs}")
@@ -434,6 +437,11 @@ def sweep_command(
         )
         configs = grid(template, names)
     items = plan_sweep(configs)
+    if plan:  # a status for long campaigns: reads files only, never trains or locks
+        for item in items:
+            stdout.print(f"{item.spec.model} (seed {item.spec.seed}, spec {item.spec.spec_hash}): {progress(item)}",
+                         highlight=False, soft_wrap=True)
+        return
     outcome = run_sweep(items, run_engine, jobs=jobs, log=lambda line: stderr.print(line, highlight=False))
     for model, state in outcome:
         stdout.print(f"{model}: {state}")

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ class SweepItem:
     config: RunConfig
     spec: RunSpec
     stored: bool
+    run_dir: Path  # where its checkpoints are (they make a resumed run the same run)
 
 
 def plan_sweep(configs: list[RunConfig]) -> list[SweepItem]:
@@ -51,10 +53,55 @@ def plan_sweep(configs: list[RunConfig]) -> list[SweepItem]:
 
     items = []
     for config in configs:
-        spec = prepare(config).spec
+        execution = prepare(config)
+        spec = execution.spec
         stored = len(stored_records(config.results_dir, spec)) == len(spec.protocols)
-        items.append(SweepItem(config, spec, stored))
+        items.append(SweepItem(config, spec, stored, execution.run_dir))
     return items
+
+
+def progress(item: SweepItem, now: float | None = None) -> str:
+    """Where one run of a sweep stands, from its files alone (read-only, safe beside a running campaign):
+    stored, trained and awaiting evaluation, at step k of N, or not started — and how long ago its run
+    folder last changed, so a live job is told from a stopped one."""
+    from vpbench.engine.checkpoint import load_checkpoint
+
+    if item.stored:
+        return "stored"
+    last = item.run_dir / "last.pt"
+    if not last.exists():
+        return "not started"
+    step = load_checkpoint(last)["step"]
+    total = item.spec.steps
+    if step >= total:
+        state = f"trained ({step} of {total} steps); evaluation next"
+    else:
+        state = f"checkpointed at step {step} of {total}"
+        logged, pace = _training_log_tail(item.run_dir / "train_log.jsonl")
+        if logged > step:
+            state += f" (logged step {logged})"
+        if pace:
+            left = (total - step) / pace / 60  # from the checkpoint: what a resume would still train
+            state += f", about {left:.0f} min of training left at {1 / pace:.1f} s per step"
+    changed = max(path.stat().st_mtime for path in item.run_dir.iterdir() if path.is_file())
+    minutes = ((now if now is not None else time.time()) - changed) / 60
+    return f"{state}; run folder last written {minutes:.0f} min ago ({item.run_dir})"
+
+
+def _training_log_tail(log_path: Path, last: int = 5) -> tuple[int, float | None]:
+    """The last logged training step and the median pace of the last few (the trainer's own measurement)."""
+    if not log_path.exists():
+        return 0, None
+    steps, paces = [0], []
+    for line in log_path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill: the others still tell the pace
+            continue
+        if event.get("event") == "train" and event.get("steps_per_s"):
+            steps.append(int(event["step"]))
+            paces.append(float(event["steps_per_s"]))
+    return steps[-1], (statistics.median(paces[-last:]) if paces else None)
 
 
 def grid(template: RunConfig, models: list[str]) -> list[RunConfig]:
