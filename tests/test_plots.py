@@ -17,6 +17,7 @@ from vpbench.errors import VpbenchError
 from vpbench.results.plots import (
     efficiency_figure,
     horizon_figure,
+    model_colors,
     plot_horizon,
     samples_figure,
     spread,
@@ -86,6 +87,9 @@ def test_figures_are_written_as_png_and_pdf(results, tmp_path):
     image = imread(paths[0])
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 600
     assert paths[1].read_bytes()[:5] == b"%PDF-"
+    first = [path.read_bytes() for path in paths]
+    again = plot_horizon(records, "ssim", ONE_SETTING, tmp_path / "figures" / "horizon", results_dir)
+    assert [path.read_bytes() for path in again] == first  # no timestamps: regenerating changes nothing in git
 
 
 def test_efficiency_figure_labels_points_and_turns_parameter_free_models_into_lines(results):
@@ -136,6 +140,13 @@ def test_a_figure_shows_one_test_setting(results):
     results_dir, records = results
     with pytest.raises(VpbenchError, match="span 2 test settings.*add --dataset/--protocol"):
         horizon_figure(records, "ssim", TableOptions(), results_dir)
+
+
+def test_model_colours_are_distinct_and_never_the_sanity_rows_grey():
+    """With eight or more models tab10's grey came up and a model looked like a sanity row."""
+    colours = list(model_colors(f"model-{i:02d}" for i in range(15)).values())
+    assert len(set(colours)) == 15
+    assert all(max(colour) - min(colour) > 0.1 for colour in colours)
 
 
 def test_spread_keeps_labels_apart_and_in_range():

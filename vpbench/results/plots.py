@@ -31,8 +31,8 @@ LABEL_FONT_SIZE = 8
 
 def model_colors(names: Iterable[str]) -> dict[str, tuple]:
     """A distinct colour per model name (sorted, so stable across figures of the same models); saturated
-    palettes only, so direct labels stay legible on white."""
-    palette = list(colormaps["tab10"].colors) + list(colormaps["Dark2"].colors)
+    palettes only, so direct labels stay legible on white, and never a grey: grey dashes are the sanity rows."""
+    palette = [c for c in (*colormaps["tab10"].colors, *colormaps["Dark2"].colors) if max(c) - min(c) > 0.1]
     return {name: palette[i % len(palette)] for i, name in enumerate(sorted(set(names)))}
 
 
@@ -44,7 +44,10 @@ def save_figure(figure: Figure, stem: Path, formats: Sequence[str] = FORMATS) ->
         if fmt not in FORMATS:
             raise VpbenchError(f"unknown figure format '{fmt}'; choose from {', '.join(FORMATS)}")
         path = stem.with_name(f"{stem.name}.{fmt}")
-        figure.savefig(path, bbox_inches="tight", dpi=150, metadata={"Creator": "vpbench"} if fmt == "png" else None)
+        # No creation date in a PDF: the same records give byte-identical figures, so regenerating them
+        # changes nothing in git unless a number did.
+        metadata = {"Creator": "vpbench"} if fmt == "png" else {"Creator": "vpbench", "CreationDate": None}
+        figure.savefig(path, bbox_inches="tight", dpi=150, metadata=metadata)
         paths.append(path)
     return paths
 
