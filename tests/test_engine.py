@@ -246,3 +246,54 @@ def test_protocol_longer_than_the_test_clips_is_a_clear_error(tmp_path, monkeypa
     monkeypatch.setattr(run_module, "open_split", short_test_clips)
     with pytest.raises(VpbenchError, match="clips have 6 frames but the protocol needs 8"):
         run(smoke_config(tmp_path, model="zeros"))
+
+
+def test_records_name_the_code_that_trained_and_evaluated_them(tmp_path, monkeypatch):
+    """A record's code_version is the code its process loaded (pinned when the run starts, not read from the
+    checkout when the record is written hours later), and `training.trained_by` lists the code of every
+    training segment of a resumed run."""
+    from vpbench.engine import provenance
+    from vpbench.engine import run as run_module
+    from vpbench.engine import trainer as trainer_module
+    from vpbench.engine.checkpoint import save_checkpoint
+
+    def use_version(version):
+        for module in (provenance, run_module, trainer_module):
+            monkeypatch.setattr(module, "code_version", lambda: version)
+
+    use_version("v1")
+    (first,) = run(smoke_config(tmp_path))
+    assert first.provenance.code_version == "v1" and first.training.trained_by == ["v1"]
+
+    last = run_dir(tmp_path) / "last.pt"
+    results = tmp_path / "results" / "synthetic"
+
+    def rewind(step, versions):
+        state = load_checkpoint(last)
+        payload = {key: value for key, value in state.items() if key not in ("format", "version", "code_versions")}
+        save_checkpoint(last, {**payload, "step": step, **({"code_versions": versions} if versions else {})})
+        for path in results.glob("convgru__*"):
+            path.unlink()
+
+    rewind(4, ["v1"])  # killed at step 4; the checkout moved on before the resume
+    use_version("v2")
+    (resumed,) = run(smoke_config(tmp_path))
+    assert resumed.training.trained_by == ["v1", "v2"] and resumed.provenance.code_version == "v2"
+
+    rewind(12, ["v1", "v2"])  # trained; only the evaluation is left to a third version
+    use_version("v3")
+    (evaluated,) = run(smoke_config(tmp_path))
+    assert evaluated.training.trained_by == ["v1", "v2"] and evaluated.provenance.code_version == "v3"
+
+    rewind(4, None)  # a checkpoint written before checkpoints named their code
+    (legacy,) = run(smoke_config(tmp_path))
+    assert legacy.training.trained_by == ["unrecorded", "v3"]
+
+
+def test_the_code_version_is_read_once_per_process(monkeypatch):
+    from vpbench.engine import provenance
+
+    provenance.code_version.cache_clear()
+    pinned = provenance.code_version()
+    monkeypatch.setattr(provenance.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("moved")))
+    assert provenance.code_version() == pinned  # a checkout that changes later does not change the answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import platform
@@ -15,8 +16,13 @@ import torch
 import vpbench
 
 
+@functools.cache
 def code_version() -> str:
-    """The git commit of the vpbench checkout (with '-dirty' if it has uncommitted changes), else the version."""
+    """The git commit of the vpbench checkout (with '-dirty' if it has uncommitted changes), else the version.
+
+    Read once per process: `run` pins it before any work, so a record names the code that was loaded, not
+    whatever the checkout holds when the record is written hours later (a commit made while a run trains
+    would otherwise be credited with numbers it never computed)."""
     root = Path(vpbench.__file__).resolve().parent.parent
     try:
         commit = subprocess.run(

@@ -25,7 +25,7 @@ from vpbench.engine.checkpoint import check_torch_file, load_checkpoint
 from vpbench.engine.config import RunConfig
 from vpbench.engine.distributed import Distributed, broadcast_object, from_environment
 from vpbench.engine.evaluator import Evaluation, evaluate_protocols
-from vpbench.engine.provenance import cpu_kernels, device_name, environment, now_utc, stable_hash
+from vpbench.engine.provenance import code_version, cpu_kernels, device_name, environment, now_utc, stable_hash
 from vpbench.engine.spec import DEFAULTS, RunSpec, resolve_spec
 from vpbench.engine.trainer import TrainPlan, TrainResult, calibrate_seconds_per_step, load_clips, train
 from vpbench.errors import VpbenchError
@@ -263,6 +263,7 @@ def run(config: RunConfig, progress=None, eval_progress=None) -> list[Record]:
     rewritten); only missing protocols are evaluated.
     """
     execution = prepare(config)
+    code_version()  # pinned before any work: the record names the code this process loaded
     spec, distributed, device = execution.spec, execution.distributed, execution.device
     if spec.threads is not None and device.type == "cpu":
         torch.set_num_threads(spec.threads)  # the thread policy, applied when running (resolving has no effects)
@@ -372,7 +373,8 @@ def load_for_evaluation(execution: Execution, model) -> TrainResult:
     state = load_checkpoint(path, map_location=execution.device)
     model.load_state_dict(state["model"])
     return TrainResult(
-        state["step"], state["step"], state.get("best_loss"), state.get("elapsed_s", 0.0), path, state.get("curve", [])
+        state["step"], state["step"], state.get("best_loss"), state.get("elapsed_s", 0.0), path,
+        state.get("curve", []), state.get("code_versions", []),
     )
 
 
@@ -478,6 +480,7 @@ def make_record(execution: Execution, model, protocol, test_set, evaluation, res
             wall_time_s=result.wall_time_s,
             trained=trained,
             curve=result.curve,
+            trained_by=result.code_versions,
         ),
         efficiency=EfficiencyInfo(
             parameters=parameters,

@@ -27,6 +27,7 @@ from vpbench.data.base import ClipDataset
 from vpbench.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from vpbench.engine.distributed import Distributed, all_reduce_mean
 from vpbench.engine.optim import build_optimizer, build_scheduler, is_plateau
+from vpbench.engine.provenance import code_version
 from vpbench.errors import RunFailed, VpbenchError
 from vpbench.metrics import MetricAccumulator
 from vpbench.registry import TrainSettings
@@ -67,6 +68,7 @@ class TrainResult:
     wall_time_s: float
     selected_checkpoint: Path | None
     curve: list[dict] = field(default_factory=list)  # one point per validation, see `validate`
+    code_versions: list[str] = field(default_factory=list)  # of the processes that trained it, in order
 
 
 class LossModule(nn.Module):
@@ -113,6 +115,8 @@ def load_clips(dataset: ClipDataset, count: int) -> torch.Tensor:
 
 
 CURVE_METRICS = ("mse", "mse_sum", "mae", "psnr", "ssim")
+# A resumed checkpoint written before checkpoints named their code: its earlier segments' code is unknown.
+UNRECORDED_VERSION = "unrecorded"
 
 
 @torch.inference_mode()
@@ -203,6 +207,7 @@ def train(
     step, epoch, position = 0, 0, 0
     best_loss, best_step, elapsed_before = math.inf, 0, 0.0
     curve: list[dict] = []
+    code_versions: list[str] = []
     last_path, best_path = run_dir / LAST, run_dir / BEST
 
     if resume and last_path.exists():
@@ -220,7 +225,10 @@ def train(
         step, epoch, position = state["step"], state["epoch"], state["position"]
         best_loss, best_step, elapsed_before = state["best_loss"], state["best_step"], state["elapsed_s"]
         curve = list(state.get("curve", []))
+        code_versions = list(state.get("code_versions") or [UNRECORDED_VERSION])
         log.write(event="resume", step=step)
+    if step < plan.total_steps and code_versions[-1:] != [code_version()]:
+        code_versions.append(code_version())  # this process trains: name its code beside the earlier segments'
 
     def save(path: Path) -> None:
         if distributed.is_main:
@@ -240,6 +248,7 @@ def train(
                     "best_step": best_step,
                     "elapsed_s": elapsed_before + (time.perf_counter() - started),
                     "curve": curve,
+                    "code_versions": code_versions,
                 },
             )
         distributed.barrier()
@@ -344,7 +353,9 @@ def train(
     wall = elapsed_before + (time.perf_counter() - started)
     log.write(event="done", step=step, best_step=best_step, best_loss=best_loss, wall_time_s=wall)
     selected = best_path if best_path.exists() else None
-    return TrainResult(step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected, curve)
+    return TrainResult(
+        step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected, curve, code_versions
+    )
 
 
 def calibrate_seconds_per_step(

@@ -68,6 +68,9 @@ class TrainingInfo:
     # Learning curve: one point per validation, {"step", "sequences" (seen so far), "wall_time_s", "loss"
     # (the selection MSE), and the vpbench convention's "mse", "mse_sum", "mae", "psnr", "ssim"}.
     curve: list[dict[str, float]] = field(default_factory=list)
+    # Code versions of the processes that trained it, in order (a resumed run adds one when the code changed
+    # between segments); empty for parameter-free predictors and records older than this field.
+    trained_by: list[str] = field(default_factory=list)
 
 
 @dataclass
