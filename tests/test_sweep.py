@@ -109,6 +109,10 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypa
     run(dataclasses.replace(template, model="zeros"))
     convgru, zeros, convlstm = plan_sweep(grid(template, ["convgru", "zeros", "convlstm"]))
     assert progress(convgru) == "stored" and progress(zeros) == "stored" and progress(convlstm) == "not started"
+    convlstm.run_dir.mkdir(parents=True)
+    (convlstm.run_dir / "spec.json").write_text("{}")  # what a run writes before its first checkpoint
+    assert progress(convlstm).startswith("started, no checkpoint yet; run folder last written 0 min ago")
+    (convlstm.run_dir / "spec.json").unlink()
 
     for record in (tmp_path / "results" / "synthetic").glob("convgru__*"):
         record.unlink()  # trained, but its records are gone: evaluation is what a sweep would do next

@@ -62,15 +62,19 @@ def plan_sweep(configs: list[RunConfig]) -> list[SweepItem]:
 
 def progress(item: SweepItem, now: float | None = None) -> str:
     """Where one run of a sweep stands, from its files alone (read-only, safe beside a running campaign):
-    stored, trained and awaiting evaluation, at step k of N, or not started — and how long ago its run
-    folder last changed, so a live job is told from a stopped one."""
+    stored, trained and awaiting evaluation, at step k of N, started without a checkpoint yet, or not
+    started — and how long ago its run folder last changed, so a live job is told from a stopped one."""
     from vpbench.engine.checkpoint import load_checkpoint
 
     if item.stored:
         return "stored"
     last = item.run_dir / "last.pt"
-    if not last.exists():
+    files = [path for path in item.run_dir.iterdir() if path.is_file()] if item.run_dir.is_dir() else []
+    if not files:
         return "not started"
+    minutes = ((now if now is not None else time.time()) - max(path.stat().st_mtime for path in files)) / 60
+    if not last.exists():
+        return f"started, no checkpoint yet; run folder last written {minutes:.0f} min ago ({item.run_dir})"
     step = load_checkpoint(last)["step"]
     total = item.spec.steps
     if step >= total:
@@ -83,8 +87,6 @@ def progress(item: SweepItem, now: float | None = None) -> str:
         if pace:
             left = (total - step) / pace / 60  # from the checkpoint: what a resume would still train
             state += f", about {left:.0f} min of training left at {1 / pace:.1f} s per step"
-    changed = max(path.stat().st_mtime for path in item.run_dir.iterdir() if path.is_file())
-    minutes = ((now if now is not None else time.time()) - changed) / 60
     return f"{state}; run folder last written {minutes:.0f} min ago ({item.run_dir})"
 
 
