@@ -86,6 +86,23 @@ def test_suite_models_choose_and_order_the_runs(tmp_path):
     assert [config.model for config in everything] == ["zeros", "srvp", "mim", "convlstm", "zeros"]
 
 
+def test_a_suite_entry_may_checkpoint_more_often_than_it_validates_without_changing_its_spec(tmp_path):
+    """A long campaign checkpoints every few minutes: that is execution, so the record's spec is the same."""
+    from vpbench.engine.spec import resolve_spec
+
+    (tmp_path / "suite.json").write_text(
+        '{"version": 1, "entries": ['
+        '{"name": "a", "dataset": "mmnist", "models": ["srvp"], "steps": 600, "val_every": 200},'
+        '{"name": "b", "dataset": "mmnist", "models": ["srvp"], "steps": 600, "val_every": 200,'
+        ' "checkpoint_every": 50}]}'
+    )
+    plain, frequent = select_configs(load_suite(tmp_path / "suite.json"), None, None, tmp_path)
+    assert frequent.checkpoint_every == 50 and plain.checkpoint_every is None
+    plain_spec, frequent_spec = resolve_spec(plain, "cpu"), resolve_spec(frequent, "cpu")
+    assert (plain_spec.checkpoint_every, frequent_spec.checkpoint_every) == (200, 50)
+    assert plain_spec.spec_hash == frequent_spec.spec_hash
+
+
 def test_suite_models_and_entries_that_are_not_declared_are_refused(tmp_path):
     entries = _two_entry_suite(tmp_path)
     with pytest.raises(VpbenchError, match=r"--models \['convlstm'\] not in the chosen suite entries"):

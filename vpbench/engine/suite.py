@@ -13,6 +13,10 @@ Format (JSON)::
                   "steps": 600, "batch_size": 8, "test_size": 1000, "val_size": 128, "val_every": 50,
                   "protocols": ["10->10", "10->30"], "rerun": false, "description": "..."}]}
 
+`checkpoint_every` (an execution field: it changes no number and no spec hash) lets a long entry checkpoint
+more often than it validates, so a run cut off by the end of a session loses minutes, not a validation
+interval.
+
 `pending` lists models of the entry whose records are not made yet (the campaign is still running): `check`
 reports them as notes instead of failures. `rerun: true` marks CI fixtures that `check` re-runs.
 """
@@ -29,7 +33,7 @@ from vpbench.errors import VpbenchError
 SUITE_NAME = "suite.json"
 RUN_FIELDS = (
     "preset", "steps", "batch_size", "test_size", "val_size", "val_every", "learning_rate", "eval_batch_size",
-    "threads",
+    "threads", "checkpoint_every",
 )
 
 
