@@ -112,6 +112,7 @@ def make_record(
     checksum: str | None = None,
     options: dict | None = None,
     frame_shape: tuple[int, int, int] = (1, 64, 64),
+    steps: int = 300,
 ) -> tuple[Record, dict[str, np.ndarray]]:
     """A record plus its per-sequence arrays ('<convention>.<metric>' -> (N,), 'sequence_index')."""
     family, default_quality, parameters, macs = MODELS[model]
@@ -154,7 +155,7 @@ def make_record(
         frame_shape=tuple(frame_shape),
         protocols=(parsed.name,),
         train_protocol=train_protocol or parsed.name,
-        steps=300 if trained else 0,
+        steps=steps if trained else 0,
         batch_size=8,
         learning_rate=1e-3,
         optimizer={"optimizer": "adam", "lr": 1e-3},
@@ -163,7 +164,7 @@ def make_record(
         val_every=30,
         test_size=test_size,
         conventions=tuple(conventions),
-        budget="--steps 300" if trained else "none",
+        budget=f"--steps {steps}" if trained else "none",
         threads=int(threads.group(1)) if threads else None,
         eval_batch_size=16,
     )
@@ -188,14 +189,14 @@ def make_record(
         ),
         protocol=ProtocolInfo(parsed.name, parsed.context, parsed.horizon, train_protocol or parsed.name),
         training=TrainingInfo(
-            steps=300 if trained else 0,
+            steps=steps if trained else 0,
             batch_size=8,
-            budget="--steps 300" if trained else "none",
+            budget=f"--steps {steps}" if trained else "none",
             optimizer={"optimizer": "adam", "lr": 1e-3},
-            selected_step=300 if trained else 0,
+            selected_step=steps if trained else 0,
             best_validation_loss=0.02 if trained else None,
             validation_metric="mse of eval-mode predictions on 256 validation clips",
-            wall_time_s=300.0 if trained else 0.0,
+            wall_time_s=float(steps) if trained else 0.0,
             trained=trained,
         ),
         efficiency=EfficiencyInfo(

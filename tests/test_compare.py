@@ -63,10 +63,20 @@ def test_several_matching_records_ask_for_a_filter(tmp_path):
     store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
     store(tmp_path, [make_record("convgru", seed=7, test_size=16)])
     records = load_records(tmp_path)
-    with pytest.raises(VpbenchError, match="add --preset or --seed"):
+    with pytest.raises(VpbenchError, match="add --preset, --seed or --steps"):
         compare_models(records, "srvp", "convgru", tmp_path)
     [comparison] = compare_models(records, "srvp", "convgru", tmp_path, seed=42)
     assert comparison.record_b.provenance.seed == 42
+
+
+def test_two_budgets_of_both_models_ask_for_steps_and_steps_pairs_that_budget(tmp_path):
+    store(tmp_path, [make_record(m, test_size=16) for m in ("srvp", "convgru")])
+    store(tmp_path, [make_record(m, test_size=16, steps=3000) for m in ("srvp", "convgru")])
+    records = load_records(tmp_path)
+    with pytest.raises(VpbenchError, match=r"300 steps x 8.*3000 steps x 8|3000 steps x 8.*300 steps x 8"):
+        compare_models(records, "srvp", "convgru", tmp_path)
+    [comparison] = compare_models(records, "srvp", "convgru", tmp_path, steps=3000)
+    assert comparison.record_a.training.steps == comparison.record_b.training.steps == 3000
 
 
 def test_one_comparison_per_protocol(tmp_path):

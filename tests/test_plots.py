@@ -142,6 +142,23 @@ def test_a_figure_shows_one_test_setting(results):
         horizon_figure(records, "ssim", TableOptions(), results_dir)
 
 
+def test_a_second_budget_needs_steps_and_gets_its_own_figure_name(tmp_path, monkeypatch, capsys):
+    """Once a longer track lands beside the first, a figure must say which budget it shows."""
+    store(tmp_path, leaderboard_records(("srvp", "convgru", "zeros"), test_size=16))
+    store(tmp_path, leaderboard_records(("srvp", "convgru"), test_size=16, steps=3000))
+    records = load_records(tmp_path)
+    with pytest.raises(VpbenchError, match="span 2 test settings.*--steps"):
+        horizon_figure(records, "ssim", ONE_SETTING, tmp_path)
+    figure = horizon_figure(records, "ssim", TableOptions(dataset="mmnist", protocol="10->10", steps=3000), tmp_path)
+    assert "budget 3000 steps x 8" in figure.axes[0].get_title()
+    monkeypatch.setattr(sys, "argv", ["vpbench", "plot", "horizon", "--metric", "ssim", "--steps", "3000",
+                                      "--formats", "png", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None), capsys.readouterr().err
+    assert (tmp_path / "figures" / "horizon_ssim_3000steps.png").is_file()
+
+
 def test_model_colours_are_distinct_and_never_the_sanity_rows_grey():
     """With eight or more models tab10's grey came up and a model looked like a sanity row."""
     colours = list(model_colors(f"model-{i:02d}" for i in range(15)).values())

@@ -603,6 +603,14 @@ PresetFilter = Annotated[
 ]
 SourceFilter = Annotated[str | None, typer.Option("--source", help="only this data source, e.g. offline-5k")]
 ReferenceFlag = Annotated[bool, typer.Option("--reference", help="add published rows of the same convention")]
+StepsFilter = Annotated[
+    int | None,
+    typer.Option(
+        "--steps",
+        help="only trained records of this budget (optimizer steps); sanity rows always show; "
+        "a results folder may hold several budgets, each in its own section",
+    ),
+]
 
 
 def _split_names(values: list[str] | None) -> tuple[str, ...]:
@@ -659,6 +667,7 @@ def table_command(
     protocol: ProtocolFilter = None,
     convention: ConventionList = None,
     preset: PresetFilter = None,
+    steps: StepsFilter = None,
     source: SourceFilter = None,
     per_horizon: Annotated[bool, typer.Option("--per-horizon", help="one column per horizon step")] = False,
     vs: Annotated[str | None, typer.Option("--vs", help="show relative change against this model's row")] = None,
@@ -694,6 +703,7 @@ def table_command(
         per_horizon=per_horizon,
         vs=vs,
         confidence=not no_ci,
+        steps=steps,
     )
     table = build_table(records, options, results_dir)
     if output_format == "auto":
@@ -722,6 +732,7 @@ def compare_command(
     protocol: ProtocolFilter = None,
     convention: ConventionList = None,
     preset: PresetFilter = None,
+    steps: StepsFilter = None,
     source: SourceFilter = None,
     seed: Annotated[int | None, typer.Option(help="only records of this seed")] = None,
     output_format: Annotated[
@@ -751,6 +762,7 @@ def compare_command(
         source=source,
         preset=preset,
         seed=seed,
+        steps=steps,
         conventions=_conventions(convention) or ("vpbench",),
         metrics=_split_names(metric),
     )
@@ -796,6 +808,11 @@ def _figure_stem(output: Path | None, results_dir: Path, *parts: str | None) -> 
     return results_dir / "figures" / name
 
 
+def _budget(steps: int | None) -> str | None:
+    """The figure name's budget part: only when --steps picks one, so the names of a one-budget folder stay."""
+    return f"{steps}steps" if steps is not None else None
+
+
 def _print_written(paths) -> None:
     for path in paths:
         stdout.print(f"wrote {path}")
@@ -808,6 +825,7 @@ def plot_horizon_command(
     protocol: ProtocolFilter = None,
     convention: ConventionList = None,
     preset: PresetFilter = None,
+    steps: StepsFilter = None,
     source: SourceFilter = None,
     reference: ReferenceFlag = False,
     output: FigureOutput = None,
@@ -819,8 +837,8 @@ def plot_horizon_command(
     from vpbench.gate import suite_records
     from vpbench.results.plots import plot_horizon
 
-    options = _table_options(None, dataset, protocol, convention, preset, source, reference)
-    stem = _figure_stem(output, results_dir, "horizon", dataset, protocol, metric, *options.conventions)
+    options = _table_options(None, dataset, protocol, convention, preset, source, reference, steps=steps)
+    stem = _figure_stem(output, results_dir, "horizon", dataset, protocol, metric, *options.conventions, _budget(steps))
     paths = plot_horizon(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
     _print_written(paths)
 
@@ -832,6 +850,7 @@ def plot_curves_command(
     dataset: DatasetFilter = None,
     protocol: ProtocolFilter = None,
     preset: PresetFilter = None,
+    steps: StepsFilter = None,
     source: SourceFilter = None,
     output: FigureOutput = None,
     formats: FigureFormats = "png,pdf",
@@ -842,8 +861,8 @@ def plot_curves_command(
     from vpbench.gate import suite_records
     from vpbench.results.curves import plot_curves
 
-    options = _table_options(None, dataset, protocol, None, preset, source, False)
-    stem = _figure_stem(output, results_dir, "curves", dataset, protocol, metric, x_axis)
+    options = _table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
+    stem = _figure_stem(output, results_dir, "curves", dataset, protocol, metric, x_axis, _budget(steps))
     paths = plot_curves(suite_records(results_dir), metric, options, stem, x_axis, results_dir, _split_names([formats]))
     _print_written(paths)
 
@@ -855,6 +874,7 @@ def plot_efficiency_command(
     protocol: ProtocolFilter = None,
     convention: ConventionList = None,
     preset: PresetFilter = None,
+    steps: StepsFilter = None,
     source: SourceFilter = None,
     reference: ReferenceFlag = False,
     output: FigureOutput = None,
@@ -866,8 +886,10 @@ def plot_efficiency_command(
     from vpbench.gate import suite_records
     from vpbench.results.plots import plot_efficiency
 
-    options = _table_options(None, dataset, protocol, convention, preset, source, reference)
-    stem = _figure_stem(output, results_dir, "efficiency", dataset, protocol, metric, *options.conventions)
+    options = _table_options(None, dataset, protocol, convention, preset, source, reference, steps=steps)
+    stem = _figure_stem(
+        output, results_dir, "efficiency", dataset, protocol, metric, *options.conventions, _budget(steps)
+    )
     paths = plot_efficiency(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
     _print_written(paths)
 
@@ -877,6 +899,7 @@ def plot_samples_command(
     dataset: DatasetFilter = None,
     protocol: ProtocolFilter = None,
     preset: PresetFilter = None,
+    steps: StepsFilter = None,
     source: SourceFilter = None,
     index: Annotated[list[int] | None, typer.Option("--index", help="test sequence(s) to show")] = None,
     max_frames: Annotated[int, typer.Option(help="predicted frames shown per row (evenly spaced)")] = 10,
@@ -889,8 +912,8 @@ def plot_samples_command(
     from vpbench.gate import suite_records
     from vpbench.results.plots import plot_samples
 
-    options = _table_options(None, dataset, protocol, None, preset, source, False)
-    stem = _figure_stem(output, results_dir, "samples", dataset, protocol)
+    options = _table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
+    stem = _figure_stem(output, results_dir, "samples", dataset, protocol, _budget(steps))
     paths = plot_samples(
         suite_records(results_dir),
         options,

@@ -153,6 +153,7 @@ def compare_models(
     source: str | None = None,
     preset: str | None = None,
     seed: int | None = None,
+    steps: int | None = None,
     conventions: Iterable[str] = (),
     metrics: Iterable[str] = (),
 ) -> list[Comparison]:
@@ -168,6 +169,7 @@ def compare_models(
             and (source is None or r.dataset.source == source)
             and (preset is None or r.model.preset == preset)
             and (seed is None or r.provenance.seed == seed)
+            and (steps is None or not r.training.trained or r.training.steps == steps)
             and (r.model.preset != CI_FIXTURE_PRESET or preset == CI_FIXTURE_PRESET)  # CI fixtures, as in `table`
         ]
         if not found:
@@ -195,7 +197,8 @@ def compare_models(
                     f"preset {r.model.preset} seed {r.provenance.seed} budget {r.budget_label or 'none'}" for r in found
                 )
                 raise VpbenchError(
-                    f"{model} has {len(found)} records on {key[0]} {key[2]} ({variants}); add --preset or --seed"
+                    f"{model} has {len(found)} records on {key[0]} {key[2]} ({variants}); "
+                    "add --preset, --seed or --steps"
                 )
             pair.append(found[0])
         comparisons.append(compare_records(pair[0], pair[1], results_dir, conventions, metrics, sequences))

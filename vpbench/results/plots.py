@@ -84,7 +84,7 @@ def _single_section(table: LeaderTable, what: str) -> Section:
         listed = "; ".join(section.title for section in table.sections)
         raise VpbenchError(
             f"the records span {len(table.sections)} test settings ({listed}); the {what} shows one at a time — "
-            "add --dataset/--protocol/--source/--preset/--convention, or use a --results-dir with one setting"
+            "add --dataset/--protocol/--source/--preset/--steps/--convention, or use a --results-dir with one setting"
         )
     return table.sections[0]
 

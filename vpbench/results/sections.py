@@ -33,6 +33,7 @@ class TableOptions:
     conventions: tuple[str, ...] = ()
     preset: str | None = None
     source: str | None = None
+    steps: int | None = None  # training budget of the trained rows; two budgets never share a section
     per_horizon: bool = False
     vs: str | None = None
     reference: bool = False

@@ -53,6 +53,7 @@ def _matches(record: Record, options: TableOptions) -> bool:
         and (options.protocol is None or record.protocol.name == options.protocol)
         and (options.source is None or record.dataset.source == options.source)
         and (sanity or options.preset is None or record.model.preset == options.preset)
+        and (sanity or options.steps is None or record.training.steps == options.steps)
     )
 
 
@@ -176,9 +177,10 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
                         for key in sections
                         if replace(key, preset="", budget="") == key_of(record, convention, metric, "", "")
                     ]
-                    # With a preset filter, sanity rows only join matching sections; alone they would add a
-                    # section of another test set (e.g. the smoke CI fixtures) to a `--preset small` view.
-                    if not homes and options.preset in (None, record.model.preset):
+                    # With a preset or budget filter, sanity rows only join matching sections; alone they would
+                    # add a section of another test set (e.g. the smoke CI fixtures) to a `--preset small` view,
+                    # or answer `--steps N` with sanity rows only where nothing was trained for N steps.
+                    if not homes and options.preset in (None, record.model.preset) and options.steps is None:
                         homes = [key_of(record, convention, metric, record.model.preset, "")]
                 else:
                     homes = [key_of(record, convention, metric, record.model.preset, record.budget_label)]
@@ -266,8 +268,14 @@ def _available_metrics(records: list[Record], conventions: list[str]) -> list[st
     return sorted(names) + ["params", "macs", "throughput"]
 
 
+def _steps_note(record: Record) -> str:
+    return f", {record.training.steps} steps" if record.training.trained else ""
+
+
 def _nothing_matches(records: list[Record], options: TableOptions, conventions: list[str]) -> str:
-    available = sorted({f"{r.dataset.name} {r.protocol.name} ({r.dataset.source}, {r.model.preset})" for r in records})
+    available = sorted(
+        {f"{r.dataset.name} {r.protocol.name} ({r.dataset.source}, {r.model.preset}{_steps_note(r)})" for r in records}
+    )
     asked = ", ".join(
         f"{name} {value}"
         for name, value in (
@@ -275,6 +283,7 @@ def _nothing_matches(records: list[Record], options: TableOptions, conventions: 
             ("protocol", options.protocol),
             ("source", options.source),
             ("preset", options.preset),
+            ("steps", options.steps),
             ("convention", "/".join(conventions)),
         )
         if value
