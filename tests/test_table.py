@@ -55,6 +55,9 @@ def test_standard_table_has_every_model_sanity_rows_last_and_best_values_marked(
     assert best["mse"] == ["srvp"] and best["ssim"] == ["srvp"]
     assert best["parameters"] == ["convgru"]  # the parameter-free sanity predictors are not contenders
     assert best["throughput"] == ["simvp"]
+    sanity = [row for row in section.rows if row.kind == "sanity"]
+    assert all(row.cells["throughput"].value is None for row in sanity)  # a tensor fill is not a speed
+    assert any("seq/s would time a tensor fill" in note for note in section.notes)
 
 
 def test_sources_test_sets_and_conventions_each_get_their_own_table(tmp_path):

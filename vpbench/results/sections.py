@@ -224,7 +224,10 @@ def _add_notes(section: Section) -> None:
     if any(row.kind == "published" for row in section.rows):
         section.notes.append("published rows are figures from publications (their data and training), not vpbench runs")
     if any(row.kind == "sanity" for row in section.rows):
-        section.notes.append("last-frame / zeros are parameter-free sanity predictors, not ranked")
+        note = "last-frame / zeros are parameter-free sanity predictors, not ranked"
+        if any(column.key == "throughput" for column in section.columns):
+            note += "; their seq/s would time a tensor fill, so it is not shown"
+        section.notes.append(note)
     undefined = [
         row.label
         for row in section.rows

@@ -81,6 +81,8 @@ def _record_row(
             value = series[column.horizon - 1] if column.horizon <= len(series) else None
         elif column.kind == "region":
             value = region_value(record, convention, column)
+        elif column.key == "throughput" and record.model.family == SANITY_FAMILY:
+            value = None  # a parameter-free predictor's "speed" times a tensor fill, not a model: shown as "—"
         else:
             value = efficiency_value(record, column)
         cell = Cell(None if value is None else float(value))
