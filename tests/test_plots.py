@@ -115,6 +115,8 @@ def test_samples_grid_puts_ground_truth_above_each_model(results):
     assert titles == ["t=-1", "t=0", "t+1", "t+4", "t+7", "t+10"]  # evenly spaced horizons
     images = [axes.images[0].get_array() for axes in figure.axes if axes.images]
     assert len(images) == 2 + 4 * 5 and all(np.asarray(image).shape == (64, 64) for image in images)
+    # frames are drawn unresampled: a PDF then embeds 64x64 pixels per frame, not the figure's dpi
+    assert {axes.images[0].get_interpolation() for axes in figure.axes if axes.images} == {"none"}
 
 
 def test_samples_of_different_test_sets_or_missing_indices_are_refused(tmp_path):

@@ -332,9 +332,11 @@ def sample_grid(records: list[Record], results_dir: str | Path, indices: Sequenc
 
 def _as_image(frame: np.ndarray) -> tuple[np.ndarray, dict]:
     """(C, H, W) uint8 -> something imshow draws with the right colours."""
+    # interpolation "none": a PDF embeds each frame at its own 64x64 pixels (the viewer scales it) and a PNG
+    # repeats pixels, where resampling to the figure's dpi made every landing rewrite 1+ MB per file.
     if frame.shape[0] == 1:
-        return frame[0], {"cmap": "gray", "vmin": 0, "vmax": 255}
-    return np.moveaxis(frame[:3], 0, -1), {}
+        return frame[0], {"cmap": "gray", "vmin": 0, "vmax": 255, "interpolation": "none"}
+    return np.moveaxis(frame[:3], 0, -1), {"interpolation": "none"}
 
 
 def plot_samples(
