@@ -134,7 +134,7 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypa
     for record in (tmp_path / "results" / "synthetic").glob("convgru__*"):
         record.unlink()  # trained, but its records are gone: evaluation is what a sweep would do next
     (convgru,) = plan_sweep(grid(template, ["convgru"]))
-    assert progress(convgru).startswith("trained (12 of 12 steps); evaluation next; run folder last written 0 min")
+    assert progress(convgru).startswith("trained (12 of 12 steps); evaluation next; last validation (step 12, 48 ")
 
     last = convgru.run_dir / "last.pt"
     state = load_checkpoint(last)
@@ -142,7 +142,8 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypa
     save_checkpoint(last, {**payload, "step": 4})  # as if killed after the checkpoint at step 4
     text = progress(convgru, now=last.stat().st_mtime + 600)
     assert text.startswith("checkpointed at step 4 of 12 (logged step 12), about ") and "min ago" in text
-    assert " s per step; run folder last written 10 min ago" in text
+    assert " s per step; last validation (step 12, 48 sequences): MSE 0." in text
+    assert "; run folder last written 10 min ago" in text
 
     before = sorted(path.name for path in tmp_path.rglob("*"))
     monkeypatch.setattr(sys, "argv", ["vpbench", "sweep", "--dataset", "synthetic", "--models", "convgru,convlstm",

@@ -63,7 +63,9 @@ def plan_sweep(configs: list[RunConfig]) -> list[SweepItem]:
 def progress(item: SweepItem, now: float | None = None) -> str:
     """Where one run of a sweep stands, from its files alone (read-only, safe beside a running campaign):
     stored, trained and awaiting evaluation, at step k of N, started without a checkpoint yet, or not
-    started — and how long ago its run folder last changed, so a live job is told from a stopped one."""
+    started — and how long ago its run folder last changed, so a live job is told from a stopped one; an
+    unfinished run also shows its latest validation point, which answers "is the budget enough" hours before
+    the record does."""
     from vpbench.engine.checkpoint import load_checkpoint
 
     if item.stored:
@@ -77,24 +79,30 @@ def progress(item: SweepItem, now: float | None = None) -> str:
         return f"started, no checkpoint yet; run folder last written {minutes:.0f} min ago ({item.run_dir})"
     step = load_checkpoint(last)["step"]
     total = item.spec.steps
+    logged, pace, validation = _training_log_tail(item.run_dir / "train_log.jsonl")
     if step >= total:
         state = f"trained ({step} of {total} steps); evaluation next"
     else:
         state = f"checkpointed at step {step} of {total}"
-        logged, pace = _training_log_tail(item.run_dir / "train_log.jsonl")
         if logged > step:
             state += f" (logged step {logged})"
         if pace:
             left = (total - step) / pace / 60  # from the checkpoint: what a resume would still train
             state += f", about {left:.0f} min of training left at {1 / pace:.1f} s per step"
+    if validation:
+        state += (
+            f"; last validation (step {validation['step']}, {validation['sequences']:,} sequences): "
+            f"MSE {validation['mse']:.4f}, SSIM {validation['ssim']:.3f}"
+        )
     return f"{state}; run folder last written {minutes:.0f} min ago ({item.run_dir})"
 
 
-def _training_log_tail(log_path: Path, last: int = 5) -> tuple[int, float | None]:
-    """The last logged training step and the median pace of the last few (the trainer's own measurement)."""
+def _training_log_tail(log_path: Path, last: int = 5) -> tuple[int, float | None, dict | None]:
+    """The last logged training step, the median pace of the last few (the trainer's own measurement) and the
+    last validation point (vpbench convention)."""
     if not log_path.exists():
-        return 0, None
-    steps, paces = [0], []
+        return 0, None, None
+    steps, paces, validation = [0], [], None
     for line in log_path.read_text().splitlines():
         try:
             event = json.loads(line)
@@ -103,7 +111,9 @@ def _training_log_tail(log_path: Path, last: int = 5) -> tuple[int, float | None
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
             paces.append(float(event["steps_per_s"]))
-    return steps[-1], (statistics.median(paces[-last:]) if paces else None)
+        elif event.get("event") == "validation" and {"mse", "ssim"} <= set(event):
+            validation = event
+    return steps[-1], (statistics.median(paces[-last:]) if paces else None), validation
 
 
 def grid(template: RunConfig, models: list[str]) -> list[RunConfig]:
