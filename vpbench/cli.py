@@ -723,6 +723,54 @@ def table_command(
     _emit(render_text(table, output_format), output)
 
 
+@app.command("extrapolate")
+def extrapolate_command(
+    metric: Annotated[str, typer.Option("--metric", help="validation metric of the curves, e.g. ssim")] = "ssim",
+    against: Annotated[str, typer.Option("--against", help="the sanity row to reach")] = "zeros",
+    from_sequences: Annotated[
+        int, typer.Option("--from-sequences", help="fit only the points from this many training sequences on")
+    ] = 1600,
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    preset: PresetFilter = None,
+    steps: StepsFilter = None,
+    source: SourceFilter = None,
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """How many training sequences each model's learning curve would need to reach a sanity row, by a
+    log-linear fit of its validation points: a rough estimate for choosing the next budget, not a result."""
+    from vpbench.gate import suite_records
+    from vpbench.results.curves import extrapolate_crossings
+
+    options = _table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
+    target, crossings = extrapolate_crossings(
+        suite_records(results_dir), metric, options, against, from_sequences, results_dir
+    )
+    table = Table(
+        title=f"validation {metric} = a + b ln(sequences), fitted from {from_sequences:,} sequences on; "
+        f"target: {against} at {target:.4g} (test clips)",
+        caption="rough: curves are noisy and flatten, so a crossing more likely comes later than this",
+    )
+    for column in ("model", "last point", f"last {metric}", "b per e-fold", "points", f"reaches {against} at"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for crossing in crossings:
+        if crossing.sequences is None:
+            reach = "never (moving away)"
+        elif crossing.sequences <= crossing.last_sequences:
+            reach = "already (by the fit)"
+        else:
+            reach = f"~{crossing.sequences:,.0f} sequences" if crossing.sequences < 1e9 else "beyond 1e9 sequences"
+        table.add_row(
+            crossing.model,
+            f"{crossing.last_sequences:,}",
+            f"{crossing.last_value:.4g}",
+            f"{crossing.slope:+.3g}",
+            str(crossing.points),
+            reach,
+        )
+    stdout.print(table)
+
+
 @app.command("compare")
 def compare_command(
     model_a: Annotated[str, typer.Argument(help="first model (its record)")],

@@ -10,8 +10,10 @@ clips (they have no training, and validation and test clips come from the same g
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from vpbench.errors import VpbenchError
@@ -88,3 +90,55 @@ def plot_curves(
 ) -> list[Path]:
     """Write `curves_figure` as `out`.png / .pdf."""
     return save_figure(curves_figure(records, metric, options, x_axis, results_dir), out, formats)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a log-linear fit of one model's validation curve meets a sanity row's test value."""
+
+    model: str
+    last_sequences: int
+    last_value: float
+    slope: float  # metric change per e-fold of training sequences
+    sequences: float | None  # None: the fit moves away from the target (or is flat)
+    points: int
+
+
+def extrapolate_crossings(
+    records: Iterable[Record],
+    metric: str,
+    options: TableOptions,
+    against: str = "zeros",
+    from_sequences: int = 1600,
+    results_dir: str | Path | None = None,
+) -> tuple[float, list[Crossing]]:
+    """Fit `metric = a + b ln(sequences)` to each trained model's validation points from `from_sequences` on,
+    and solve for the sanity row `against`'s value on the test clips: a rough budget estimate (curves are noisy
+    and tend to flatten, so it more likely understates than overstates), not a result. Returns the target and
+    one crossing per model with a curve, the nearest first."""
+    if metric not in CURVE_METRICS or metric == "loss":
+        raise VpbenchError(f"extrapolate a test metric the sanity rows have: {', '.join(CURVE_METRICS[:-1])}")
+    options = TableOptions(**{**options.__dict__, "metrics": (metric,), "per_horizon": False, "vs": None,
+                              "reference": False, "conventions": ("vpbench",)})
+    section = _single_section(build_table(records, options, results_dir), "extrapolation")
+    targets = [row.cells[metric].value for row in section.rows if row.kind == "sanity" and row.model == against]
+    if not targets or targets[0] is None:
+        sanity = sorted(row.model for row in section.rows if row.kind == "sanity")
+        raise VpbenchError(f"no '{against}' row with {metric} in '{section.title}'; sanity rows here: {sanity}")
+    target, higher = targets[0], metric in ("ssim", "psnr")
+    crossings = []
+    for row in section.rows:
+        curve = (row.record.training.curve if row.kind == "result" and row.record is not None else None) or []
+        points = [(p["sequences"], p[metric]) for p in curve if p.get("sequences", 0) >= from_sequences and metric in p]
+        if len(points) < 3:
+            continue
+        xs, ys = np.log([x for x, _ in points]), np.array([y for _, y in points])
+        slope, intercept = np.polyfit(xs, ys, 1)
+        toward = slope > 0 if higher else slope < 0
+        sequences = float(np.exp((target - intercept) / slope)) if toward else None
+        crossings.append(Crossing(row.model, points[-1][0], float(ys[-1]), float(slope), sequences, len(points)))
+    if not crossings:
+        raise VpbenchError(
+            f"no model in '{section.title}' has 3+ validation points from {from_sequences:,} sequences on"
+        )
+    return target, sorted(crossings, key=lambda c: (c.sequences is None, c.sequences or 0.0))
