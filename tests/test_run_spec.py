@@ -218,6 +218,28 @@ def test_the_readme_quick_start_in_a_checkout_leaves_committed_results_alone(tmp
         assert outcome.exit_code == 0, (figure, outcome.output)
 
 
+def test_a_run_is_shown_beside_every_stored_budget_of_its_model(tmp_path):
+    """Once a longer track lands beside the first, the quick start's closing lines name both leaderboard rows
+    of the model, each with its budget (they once showed whichever came first)."""
+    from vpbench.cli import _context_lines
+
+    results = tmp_path / "results"
+    entry = {"dataset": "synthetic", "preset": "small", "models": ["convgru"], "protocols": ["4->4"],
+             "batch_size": 4, "test_size": 16, "val_size": 8, "val_every": 2}
+    entries = [{**entry, "name": f"track-{steps}", "steps": steps} for steps in (2, 3)]
+    results.mkdir()
+    (results / "suite.json").write_text(json.dumps({"version": 1, "entries": entries}))
+    small = {"preset": "small", "checkpoint_every": None, "data_options": {}, "val_every": 2}
+    for steps in (2, 3):
+        run(smoke_config(tmp_path, model="convgru", steps=steps, **small))
+    adhoc = smoke_config(tmp_path, model="convgru", steps=1, **{**small, "val_every": 1})
+    lines = _context_lines(run(adhoc), adhoc)
+    assert len(lines) == 1
+    assert "leaderboard row (2 steps x 4, 16 clips)" in lines[0]
+    assert "leaderboard row (3 steps x 4, 16 clips)" in lines[0]
+    assert lines[0].index("(2 steps") < lines[0].index("(3 steps")  # the budgets in order
+
+
 def test_the_eval_banner_names_the_checkpoint_and_the_clips_the_split_really_has(tmp_path, capsys):
     run(smoke_config(tmp_path, data_options={"size": 12}, test_size=None))
     banner = capsys.readouterr().err

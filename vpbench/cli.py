@@ -529,7 +529,7 @@ def _print_run_summary(records, config) -> None:
 
 def _context_lines(records, config) -> list[str]:
     """The run's vpbench-convention MSE/SSIM beside the sanity rows on the same test clips (computed now if
-    not stored) and beside the stored leaderboard row of the same model."""
+    not stored) and beside the stored leaderboard rows of the same model (one per budget the suite holds)."""
     import dataclasses
 
     from vpbench.engine.run import run as run_engine
@@ -560,7 +560,7 @@ def _context_lines(records, config) -> list[str]:
                 theirs = other.metrics["vpbench"]["overall"]
                 parts.append(f"{name} {theirs['mse']:.4f} / {theirs['ssim']:.4f}")
         stored = [r for r in board if r.protocol.name == record.protocol.name and r.record_id != record.record_id]
-        for row in stored[:1]:
+        for row in sorted(stored, key=lambda r: r.training.steps):  # every stored budget, each labelled
             theirs = row.metrics["vpbench"]["overall"]
             parts.append(
                 f"leaderboard row ({row.budget_label}, {row.dataset.test_size} clips) {theirs['mse']:.4f} / "
