@@ -12,6 +12,7 @@ this harness's trained models only (a parameter-free predictor always "wins" par
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -215,12 +216,17 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
             s.key.protocol,
             s.key.source,
             s.key.preset,
-            s.key.budget,
+            _budget_order(s.key.budget),
             conventions.index(s.key.convention) if s.key.convention in conventions else 99,
             s.key.metric or "",
         )
     )
     return LeaderTable(result, options)
+
+
+def _budget_order(budget: str) -> tuple[int, ...]:
+    """'600 steps x 8' before '10000 steps x 8': budgets in numeric order, not as strings."""
+    return tuple(int(number) for number in re.findall(r"\d+", budget))
 
 
 def _widest_horizon(columns: list[Column], record: Record, convention: str, metric: str) -> list[Column]:
