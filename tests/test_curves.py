@@ -4,6 +4,7 @@ follow a known law, so the crossing it reports can be checked by hand."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 
@@ -61,3 +62,57 @@ def test_cli_prints_each_models_crossing(results, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert stopped.value.code in (None, 0), out
     assert "srvp" in out and " sequences" in out and "never (moving away)" in out
+
+
+def test_progress_draws_unfinished_runs_from_their_logs_beside_the_sanity_rows(tmp_path, monkeypatch, capsys):
+    """`plot progress` watches a campaign: a finished run and one cut off mid-way (solid / dotted, labelled
+    with its step), the stored sanity row as a line, written beside the runs, never under results/."""
+    import shutil
+
+    from _engine_helpers import smoke_config
+
+    from vpbench.engine.run import run
+    from vpbench.results.curves import progress_figure, run_curves
+
+    run(smoke_config(tmp_path, model="convgru"))
+    run(smoke_config(tmp_path, model="zeros"))
+    (finished,) = [path for path in (tmp_path / "runs" / "synthetic").iterdir() if path.name.startswith("convgru")]
+    cut = finished.with_name(finished.name.replace("convgru", "convlstm").replace("__", "__x", 1))
+    shutil.copytree(finished, cut)
+    spec = json.loads((cut / "spec.json").read_text())
+    (cut / "spec.json").write_text(json.dumps({**spec, "model": "convlstm"}))
+    log = (cut / "train_log.jsonl").read_text().splitlines()
+    kept = [line for line in log if json.loads(line).get("step", 0) <= 8 and '"done"' not in line]
+    (cut / "train_log.jsonl").write_text("\n".join(kept) + '\n{"event": "train", "st')  # killed mid-line
+
+    curves = run_curves(tmp_path / "runs")
+    assert sorted(c.spec["model"] for c in curves) == ["convgru", "convlstm"]  # zeros has no curve
+    figure = progress_figure(curves, "ssim", "sequences", load_records(tmp_path / "results"))
+    axes = figure.axes[0]
+    labels = sorted(text.get_text() for text in axes.texts)
+    assert labels == ["convgru (done)", "convlstm (step 8 of 12)", "zeros (test)"]
+    styles = {line.get_linestyle() for line in axes.lines}
+    assert {"-", ":", "--"} <= styles
+
+    monkeypatch.setattr(sys, "argv", ["vpbench", "plot", "progress", "--runs-dir", str(tmp_path / "runs"),
+                                      "--formats", "png", "--results-dir", str(tmp_path / "results")])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code in (None, 0), capsys.readouterr().err
+    assert (tmp_path / "runs" / "progress_ssim_sequences.png").is_file()
+    assert not (tmp_path / "results" / "figures").exists()
+
+
+def test_progress_refuses_runs_of_two_settings_in_one_line(tmp_path):
+    from _engine_helpers import smoke_config
+
+    from vpbench.engine.run import run
+    from vpbench.results.curves import progress_figure, run_curves
+
+    run(smoke_config(tmp_path, model="convgru"))
+    run(smoke_config(tmp_path, model="convgru", steps=8))
+    with pytest.raises(VpbenchError, match="the runs span 2 settings .*12 steps x 4.*add --dataset/--protocol"):
+        progress_figure(run_curves(tmp_path / "runs"), "ssim")
+    assert len(run_curves(tmp_path / "runs", steps=8)) == 1
+    with pytest.raises(VpbenchError, match="no run folder under nowhere has a validation point"):
+        progress_figure([], "ssim", where=" under nowhere")

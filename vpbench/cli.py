@@ -915,6 +915,44 @@ def plot_curves_command(
     _print_written(paths)
 
 
+@plot_app.command("progress")
+def plot_progress_command(
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="the sweep's run folders (or one dataset's)")] = Path(
+        "runs"
+    ),
+    metric: Annotated[str, typer.Option("--metric", help="validation metric: ssim, mse, psnr, mae, loss")] = "ssim",
+    x_axis: Annotated[str, typer.Option("--x", help="sequences | time | steps")] = "sequences",
+    dataset: DatasetFilter = None,
+    protocol: ProtocolFilter = None,
+    preset: PresetFilter = None,
+    steps: StepsFilter = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file stem (default: RUNS_DIR/progress_...)")
+    ] = None,
+    formats: FigureFormats = "png,pdf",
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Learning curves of the runs in a runs folder, unfinished (dotted) or done, read from their training
+    logs, with the stored sanity rows of the same test clips as lines: for watching a long campaign before its
+    records exist. Written under the runs folder, not results/: nothing in it is a stored result."""
+    from vpbench.gate import suite_records
+    from vpbench.protocols import parse_protocol
+    from vpbench.results.curves import progress_figure, run_curves
+    from vpbench.results.plots import save_figure
+
+    protocol = parse_protocol(protocol).name if protocol else None
+    curves = run_curves(runs_dir, dataset, protocol, preset, steps)
+    try:
+        sanity = suite_records(results_dir)  # the figure draws their sanity rows of the same test clips
+    except VpbenchError:
+        sanity = []  # no stored results here: the curves alone
+    figure = progress_figure(curves, metric, x_axis, sanity, f" under {runs_dir}")
+    stem = _figure_stem(output, runs_dir, "progress", dataset, protocol, metric, x_axis, _budget(steps))
+    if output is None:
+        stem = Path(runs_dir) / stem.name  # beside the runs, never among the committed figures
+    _print_written(save_figure(figure, stem, _split_names([formats])))
+
+
 @plot_app.command("efficiency")
 def plot_efficiency_command(
     metric: Annotated[str, typer.Option("--metric", help="metric on the vertical axis, e.g. ssim")],

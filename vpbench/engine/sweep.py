@@ -100,14 +100,10 @@ def progress(item: SweepItem, now: float | None = None) -> str:
 def _training_log_tail(log_path: Path, last: int = 5) -> tuple[int, float | None, dict | None]:
     """The last logged training step, the median pace of the last few (the trainer's own measurement) and the
     last validation point (vpbench convention)."""
-    if not log_path.exists():
-        return 0, None, None
+    from vpbench.engine.trainer import read_log
+
     steps, paces, validation = [0], [], None
-    for line in log_path.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a kill: the others still tell the pace
-            continue
+    for event in read_log(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
             paces.append(float(event["steps_per_s"]))

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from vpbench.errors import VpbenchError
 from vpbench.results.plots import FORMATS, _label_ends, _row_style, _single_section, model_colors, save_figure
 from vpbench.results.schema import Record
+from vpbench.results.sections import SANITY_FAMILY
 from vpbench.results.table import TableOptions, build_table
 
 CURVE_METRICS = ("mse", "mse_sum", "mae", "psnr", "ssim", "loss")
@@ -142,3 +143,116 @@ def extrapolate_crossings(
             f"no model in '{section.title}' has 3+ validation points from {from_sequences:,} sequences on"
         )
     return target, sorted(crossings, key=lambda c: (c.sequences is None, c.sequences or 0.0))
+
+
+@dataclass(frozen=True)
+class RunCurve:
+    """The validation points a run folder's training log holds so far (finished or still training)."""
+
+    run_dir: Path
+    spec: dict
+    points: list[dict]
+    step: int  # the last step the log mentions (training or validation)
+
+    @property
+    def setting(self) -> tuple:
+        """What must be equal for two runs' curves to share axes (the curve figure's section, minus the model)."""
+        s = self.spec
+        return (s["dataset"], s["data_source"], s["train_protocol"], s["preset"], s["steps"], s["batch_size"],
+                s["val_size"], s["test_size"])
+
+
+def run_curves(
+    runs_dir: Path,
+    dataset: str | None = None,
+    protocol: str | None = None,
+    preset: str | None = None,
+    steps: int | None = None,
+) -> list[RunCurve]:
+    """Every run folder under `runs_dir` (a sweep's --runs-dir, or one dataset's folder in it) that matches."""
+    import json
+
+    from vpbench.engine.trainer import read_log
+
+    found = []
+    for spec_path in sorted(Path(runs_dir).rglob("spec.json")):
+        try:
+            spec = json.loads(spec_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # not a run folder vpbench wrote (or one being created): nothing to draw
+        if not isinstance(spec, dict) or spec.get("version") != 1 or not spec.get("steps"):
+            continue  # parameter-free and evaluation-only runs have no curve
+        if (dataset and spec["dataset"] != dataset) or (protocol and spec["train_protocol"] != protocol) or (
+            preset and spec["preset"] != preset
+        ) or (steps and spec["steps"] != steps):
+            continue
+        events = read_log(spec_path.parent / "train_log.jsonl")
+        points = [event for event in events if event.get("event") == "validation"]
+        logged = [int(event["step"]) for event in events if event.get("event") in ("train", "validation")]
+        found.append(RunCurve(spec_path.parent, spec, points, max(logged, default=0)))
+    return found
+
+
+def progress_figure(
+    curves: list[RunCurve],
+    metric: str,
+    x_axis: str = "sequences",
+    sanity_records: Iterable[Record] = (),
+    where: str = "",
+) -> Figure:
+    """Validation `metric` of runs not finished (dotted: training, or stopped) or done (solid), with the sanity
+    rows of the same test clips as lines: for watching a campaign, so nothing in it is a stored result."""
+    if metric not in CURVE_METRICS:
+        raise VpbenchError(f"learning curves hold {', '.join(CURVE_METRICS)}; not '{metric}'")
+    if x_axis not in X_AXES:
+        raise VpbenchError(f"unknown x axis '{x_axis}'; choose {', '.join(X_AXES)}")
+    curves = [curve for curve in curves if curve.points]
+    if not curves:
+        raise VpbenchError(f"no run folder{where} has a validation point yet; wait for the first validation")
+    settings = sorted({curve.setting for curve in curves}, key=str)
+    if len(settings) > 1:
+        listed = "; ".join(f"{s[0]} {s[2]} preset {s[3]}, {s[4]} steps x {s[5]}" for s in settings)
+        raise VpbenchError(
+            f"the runs span {len(settings)} settings ({listed}); add --dataset/--protocol/--preset/--steps"
+        )
+    dataset, source, protocol, preset, total, batch, _, test_size = settings[0]
+    key, label = X_AXES[x_axis]
+    colors = model_colors(curve.spec["model"] for curve in curves)
+    figure = Figure(figsize=(7.5, 4.5))
+    axes = figure.add_subplot()
+    ends = []
+    models = [curve.spec["model"] for curve in curves]
+    for curve in sorted(curves, key=lambda c: (c.spec["model"], c.spec["seed"])):
+        xs = [point[key] for point in curve.points if key in point and metric in point]
+        ys = [point[metric] for point in curve.points if key in point and metric in point]
+        finished = curve.step >= total
+        color = colors[curve.spec["model"]]
+        axes.plot(xs, ys, marker="o", markersize=2.5, color=color, linestyle="-" if finished else ":")
+        state = "done" if finished else f"step {curve.step:,} of {total:,}"
+        name = curve.spec["model"]
+        if models.count(name) > 1:  # two runs of one model: seeds, or a spec that changed (the folder says which)
+            name += f" seed {curve.spec['seed']}, spec {curve.run_dir.name.rsplit('__', 1)[-1][:8]}"
+        ends.append((xs[-1], ys[-1], f"{name} ({state})", color))
+    for record in sanity_records:
+        data = record.dataset
+        if record.model.family != SANITY_FAMILY:
+            continue
+        if (data.name, data.source, record.protocol.name, data.test_size) != (dataset, source, protocol, test_size):
+            continue
+        value = record.metrics.get("vpbench", {}).get("overall", {}).get(metric)
+        if value is not None and metric != "loss":
+            axes.axhline(value, color="0.45", linestyle="--", linewidth=1.2)
+            ends.append((None, value, f"{record.model.name} (test)", "0.45"))
+    right = axes.get_xlim()[1]
+    ends = [(right if x is None else x, y, text, color) for x, y, text, color in ends]
+    higher = {"ssim": True, "psnr": True}.get(metric, False)
+    axes.set_xlabel(label)
+    axes.set_ylabel(f"validation {metric} (vpbench; {'higher' if higher else 'lower'} is better)")
+    axes.set_title(
+        f"runs in progress · {dataset} · data {source} · {protocol} · preset {preset} · budget {total} steps x "
+        f"{batch} (dotted: not finished)",
+        fontsize=9,
+    )
+    axes.grid(alpha=0.3)
+    _label_ends(figure, axes, ends)
+    return figure
