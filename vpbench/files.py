@@ -1,4 +1,4 @@
-"""File helpers every layer may use (engine, results, data): atomic writes and content hashes.
+"""File helpers every layer may use (engine, results, data): atomic writes, content hashes, JSON-lines logs.
 
 Why here: checkpoints (engine) and records (results) both need "all or nothing" writes, and neither package
 may import the other's internals; this module imports nothing of vpbench.
@@ -55,3 +55,22 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """The events of a JSON-lines log such as a run's `train_log.jsonl` (none if it does not exist). A line cut
+    short by a kill is skipped: the others still tell the run's story. Read while the run appends to it
+    (`sweep --plan`, `plot progress`)."""
+    import json
+
+    if not Path(path).exists():
+        return []
+    events = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events

@@ -29,6 +29,7 @@ from pathlib import Path
 from vpbench.engine.config import RunConfig
 from vpbench.engine.spec import RunSpec
 from vpbench.errors import VpbenchError
+from vpbench.files import read_json_lines
 from vpbench.registry import get_model_entry, list_models
 
 
@@ -100,10 +101,8 @@ def progress(item: SweepItem, now: float | None = None) -> str:
 def _training_log_tail(log_path: Path, last: int = 5) -> tuple[int, float | None, dict | None]:
     """The last logged training step, the median pace of the last few (the trainer's own measurement) and the
     last validation point (vpbench convention)."""
-    from vpbench.engine.trainer import read_log
-
     steps, paces, validation = [0], [], None
-    for event in read_log(log_path):
+    for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
             paces.append(float(event["steps_per_s"]))

@@ -188,20 +188,6 @@ class JsonLog:
                 handle.write(json.dumps(event) + "\n")
 
 
-def read_log(path: Path) -> list[dict]:
-    """The events of a training log (none if it does not exist); a line cut short by a kill is skipped, the
-    others still tell the run's story. Read by `sweep --plan` and `plot progress` while the run writes it."""
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events
-
-
 def train(
     model: nn.Module,
     train_set: ClipDataset,

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vpbench.errors import VpbenchError
+from vpbench.files import read_json_lines
 from vpbench.results.plots import FORMATS, _label_ends, _row_style, _single_section, model_colors, save_figure
 from vpbench.results.schema import Record
 from vpbench.results.sections import SANITY_FAMILY
@@ -172,8 +173,6 @@ def run_curves(
     """Every run folder under `runs_dir` (a sweep's --runs-dir, or one dataset's folder in it) that matches."""
     import json
 
-    from vpbench.engine.trainer import read_log
-
     found = []
     for spec_path in sorted(Path(runs_dir).rglob("spec.json")):
         try:
@@ -186,7 +185,7 @@ def run_curves(
             preset and spec["preset"] != preset
         ) or (steps and spec["steps"] != steps):
             continue
-        events = read_log(spec_path.parent / "train_log.jsonl")
+        events = read_json_lines(spec_path.parent / "train_log.jsonl")
         points = [event for event in events if event.get("event") == "validation"]
         logged = [int(event["step"]) for event in events if event.get("event") in ("train", "validation")]
         found.append(RunCurve(spec_path.parent, spec, points, max(logged, default=0)))
