@@ -1,5 +1,6 @@
-"""Learning-curve extrapolation (`vpbench extrapolate`): the fit and its edge cases on records whose curves
-follow a known law, so the crossing it reports can be checked by hand."""
+"""Learning curves beyond the committed figure: `vpbench extrapolate` (the fit and its edge cases, on records
+whose curves follow a known law, so the crossing it reports can be checked by hand) and `vpbench plot
+progress` (curves of runs still training, read from their logs)."""
 
 from __future__ import annotations
 
