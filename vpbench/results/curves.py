@@ -18,7 +18,16 @@ from matplotlib.figure import Figure
 
 from vpbench.errors import VpbenchError
 from vpbench.files import read_json_lines
-from vpbench.results.plots import FORMATS, _label_ends, _row_style, _single_section, model_colors, save_figure
+from vpbench.results.columns import higher_is_better
+from vpbench.results.plots import (
+    FORMATS,
+    SANITY_STYLE,
+    _label_ends,
+    _row_style,
+    _single_section,
+    model_colors,
+    save_figure,
+)
 from vpbench.results.schema import Record
 from vpbench.results.sections import SANITY_FAMILY
 from vpbench.results.table import TableOptions, build_table
@@ -31,6 +40,32 @@ X_AXES = {
 }
 
 
+def _check_request(metric: str, x_axis: str) -> None:
+    if metric not in CURVE_METRICS:
+        raise VpbenchError(f"learning curves hold {', '.join(CURVE_METRICS)}; not '{metric}'")
+    if x_axis not in X_AXES:
+        raise VpbenchError(f"unknown x axis '{x_axis}'; choose {', '.join(X_AXES)}")
+
+
+def _curve_section(records, options: TableOptions, metric: str, results_dir, what: str):
+    """The one leaderboard section the curves belong to, in the vpbench convention (the curves' own)."""
+    options = TableOptions(**{**options.__dict__, "metrics": (metric,), "per_horizon": False, "vs": None,
+                              "reference": False, "conventions": ("vpbench",)})
+    return _single_section(build_table(records, options, results_dir), what)
+
+
+def _finish_axes(figure: Figure, axes, ends: list, metric: str, x_label: str, title: str) -> None:
+    """Axis labels, title, grid and the direct labels; sanity lines (x None) are labelled at the right edge."""
+    right = axes.get_xlim()[1]
+    ends = [(right if x is None else x, y, text, color) for x, y, text, color in ends]
+    direction = "higher" if higher_is_better(metric) else "lower"
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(f"validation {metric} (vpbench; {direction} is better)")
+    axes.set_title(title, fontsize=9)
+    axes.grid(alpha=0.3)
+    _label_ends(figure, axes, ends)
+
+
 def curves_figure(
     records: Iterable[Record],
     metric: str,
@@ -39,14 +74,9 @@ def curves_figure(
     results_dir: str | Path | None = None,
 ) -> Figure:
     """Validation `metric` against `x_axis` for every trained model of one leaderboard section."""
-    if metric not in CURVE_METRICS:
-        raise VpbenchError(f"learning curves hold {', '.join(CURVE_METRICS)}; not '{metric}'")
-    if x_axis not in X_AXES:
-        raise VpbenchError(f"unknown x axis '{x_axis}'; choose {', '.join(X_AXES)}")
+    _check_request(metric, x_axis)
     table_metric = "mse" if metric == "loss" else metric
-    options = TableOptions(**{**options.__dict__, "metrics": (table_metric,), "per_horizon": False, "vs": None,
-                              "reference": False, "conventions": ("vpbench",)})
-    section = _single_section(build_table(records, options, results_dir), "learning-curve figure")
+    section = _curve_section(records, options, table_metric, results_dir, "learning-curve figure")
     key, label = X_AXES[x_axis]
     colors = model_colors(row.model for row in section.rows)
     figure = Figure(figsize=(7.5, 4.5))
@@ -70,14 +100,7 @@ def curves_figure(
         drawn += 1
     if not drawn:
         raise VpbenchError("no record of this section has a learning curve (records made before curves existed)")
-    right = axes.get_xlim()[1]
-    ends = [(right if x is None else x, y, text, color) for x, y, text, color in ends]
-    higher = {"ssim": True, "psnr": True}.get(metric, False)
-    axes.set_xlabel(label)
-    axes.set_ylabel(f"validation {metric} (vpbench; {'higher' if higher else 'lower'} is better)")
-    axes.set_title(section.title, fontsize=9)
-    axes.grid(alpha=0.3)
-    _label_ends(figure, axes, ends)
+    _finish_axes(figure, axes, ends, metric, label, section.title)
     return figure
 
 
@@ -120,14 +143,12 @@ def extrapolate_crossings(
     one crossing per model with a curve, the nearest first."""
     if metric not in CURVE_METRICS or metric == "loss":
         raise VpbenchError(f"extrapolate a test metric the sanity rows have: {', '.join(CURVE_METRICS[:-1])}")
-    options = TableOptions(**{**options.__dict__, "metrics": (metric,), "per_horizon": False, "vs": None,
-                              "reference": False, "conventions": ("vpbench",)})
-    section = _single_section(build_table(records, options, results_dir), "extrapolation")
+    section = _curve_section(records, options, metric, results_dir, "extrapolation")
     targets = [row.cells[metric].value for row in section.rows if row.kind == "sanity" and row.model == against]
     if not targets or targets[0] is None:
         sanity = sorted(row.model for row in section.rows if row.kind == "sanity")
         raise VpbenchError(f"no '{against}' row with {metric} in '{section.title}'; sanity rows here: {sanity}")
-    target, higher = targets[0], metric in ("ssim", "psnr")
+    target, higher = targets[0], higher_is_better(metric)
     crossings = []
     for row in section.rows:
         curve = (row.record.training.curve if row.kind == "result" and row.record is not None else None) or []
@@ -201,10 +222,7 @@ def progress_figure(
 ) -> Figure:
     """Validation `metric` of runs not finished (dotted: training, or stopped) or done (solid), with the sanity
     rows of the same test clips as lines: for watching a campaign, so nothing in it is a stored result."""
-    if metric not in CURVE_METRICS:
-        raise VpbenchError(f"learning curves hold {', '.join(CURVE_METRICS)}; not '{metric}'")
-    if x_axis not in X_AXES:
-        raise VpbenchError(f"unknown x axis '{x_axis}'; choose {', '.join(X_AXES)}")
+    _check_request(metric, x_axis)
     curves = [curve for curve in curves if curve.points]
     if not curves:
         raise VpbenchError(f"no run folder{where} has a validation point yet; wait for the first validation")
@@ -240,18 +258,11 @@ def progress_figure(
             continue
         value = record.metrics.get("vpbench", {}).get("overall", {}).get(metric)
         if value is not None and metric != "loss":
-            axes.axhline(value, color="0.45", linestyle="--", linewidth=1.2)
-            ends.append((None, value, f"{record.model.name} (test)", "0.45"))
-    right = axes.get_xlim()[1]
-    ends = [(right if x is None else x, y, text, color) for x, y, text, color in ends]
-    higher = {"ssim": True, "psnr": True}.get(metric, False)
-    axes.set_xlabel(label)
-    axes.set_ylabel(f"validation {metric} (vpbench; {'higher' if higher else 'lower'} is better)")
-    axes.set_title(
+            axes.axhline(value, **SANITY_STYLE)
+            ends.append((None, value, f"{record.model.name} (test)", SANITY_STYLE["color"]))
+    title = (
         f"runs in progress · {dataset} · data {source} · {protocol} · preset {preset} · budget {total} steps x "
-        f"{batch} (dotted: not finished)",
-        fontsize=9,
+        f"{batch} (dotted: not finished)"
     )
-    axes.grid(alpha=0.3)
-    _label_ends(figure, axes, ends)
+    _finish_axes(figure, axes, ends, metric, label, title)
     return figure

@@ -114,9 +114,12 @@ def _label_ends(figure: Figure, axes, ends: list[tuple[float, float, str, tuple]
         )
 
 
+SANITY_STYLE = {"color": "0.45", "linestyle": "--", "linewidth": 1.2}  # parameter-free rows: grey dashes
+
+
 def _row_style(row: Row, colors: dict) -> dict:
     if row.kind == "sanity":
-        return {"color": "0.45", "linestyle": "--", "linewidth": 1.2}
+        return dict(SANITY_STYLE)
     if row.kind == "published":
         return {"color": colors.get(row.model, "0.3"), "linestyle": ":", "linewidth": 1.2}
     return {"color": colors[row.model], "linestyle": "-", "linewidth": 1.8}
