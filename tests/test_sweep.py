@@ -156,4 +156,51 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert stopped.value.code in (None, 0), out
     assert "convgru (seed 42, spec " in out and "checkpointed at step 4 of 12" in out and "convlstm" in out
+    assert out.splitlines()[-1].startswith("training left: about ")  # the campaign total closes the plan
+    assert out.splitlines()[-1].endswith("no pace measured for convlstm (not counted)")
     assert sorted(path.name for path in tmp_path.rglob("*")) == before
+
+
+def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_path):
+    """A run not started yet is estimated from the longest stored run that agrees on everything a step costs
+    (model, its configuration, data, batch, device, threads), whatever its budget; a different batch size is
+    another cost, and an untrained predictor needs no training."""
+    from vpbench.engine.sweep import campaign_estimate, progress, stored_pace
+    from vpbench.results.store import load_records
+
+    template = dataclasses.replace(smoke_config(tmp_path), model="")
+    run(dataclasses.replace(template, model="convgru"))
+    records = load_records(tmp_path / "results")
+    (stored,) = [record for record in records if record.protocol.name == "4->4"]
+    seconds_per_step = stored.training.wall_time_s / stored.training.steps
+
+    longer = dataclasses.replace(template, steps=36)
+    convgru, zeros, convlstm = plan_sweep(grid(longer, ["convgru", "zeros", "convlstm"]))
+    assert not convgru.stored and convgru.spec.spec_hash != stored.spec_hash
+    pace = stored_pace(convgru.spec, records)
+    assert pace.seconds_per_step == pytest.approx(seconds_per_step)
+    assert pace.source == f"its stored 12-step run {stored.spec_hash[:8]}"
+    assert progress(convgru, records=records) == (
+        f"not started; about {36 * seconds_per_step / 60:.0f} min of training at {seconds_per_step:.1f} s per step "
+        f"(the pace of its stored 12-step run {stored.spec_hash[:8]})"
+    )
+    assert progress(convlstm, records=records) == "not started"  # nothing measured its step
+
+    (other_batch,) = plan_sweep(grid(dataclasses.replace(longer, batch_size=2), ["convgru"]))
+    assert stored_pace(other_batch.spec, records) is None
+
+    line = campaign_estimate([convgru, zeros, convlstm], records, jobs=2)
+    hours = 36 * seconds_per_step / 3600
+    assert line == (
+        f"training left: about {hours:.1f} h in one job; about {hours:.1f} h of wall time with --jobs 2 "
+        "(evaluation not included); no pace measured for convlstm (not counted)"
+    )
+
+
+def test_the_wall_time_of_a_campaign_follows_the_pool_order():
+    """Runs start in grid order on the first free job, so a long run last ends the campaign late."""
+    from vpbench.engine.sweep import wall_seconds
+
+    assert wall_seconds([3, 1, 1, 1], jobs=2) == 3
+    assert wall_seconds([1, 1, 1, 3], jobs=2) == 4
+    assert wall_seconds([1, 1, 1, 3], jobs=1) == 6

@@ -382,7 +382,8 @@ def sweep_command(
     data_option: DataOptions = None,
     emit: Annotated[str | None, typer.Option(help="'slurm': print a job-array script instead of running")] = None,
     plan: Annotated[
-        bool, typer.Option("--plan", help="print where each run stands (stored, at step k of N, ...) and exit")
+        bool,
+        typer.Option("--plan", help="print where each run stands (stored, at step k of N, ...), time left; exit"),
     ] = False,
 ) -> None:
     """Run a grid of models on one dataset (the same budget for each), or a suite file, skipping stored
@@ -390,7 +391,7 @@ def sweep_command(
     from vpbench.engine.config import RunConfig, parse_duration
     from vpbench.engine.run import run as run_engine
     from vpbench.engine.suite import load_suite, select_configs
-    from vpbench.engine.sweep import grid, plan_sweep, progress, run_sweep, slurm_script
+    from vpbench.engine.sweep import campaign_estimate, grid, plan_sweep, progress, run_sweep, slurm_script
 
     if jobs < 1:
         raise VpbenchError(f"--jobs must be at least 1, got {jobs}")
@@ -438,9 +439,13 @@ def sweep_command(
         configs = grid(template, names)
     items = plan_sweep(configs)
     if plan:  # a status for long campaigns: reads files only, never trains or locks
+        from vpbench.results.store import load_records
+
+        records = [record for folder in {item.config.results_dir for item in items} for record in load_records(folder)]
         for item in items:
-            stdout.print(f"{item.spec.model} (seed {item.spec.seed}, spec {item.spec.spec_hash}): {progress(item)}",
-                         highlight=False, soft_wrap=True)
+            stdout.print(f"{item.spec.model} (seed {item.spec.seed}, spec {item.spec.spec_hash}): "
+                         f"{progress(item, records=records)}", highlight=False, soft_wrap=True)
+        stdout.print(campaign_estimate(items, records, jobs), highlight=False, soft_wrap=True)
         return
     outcome = run_sweep(items, run_engine, jobs=jobs, log=lambda line: stderr.print(line, highlight=False))
     for model, state in outcome:

@@ -61,12 +61,96 @@ def plan_sweep(configs: list[RunConfig]) -> list[SweepItem]:
     return items
 
 
-def progress(item: SweepItem, now: float | None = None) -> str:
+# The spec fields that set what one training step costs: a stored run agreeing on all of them (any budget)
+# paces a run that has not started.
+STEP_COST_FIELDS = (
+    "model",
+    "model_config",
+    "dataset",
+    "frame_shape",
+    "train_protocol",
+    "batch_size",
+    "device_kind",
+    "threads",
+    "world_size",
+)
+
+
+@dataclass
+class Pace:
+    seconds_per_step: float
+    source: str  # where the pace was measured, for the reader
+
+
+def stored_pace(spec: RunSpec, records: list) -> Pace | None:
+    """Seconds per step of the longest stored trained run that costs the same per step (wall time over steps,
+    validation included), or None."""
+    wanted = {name: value for name, value in spec.to_dict().items() if name in STEP_COST_FIELDS}
+    matches = [
+        record
+        for record in records
+        if record.training.trained
+        and record.training.steps > 0
+        and record.training.wall_time_s
+        and all(record.spec.get(name) == value for name, value in wanted.items())
+    ]
+    if not matches:
+        return None
+    longest = max(matches, key=lambda record: (record.training.steps, record.spec_hash))
+    return Pace(
+        longest.training.wall_time_s / longest.training.steps,
+        f"its stored {longest.training.steps:,}-step run {longest.spec_hash[:8]}",
+    )
+
+
+def training_left(item: SweepItem, records: list) -> tuple[float | None, Pace | None]:
+    """Seconds of training a (resumed) run still needs and the pace behind the estimate: the run's own
+    logged pace once it has a checkpoint, else a stored run's; (None, None) when nothing measures it."""
+    from vpbench.engine.checkpoint import load_checkpoint
+
+    if item.stored or not item.spec.trained:
+        return 0.0, None
+    last = item.run_dir / "last.pt"
+    steps_left, pace = item.spec.steps, None
+    if last.exists():
+        steps_left = max(item.spec.steps - load_checkpoint(last)["step"], 0)
+        _, steps_per_second, _ = _training_log_tail(item.run_dir / "train_log.jsonl")
+        if steps_per_second:
+            pace = Pace(1 / steps_per_second, "its log")
+    pace = pace or stored_pace(item.spec, records)
+    return (None, None) if pace is None else (steps_left * pace.seconds_per_step, pace)
+
+
+def wall_seconds(durations: list[float], jobs: int) -> float:
+    """When the last of `durations` ends if each starts, in order, on the first of `jobs` free workers
+    (what `run_sweep`'s pool does)."""
+    workers = [0.0] * max(jobs, 1)
+    for seconds in durations:
+        workers[workers.index(min(workers))] += seconds
+    return max(workers)
+
+
+def campaign_estimate(items: list[SweepItem], records: list, jobs: int) -> str:
+    """One line: the training still to do, in single-job hours and in wall hours with `jobs` side by side;
+    evaluation not included."""
+    left = [(item.spec.model, training_left(item, records)[0]) for item in items]
+    known = [seconds for _, seconds in left if seconds]
+    line = (
+        f"training left: about {sum(known) / 3600:.1f} h in one job; about "
+        f"{wall_seconds(known, jobs) / 3600:.1f} h of wall time with --jobs {jobs} (evaluation not included)"
+    )
+    unknown = sorted({model for model, seconds in left if seconds is None})
+    if unknown:
+        line += f"; no pace measured for {', '.join(unknown)} (not counted)"
+    return line
+
+
+def progress(item: SweepItem, now: float | None = None, records: list | None = None) -> str:
     """Where one run of a sweep stands, from its files alone (read-only, safe beside a running campaign):
     stored, trained and awaiting evaluation, at step k of N, started without a checkpoint yet, or not
     started — and how long ago its run folder last changed, so a live job is told from a stopped one; an
     unfinished run also shows its latest validation point, which answers "is the budget enough" hours before
-    the record does."""
+    the record does. `records` (the results folder's) pace a run that has not started."""
     from vpbench.engine.checkpoint import load_checkpoint
 
     if item.stored:
@@ -74,22 +158,30 @@ def progress(item: SweepItem, now: float | None = None) -> str:
     last = item.run_dir / "last.pt"
     files = [path for path in item.run_dir.iterdir() if path.is_file()] if item.run_dir.is_dir() else []
     if not files:
+        seconds, pace = training_left(item, records or [])
+        if seconds and pace:
+            return (
+                f"not started; about {seconds / 60:.0f} min of training at {pace.seconds_per_step:.1f} s per "
+                f"step (the pace of {pace.source})"
+            )
         return "not started"
     minutes = ((now if now is not None else time.time()) - max(path.stat().st_mtime for path in files)) / 60
     if not last.exists():
         return f"started, no checkpoint yet; run folder last written {minutes:.0f} min ago ({item.run_dir})"
     step = load_checkpoint(last)["step"]
     total = item.spec.steps
-    logged, pace, validation = _training_log_tail(item.run_dir / "train_log.jsonl")
+    logged, _, validation = _training_log_tail(item.run_dir / "train_log.jsonl")
     if step >= total:
         state = f"trained ({step} of {total} steps); evaluation next"
     else:
         state = f"checkpointed at step {step} of {total}"
         if logged > step:
             state += f" (logged step {logged})"
-        if pace:
-            left = (total - step) / pace / 60  # from the checkpoint: what a resume would still train
-            state += f", about {left:.0f} min of training left at {1 / pace:.1f} s per step"
+        seconds, pace = training_left(item, records or [])  # from the checkpoint: what a resume would train
+        if seconds and pace:
+            state += f", about {seconds / 60:.0f} min of training left at {pace.seconds_per_step:.1f} s per step"
+            if pace.source != "its log":
+                state += f" (the pace of {pace.source})"
     if validation:
         state += (
             f"; last validation (step {validation['step']}, {validation['sequences']:,} sequences): "
