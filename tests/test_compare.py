@@ -132,3 +132,24 @@ def test_cli_compare_json_and_csv(tmp_path, monkeypatch, capsys):
             assert "paired test sequences" in out and "<0.001" in out
     records = load_records(tmp_path)
     assert len(comparison_records(compare_models(records, "srvp", "convgru", tmp_path))) == 17
+
+
+def test_steps_keeps_an_untrained_model_out_of_a_budget_as_table_does(tmp_path):
+    """One `--steps` rule for table, compare and plot (sections.within_budget): the sanity predictors join
+    every budget, but a trainable model evaluated untrained is a 0-step run, not a member of the 600-step
+    track."""
+    import dataclasses
+
+    from vpbench.results.sections import within_budget
+
+    record, arrays = make_record("convgru", test_size=16)
+    untrained = dataclasses.replace(record, training=dataclasses.replace(record.training, steps=0, trained=False))
+    others = [make_record("srvp", test_size=16, steps=600), make_record("zeros", test_size=16)]
+    store(tmp_path, [(untrained, arrays), *others])
+    records = {r.model.name: r for r in load_records(tmp_path)}
+    assert within_budget(records["zeros"], 600) and within_budget(records["zeros"], 0)
+    assert not within_budget(records["convgru"], 600) and within_budget(records["convgru"], 0)
+    with pytest.raises(VpbenchError, match="no record of model 'convgru' matches the filters"):
+        compare_models(list(records.values()), "srvp", "convgru", tmp_path, steps=600)
+    [comparison] = compare_models(list(records.values()), "srvp", "zeros", tmp_path, steps=600)
+    assert comparison.record_b.model.name == "zeros"

@@ -19,7 +19,7 @@ import numpy as np
 from vpbench.errors import VpbenchError
 from vpbench.results.columns import higher_is_better
 from vpbench.results.schema import Record
-from vpbench.results.sections import CI_FIXTURE_PRESET
+from vpbench.results.sections import CI_FIXTURE_PRESET, within_budget
 from vpbench.results.sequences import INDEX_KEY, SequenceCache, sequence_overall
 
 SIGNIFICANCE = 0.05
@@ -169,7 +169,7 @@ def compare_models(
             and (source is None or r.dataset.source == source)
             and (preset is None or r.model.preset == preset)
             and (seed is None or r.provenance.seed == seed)
-            and (steps is None or not r.training.trained or r.training.steps == steps)
+            and within_budget(r, steps)
             and (r.model.preset != CI_FIXTURE_PRESET or preset == CI_FIXTURE_PRESET)  # CI fixtures, as in `table`
         ]
         if not found:

@@ -23,6 +23,13 @@ SANITY_FAMILY = "reference"
 CI_FIXTURE_PRESET = "smoke"  # tiny models whose records are regression fixtures for `vpbench check`, not results
 
 
+def within_budget(record: Record, steps: int | None) -> bool:
+    """The `--steps N` filter of table, compare and plot: records trained for N steps, and the sanity
+    predictors, which have no budget and so join every one. A trainable model evaluated untrained is a
+    0-step run (`--steps 0`), not a sanity row."""
+    return steps is None or record.model.family == SANITY_FAMILY or record.training.steps == steps
+
+
 @dataclass(frozen=True)
 class TableOptions:
     """What to show. Empty tuples / None mean "no filter" (conventions: the default one)."""

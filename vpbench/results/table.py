@@ -43,6 +43,7 @@ from vpbench.results.sections import (  # noqa: F401  (re-exported: the table's 
     SectionKey,
     TableOptions,
     finish_section,
+    within_budget,
 )
 from vpbench.results.sequences import SequenceCache, bootstrap_interval, sequence_overall
 
@@ -54,7 +55,7 @@ def _matches(record: Record, options: TableOptions) -> bool:
         and (options.protocol is None or record.protocol.name == options.protocol)
         and (options.source is None or record.dataset.source == options.source)
         and (sanity or options.preset is None or record.model.preset == options.preset)
-        and (sanity or options.steps is None or record.training.steps == options.steps)
+        and within_budget(record, options.steps)
     )
 
 
