@@ -117,3 +117,5 @@ def test_progress_refuses_runs_of_two_settings_in_one_line(tmp_path):
     assert len(run_curves(tmp_path / "runs", steps=8)) == 1
     with pytest.raises(VpbenchError, match="no run folder under nowhere has a validation point"):
         progress_figure([], "ssim", where=" under nowhere")
+    with pytest.raises(VpbenchError, match=r"no runs folder at .*missing; pass the --runs-dir that `vpbench run`"):
+        run_curves(tmp_path / "missing")  # a typo in --runs-dir is named, not reported as "no validation yet"

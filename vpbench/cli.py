@@ -854,11 +854,11 @@ FigureOutput = Annotated[
 FigureFormats = Annotated[str, typer.Option("--formats", help="comma-separated: png,pdf")]
 
 
-def _figure_stem(output: Path | None, results_dir: Path, *parts: str | None) -> Path:
+def _figure_stem(output: Path | None, folder: Path, *parts: str | None) -> Path:
+    """--output without its image suffix, or `folder`/<parts joined by "_">."""
     if output is not None:
         return output.with_suffix("") if output.suffix in (".png", ".pdf") else output
-    name = "_".join(str(part).replace("->", "-") for part in parts if part)
-    return results_dir / "figures" / name
+    return folder / "_".join(str(part).replace("->", "-") for part in parts if part)
 
 
 def _budget(steps: int | None) -> str | None:
@@ -891,7 +891,8 @@ def plot_horizon_command(
     from vpbench.results.plots import plot_horizon
 
     options = _table_options(None, dataset, protocol, convention, preset, source, reference, steps=steps)
-    stem = _figure_stem(output, results_dir, "horizon", dataset, protocol, metric, *options.conventions, _budget(steps))
+    parts = ("horizon", dataset, protocol, metric, *options.conventions, _budget(steps))
+    stem = _figure_stem(output, results_dir / "figures", *parts)
     paths = plot_horizon(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
     _print_written(paths)
 
@@ -915,7 +916,7 @@ def plot_curves_command(
     from vpbench.results.curves import plot_curves
 
     options = _table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
-    stem = _figure_stem(output, results_dir, "curves", dataset, protocol, metric, x_axis, _budget(steps))
+    stem = _figure_stem(output, results_dir / "figures", "curves", dataset, protocol, metric, x_axis, _budget(steps))
     paths = plot_curves(suite_records(results_dir), metric, options, stem, x_axis, results_dir, _split_names([formats]))
     _print_written(paths)
 
@@ -952,9 +953,8 @@ def plot_progress_command(
     except VpbenchError:
         sanity = []  # no stored results here: the curves alone
     figure = progress_figure(curves, metric, x_axis, sanity, f" under {runs_dir}")
-    stem = _figure_stem(output, runs_dir, "progress", dataset, protocol, metric, x_axis, _budget(steps))
-    if output is None:
-        stem = Path(runs_dir) / stem.name  # beside the runs, never among the committed figures
+    # Beside the runs, never among the committed figures.
+    stem = _figure_stem(output, Path(runs_dir), "progress", dataset, protocol, metric, x_axis, _budget(steps))
     _print_written(save_figure(figure, stem, _split_names([formats])))
 
 
@@ -979,7 +979,7 @@ def plot_efficiency_command(
 
     options = _table_options(None, dataset, protocol, convention, preset, source, reference, steps=steps)
     stem = _figure_stem(
-        output, results_dir, "efficiency", dataset, protocol, metric, *options.conventions, _budget(steps)
+        output, results_dir / "figures", "efficiency", dataset, protocol, metric, *options.conventions, _budget(steps)
     )
     paths = plot_efficiency(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
     _print_written(paths)
@@ -1004,7 +1004,7 @@ def plot_samples_command(
     from vpbench.results.plots import plot_samples
 
     options = _table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
-    stem = _figure_stem(output, results_dir, "samples", dataset, protocol, _budget(steps))
+    stem = _figure_stem(output, results_dir / "figures", "samples", dataset, protocol, _budget(steps))
     paths = plot_samples(
         suite_records(results_dir),
         options,

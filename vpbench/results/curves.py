@@ -194,6 +194,8 @@ def run_curves(
     """Every run folder under `runs_dir` (a sweep's --runs-dir, or one dataset's folder in it) that matches."""
     import json
 
+    if not Path(runs_dir).is_dir():
+        raise VpbenchError(f"no runs folder at {runs_dir}; pass the --runs-dir that `vpbench run` or `sweep` wrote to")
     found = []
     for spec_path in sorted(Path(runs_dir).rglob("spec.json")):
         try:
