@@ -179,7 +179,7 @@ def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_pat
     assert not convgru.stored and convgru.spec.spec_hash != stored.spec_hash
     pace = stored_pace(convgru.spec, records)
     assert pace.seconds_per_step == pytest.approx(seconds_per_step)
-    assert pace.source == f"its stored 12-step run {stored.spec_hash[:8]}"
+    assert pace.stored_run == f"its stored 12-step run {stored.spec_hash[:8]}"
     assert progress(convgru, records=records) == (
         f"not started; about {36 * seconds_per_step / 60:.0f} min of training at {seconds_per_step:.1f} s per step "
         f"(the pace of its stored 12-step run {stored.spec_hash[:8]})"

@@ -79,7 +79,7 @@ STEP_COST_FIELDS = (
 @dataclass
 class Pace:
     seconds_per_step: float
-    source: str  # where the pace was measured, for the reader
+    stored_run: str | None = None  # the stored run that measured it; None: the run's own training log
 
 
 def stored_pace(spec: RunSpec, records: list) -> Pace | None:
@@ -116,7 +116,7 @@ def training_left(item: SweepItem, records: list) -> tuple[float | None, Pace | 
         steps_left = max(item.spec.steps - load_checkpoint(last)["step"], 0)
         _, steps_per_second, _ = _training_log_tail(item.run_dir / "train_log.jsonl")
         if steps_per_second:
-            pace = Pace(1 / steps_per_second, "its log")
+            pace = Pace(1 / steps_per_second)
     pace = pace or stored_pace(item.spec, records)
     return (None, None) if pace is None else (steps_left * pace.seconds_per_step, pace)
 
@@ -162,7 +162,7 @@ def progress(item: SweepItem, now: float | None = None, records: list | None = N
         if seconds and pace:
             return (
                 f"not started; about {seconds / 60:.0f} min of training at {pace.seconds_per_step:.1f} s per "
-                f"step (the pace of {pace.source})"
+                f"step (the pace of {pace.stored_run})"
             )
         return "not started"
     minutes = ((now if now is not None else time.time()) - max(path.stat().st_mtime for path in files)) / 60
@@ -180,8 +180,8 @@ def progress(item: SweepItem, now: float | None = None, records: list | None = N
         seconds, pace = training_left(item, records or [])  # from the checkpoint: what a resume would train
         if seconds and pace:
             state += f", about {seconds / 60:.0f} min of training left at {pace.seconds_per_step:.1f} s per step"
-            if pace.source != "its log":
-                state += f" (the pace of {pace.source})"
+            if pace.stored_run:
+                state += f" (the pace of {pace.stored_run})"
     if validation:
         state += (
             f"; last validation (step {validation['step']}, {validation['sequences']:,} sequences): "
