@@ -14,7 +14,7 @@ from _records import make_record, store
 
 from vpbench.cli import main
 from vpbench.errors import VpbenchError
-from vpbench.results.compare import compare_models, compare_records, comparison_records
+from vpbench.results.compare import compare_models, compare_records, comparison_lines, comparison_records
 from vpbench.results.store import load_records
 
 
@@ -149,7 +149,27 @@ def test_steps_keeps_an_untrained_model_out_of_a_budget_as_table_does(tmp_path):
     records = {r.model.name: r for r in load_records(tmp_path)}
     assert within_budget(records["zeros"], 600) and within_budget(records["zeros"], 0)
     assert not within_budget(records["convgru"], 600) and within_budget(records["convgru"], 0)
-    with pytest.raises(VpbenchError, match="no record of model 'convgru' matches the filters"):
+    with pytest.raises(VpbenchError, match="no record of model 'convgru' at 600 steps matches the filters"):
         compare_models(list(records.values()), "srvp", "convgru", tmp_path, steps=600)
     [comparison] = compare_models(list(records.values()), "srvp", "zeros", tmp_path, steps=600)
     assert comparison.record_b.model.name == "zeros"
+
+
+def test_a_model_against_itself_at_another_budget(tmp_path):
+    """MODEL@STEPS picks one budget per side, so `compare srvp@600 srvp@10000` asks whether ten times the
+    training helped; the sides are labelled by budget, and a malformed budget is a one-line error."""
+    longer = make_record("srvp", test_size=16, steps=10000, quality=0.5)  # a different model state: other errors
+    store(tmp_path, [make_record("srvp", test_size=16, steps=600), longer])
+    records = load_records(tmp_path)
+    with pytest.raises(VpbenchError, match="srvp has 2 records .*add --preset, --seed or --steps"):
+        compare_models(records, "srvp", "srvp", tmp_path)
+    [comparison] = compare_models(records, "srvp@600", "srvp@10000", tmp_path, metrics=("ssim",))
+    assert (comparison.record_a.training.steps, comparison.record_b.training.steps) == (600, 10000)
+    assert comparison.labels == ("srvp@600", "srvp@10000")
+    assert comparison.title.startswith("srvp@600 vs srvp@10000 · mmnist")
+    line = comparison_lines(comparison)[0]
+    assert "srvp@600 − srvp@10000" in line and line["verdict"] == "srvp@10000 better"
+    with pytest.raises(VpbenchError, match="no record of model 'srvp' at 999 steps matches"):
+        compare_models(records, "srvp@600", "srvp@999", tmp_path)
+    with pytest.raises(VpbenchError, match=r"'srvp@ten': the part after '@' is a training budget in steps"):
+        compare_models(records, "srvp@ten", "srvp@600", tmp_path)

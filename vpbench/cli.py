@@ -778,8 +778,8 @@ def extrapolate_command(
 
 @app.command("compare")
 def compare_command(
-    model_a: Annotated[str, typer.Argument(help="first model (its record)")],
-    model_b: Annotated[str, typer.Argument(help="second model, evaluated on the same test set")],
+    model_a: Annotated[str, typer.Argument(help="first model (its record); MODEL@STEPS picks a budget, e.g. srvp@600")],
+    model_b: Annotated[str, typer.Argument(help="second model on the same test set, or the first @ another budget")],
     metric: MetricList = None,
     dataset: DatasetFilter = None,
     protocol: ProtocolFilter = None,

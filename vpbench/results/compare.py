@@ -5,7 +5,8 @@ sequence, two models evaluated on the *same* clips (same dataset, source, protoc
 compared sequence by sequence: resampling the per-sequence differences gives a confidence interval of the
 mean difference and a p-value (the metric engine's `paired_bootstrap`). Records on different test sets are
 refused, since a paired test between them means nothing. Pooled metrics (srvp-paper) have no per-sequence
-values; their difference is shown without a test.
+values; their difference is shown without a test. `MODEL@STEPS` names one budget of a model, so a model can be
+compared with itself at another budget ("did ten times the training help?").
 """
 
 from __future__ import annotations
@@ -54,10 +55,20 @@ class Comparison:
     rows: list[MetricComparison] = field(default_factory=list)
 
     @property
-    def title(self) -> str:
+    def labels(self) -> tuple[str, str]:
+        """The two sides' names: the models, with their budgets (MODEL@STEPS) when both are one model."""
         a, b = self.record_a, self.record_b
+        if a.model.name != b.model.name:
+            return a.model.name, b.model.name
+        if a.training.steps != b.training.steps:
+            return f"{a.model.name}@{a.training.steps}", f"{b.model.name}@{b.training.steps}"
+        return f"{a.model.name} seed {a.provenance.seed}", f"{b.model.name} seed {b.provenance.seed}"
+
+    @property
+    def title(self) -> str:
+        a, (label_a, label_b) = self.record_a, self.labels
         return (
-            f"{a.model.name} vs {b.model.name} · {a.dataset.name} · data {a.dataset.source} · {a.protocol.name} · "
+            f"{label_a} vs {label_b} · {a.dataset.name} · data {a.dataset.source} · {a.protocol.name} · "
             f"{a.dataset.test_size} paired test sequences"
         )
 
@@ -157,9 +168,11 @@ def compare_models(
     conventions: Iterable[str] = (),
     metrics: Iterable[str] = (),
 ) -> list[Comparison]:
-    """One comparison per test set on which both models have exactly one matching record."""
+    """One comparison per test set on which both models have exactly one matching record. A model given as
+    MODEL@STEPS takes only records of that budget (instead of `steps`)."""
+    (model_a, steps_a), (model_b, steps_b) = split_budget(model_a, steps), split_budget(model_b, steps)
 
-    def matching(model: str) -> list[Record]:
+    def matching(model: str, steps: int | None) -> list[Record]:
         found = [
             r
             for r in records
@@ -173,13 +186,14 @@ def compare_models(
             and (r.model.preset != CI_FIXTURE_PRESET or preset == CI_FIXTURE_PRESET)  # CI fixtures, as in `table`
         ]
         if not found:
+            budget = f" at {steps} steps" if steps is not None else ""
             raise VpbenchError(
-                f"no record of model '{model}' matches the filters; `vpbench table` lists the stored ones"
+                f"no record of model '{model}'{budget} matches the filters; `vpbench table` lists the stored ones"
             )
         return found
 
     records = list(records)
-    by_set_a, by_set_b = _by_test_set(matching(model_a)), _by_test_set(matching(model_b))
+    by_set_a, by_set_b = _by_test_set(matching(model_a, steps_a)), _by_test_set(matching(model_b, steps_b))
     shared = [key for key in by_set_a if key in by_set_b]
     if not shared:
         raise VpbenchError(
@@ -203,6 +217,16 @@ def compare_models(
             pair.append(found[0])
         comparisons.append(compare_records(pair[0], pair[1], results_dir, conventions, metrics, sequences))
     return comparisons
+
+
+def split_budget(name: str, steps: int | None) -> tuple[str, int | None]:
+    """'predrnn@10000' -> ('predrnn', 10000); a name without '@' keeps the common `steps` filter."""
+    model, at, budget = name.partition("@")
+    if not at:
+        return name, steps
+    if not budget.isdigit():
+        raise VpbenchError(f"'{name}': the part after '@' is a training budget in steps, e.g. {model}@600")
+    return model, int(budget)
 
 
 def _same_budget(first: list[Record], second: list[Record]) -> tuple[list[Record], list[Record]]:
@@ -236,7 +260,7 @@ def comparison_lines(comparison: Comparison) -> list[dict[str, str]]:
     from vpbench.results.columns import metric_column
     from vpbench.results.render import format_number
 
-    a, b = comparison.record_a.model.name, comparison.record_b.model.name
+    a, b = comparison.labels
     lines = []
     for row in comparison.rows:
         column = metric_column(row.metric)
@@ -263,6 +287,7 @@ def comparison_records(comparisons: list[Comparison]) -> list[dict]:
     out = []
     for comparison in comparisons:
         a, b = comparison.record_a, comparison.record_b
+        label_a, label_b = comparison.labels
         for row in comparison.rows:
             out.append(
                 {
@@ -283,7 +308,9 @@ def comparison_records(comparisons: list[Comparison]) -> list[dict]:
                     "ci_high": row.interval[1] if row.interval else None,
                     "p_value": row.p_value,
                     "sequences": row.sequences,
-                    "verdict": row.verdict(a.model.name, b.model.name),
+                    "steps_a": a.training.steps,
+                    "steps_b": b.training.steps,
+                    "verdict": row.verdict(label_a, label_b),
                 }
             )
     return out
