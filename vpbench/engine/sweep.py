@@ -190,9 +190,10 @@ def progress(item: SweepItem, now: float | None = None, records: list | None = N
     return f"{state}; run folder last written {minutes:.0f} min ago ({item.run_dir})"
 
 
-def _training_log_tail(log_path: Path, last: int = 5) -> tuple[int, float | None, dict | None]:
-    """The last logged training step, the median pace of the last few (the trainer's own measurement) and the
-    last validation point (vpbench convention)."""
+def _training_log_tail(log_path: Path, last: int = 30) -> tuple[int, float | None, dict | None]:
+    """The last logged training step, the median pace of the last `last` log lines (the trainer's own
+    measurement over 300 steps at the default log interval, so a test run beside the job moves it little) and
+    the last validation point (vpbench convention)."""
     steps, paces, validation = [0], [], None
     for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
