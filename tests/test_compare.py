@@ -169,6 +169,12 @@ def test_a_model_against_itself_at_another_budget(tmp_path):
     assert comparison.title.startswith("srvp@600 vs srvp@10000 · mmnist")
     line = comparison_lines(comparison)[0]
     assert "srvp@600 − srvp@10000" in line and line["verdict"] == "srvp@10000 better"
+    store(tmp_path, [make_record("convgru", test_size=16, steps=10000), make_record("zeros", test_size=16)])
+    records = load_records(tmp_path)
+    [across] = compare_models(records, "srvp@600", "convgru@10000", tmp_path, metrics=("ssim",))
+    assert across.labels == ("srvp@600", "convgru@10000")  # two budgets stay visible across models
+    [against_zeros] = compare_models(records, "srvp@600", "zeros", tmp_path, metrics=("ssim",))
+    assert against_zeros.labels == ("srvp", "zeros")  # a sanity row has no budget to show
     with pytest.raises(VpbenchError, match="no record of model 'srvp' at 999 steps matches"):
         compare_models(records, "srvp@600", "srvp@999", tmp_path)
     with pytest.raises(VpbenchError, match=r"'srvp@ten': the part after '@' is a training budget in steps"):

@@ -56,12 +56,14 @@ class Comparison:
 
     @property
     def labels(self) -> tuple[str, str]:
-        """The two sides' names: the models, with their budgets (MODEL@STEPS) when both are one model."""
+        """The two sides' names: the models, with their budgets (MODEL@STEPS) where two trained budgets differ
+        or one model meets itself (a sanity predictor has no budget to show)."""
         a, b = self.record_a, self.record_b
-        if a.model.name != b.model.name:
-            return a.model.name, b.model.name
-        if a.training.steps != b.training.steps:
+        same_model = a.model.name == b.model.name
+        if a.training.steps != b.training.steps and (same_model or (a.training.trained and b.training.trained)):
             return f"{a.model.name}@{a.training.steps}", f"{b.model.name}@{b.training.steps}"
+        if not same_model:
+            return a.model.name, b.model.name
         return f"{a.model.name} seed {a.provenance.seed}", f"{b.model.name} seed {b.provenance.seed}"
 
     @property
