@@ -249,3 +249,34 @@ def test_a_parameter_free_record_reruns_from_its_stored_spec(tmp_path):
     assert record.spec["learning_rate"] == 0.0
     again = rerun_record(record, tmp_path, _cache={})
     assert again.metrics == record.metrics and again.spec_hash == record.spec_hash
+
+
+def test_pending_is_noted_while_missing_and_fails_once_stored(tmp_path):
+    """A suite entry's `pending` list is what the README quotes as "not stored yet": a missing model listed
+    there is a note, a missing model not listed is a failure, and a listed model whose records are all stored
+    fails too, naming the list to edit."""
+    from _engine_helpers import smoke_config
+
+    from vpbench.engine.run import run
+    from vpbench.gate import suite_records
+
+    results = tmp_path / "results"
+    results.mkdir()
+    entry = {"name": "track", "dataset": "synthetic", "preset": "smoke", "models": ["zeros", "last-frame"],
+             "protocols": ["4->4"], "steps": 12, "batch_size": 4, "test_size": 16, "val_size": 8, "val_every": 4}
+
+    def check_with(pending):
+        (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [{**entry, "pending": pending}]}))
+        leaderboard_path(results).write_text(render_leaderboard(suite_records(results), results))
+        return run_check(results, rerun=False)
+
+    run(smoke_config(tmp_path, model="zeros", checkpoint_every=None, data_options={}))
+    report = check_with(["last-frame"])
+    assert report.ok and any("last-frame seed 42: pending" in note for note in report.notes)
+    report = check_with([])
+    assert not report.ok and any("no record made with the entry's spec" in f.message for f in report.findings)
+    report = check_with(["zeros", "last-frame"])
+    assert not report.ok
+    assert [f.message for f in report.findings] == [
+        f"listed as pending but stored; remove 'zeros' from track's pending list in {results / 'suite.json'}"
+    ]
