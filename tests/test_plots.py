@@ -18,8 +18,8 @@ from vpbench.results.plots import (
     efficiency_figure,
     horizon_figure,
     model_colors,
-    plot_horizon,
     samples_figure,
+    save_figure,
     spread,
 )
 from vpbench.results.store import load_records
@@ -82,13 +82,13 @@ def test_horizon_figure_with_published_rows_draws_them_too(results):
 
 def test_figures_are_written_as_png_and_pdf(results, tmp_path):
     results_dir, records = results
-    paths = plot_horizon(records, "ssim", ONE_SETTING, tmp_path / "figures" / "horizon", results_dir)
+    paths = save_figure(horizon_figure(records, "ssim", ONE_SETTING, results_dir), tmp_path / "figures" / "horizon")
     assert [path.suffix for path in paths] == [".png", ".pdf"]
     image = imread(paths[0])
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 600
     assert paths[1].read_bytes()[:5] == b"%PDF-"
     first = [path.read_bytes() for path in paths]
-    again = plot_horizon(records, "ssim", ONE_SETTING, tmp_path / "figures" / "horizon", results_dir)
+    again = save_figure(horizon_figure(records, "ssim", ONE_SETTING, results_dir), tmp_path / "figures" / "horizon")
     assert [path.read_bytes() for path in again] == first  # no timestamps: regenerating changes nothing in git
 
 

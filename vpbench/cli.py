@@ -871,6 +871,16 @@ def _print_written(paths) -> None:
         stdout.print(f"wrote {path}")
 
 
+def _draw(spec, output: Path | None, formats: str, results_dir: Path) -> None:
+    """Draw one figure from the suite's records (as in the leaderboard), under its default name or --output."""
+    from vpbench.gate import suite_records
+    from vpbench.results.plots import save_figure
+
+    figure = spec.figure(suite_records(results_dir), results_dir)
+    stem = _figure_stem(output, results_dir / "figures", spec.name())
+    _print_written(save_figure(figure, stem, _split_names([formats])))
+
+
 @plot_app.command("horizon")
 def plot_horizon_command(
     metric: Annotated[str, typer.Option("--metric", help="metric to plot, e.g. ssim")],
@@ -887,14 +897,10 @@ def plot_horizon_command(
 ) -> None:
     """One metric against the horizon, a curve per model, each labelled at its end (the suite's records
     when the folder has a suite.json, as in the leaderboard)."""
-    from vpbench.gate import suite_records
-    from vpbench.results.plots import plot_horizon
+    from vpbench.results.figures import FigureSpec
 
     options = _table_options(None, dataset, protocol, convention, preset, source, reference, steps=steps)
-    parts = ("horizon", dataset, protocol, metric, *options.conventions, _budget(steps))
-    stem = _figure_stem(output, results_dir / "figures", *parts)
-    paths = plot_horizon(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
-    _print_written(paths)
+    _draw(FigureSpec("horizon", options, metric), output, formats, results_dir)
 
 
 @plot_app.command("curves")
@@ -912,13 +918,10 @@ def plot_curves_command(
 ) -> None:
     """Learning curves of one leaderboard section: a validation metric against training sequences (or time),
     a curve per model, sanity rows as horizontal lines."""
-    from vpbench.gate import suite_records
-    from vpbench.results.curves import plot_curves
+    from vpbench.results.figures import FigureSpec
 
     options = _table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
-    stem = _figure_stem(output, results_dir / "figures", "curves", dataset, protocol, metric, x_axis, _budget(steps))
-    paths = plot_curves(suite_records(results_dir), metric, options, stem, x_axis, results_dir, _split_names([formats]))
-    _print_written(paths)
+    _draw(FigureSpec("curves", options, metric, x_axis), output, formats, results_dir)
 
 
 @plot_app.command("progress")
@@ -974,15 +977,10 @@ def plot_efficiency_command(
 ) -> None:
     """MACs per sequence against a metric, one labelled point per model (the suite's records when the folder
     has a suite.json, as in the leaderboard)."""
-    from vpbench.gate import suite_records
-    from vpbench.results.plots import plot_efficiency
+    from vpbench.results.figures import FigureSpec
 
     options = _table_options(None, dataset, protocol, convention, preset, source, reference, steps=steps)
-    stem = _figure_stem(
-        output, results_dir / "figures", "efficiency", dataset, protocol, metric, *options.conventions, _budget(steps)
-    )
-    paths = plot_efficiency(suite_records(results_dir), metric, options, stem, results_dir, _split_names([formats]))
-    _print_written(paths)
+    _draw(FigureSpec("efficiency", options, metric), output, formats, results_dir)
 
 
 @plot_app.command("samples")
@@ -1000,21 +998,11 @@ def plot_samples_command(
 ) -> None:
     """Context and ground truth above each model's prediction, from the stored sample predictions (the
     suite's records when the folder has a suite.json, as in the leaderboard)."""
-    from vpbench.gate import suite_records
-    from vpbench.results.plots import plot_samples
+    from vpbench.results.figures import FigureSpec
 
     options = _table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
-    stem = _figure_stem(output, results_dir / "figures", "samples", dataset, protocol, _budget(steps))
-    paths = plot_samples(
-        suite_records(results_dir),
-        options,
-        stem,
-        results_dir,
-        index or None,
-        max_frames,
-        formats=_split_names([formats]),
-    )
-    _print_written(paths)
+    spec = FigureSpec("samples", options, indices=tuple(index or ()), max_frames=max_frames)
+    _draw(spec, output, formats, results_dir)
 
 
 @app.command("check")
@@ -1035,6 +1023,30 @@ def check_command(
     sys.stdout.write(render_report(report, tolerance))
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("render")
+def render_command(results_dir: ResultsDir = Path("results")) -> None:
+    """Redraw leaderboard.md and every figure the suite declares from the stored records (after records land);
+    `vpbench check` fails while either differs from what the records give."""
+    from vpbench.engine.suite import load_suite, suite_path
+    from vpbench.files import atomic_write
+    from vpbench.gate import suite_records
+    from vpbench.results.figures import render_figures
+    from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
+
+    records = suite_records(results_dir)
+    text = render_leaderboard(records, results_dir)
+    atomic_write(leaderboard_path(results_dir), lambda handle: handle.write(text))
+    stdout.print(f"wrote {leaderboard_path(results_dir)}")
+    if not suite_path(results_dir).exists():
+        stdout.print(f"no {suite_path(results_dir)}: no declared figures to draw")
+        return
+    specs = [spec for entry in load_suite(suite_path(results_dir)) for spec in entry.figures]
+    rendered = render_figures(specs, records, results_dir)
+    _print_written(rendered.written)
+    for skipped in rendered.skipped:
+        stdout.print(f"not drawn: {skipped}")
 
 
 @app.command("upgrade-records")

@@ -6,7 +6,8 @@ An application module above the engine and the results package (it uses both; ne
    and a `pending` model whose records are all stored fails: the list would say something false);
 2. every record of the folder parses, is internally consistent and has intact companion files, and its data
    checksum equals the test clips' as this machine produces them (`vpbench.results.check`);
-3. `leaderboard.md` equals what the suite's records generate now (ad-hoc records in the folder are ignored);
+3. `leaderboard.md` equals what the suite's records generate now (ad-hoc records in the folder are ignored),
+   and every figure the suite declares was drawn from the stored records (`vpbench.results.figures`);
 4. every record of a `rerun` entry (the CI fixtures) is re-run from its stored spec and compared number by
    number within `Tolerance`.
 """
@@ -38,6 +39,7 @@ from vpbench.results.check import (
     environment_differences,
     validate_record,
 )
+from vpbench.results.figures import stale_figures
 from vpbench.results.schema import Record
 from vpbench.results.sequences import SequenceCache
 from vpbench.results.store import load_record
@@ -227,6 +229,11 @@ def run_check(
     leaderboard, report.leaderboard_diff = check_leaderboard(records, results_dir)
     if leaderboard is not None:
         report.findings.append(leaderboard)
+    figures = [spec for entry in entries for spec in entry.figures]
+    if figures:
+        report.findings.extend(
+            Finding(where, "figure", problem) for where, problem in stale_figures(figures, records, results_dir)
+        )
     if rerun:
         for record in records:
             if not _is_fixture(record, entries):

@@ -19,6 +19,7 @@ interval.
 
 `pending` lists models of the entry whose records are not made yet (the campaign is still running): `check`
 reports them as notes instead of failures. `rerun: true` marks CI fixtures that `check` re-runs.
+`figures` lists the entry's committed figures, which `vpbench render` draws (see vpbench.results.figures).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class SuiteEntry:
     device: str = "cpu"
     description: str = ""
     run: dict = field(default_factory=dict)  # the RunConfig fields in RUN_FIELDS
+    figures: tuple = ()  # FigureSpecs (vpbench.results.figures): what `vpbench render` draws from the records
 
     def configs(self, results_dir: Path, runs_dir: Path = Path("runs"), data_root: Path | None = None):
         """(model, seed, RunConfig) for every run of the entry."""
@@ -84,7 +86,9 @@ def load_suite(path: Path) -> list[SuiteEntry]:
     if not isinstance(document, dict) or document.get("version") != 1 or not isinstance(document.get("entries"), list):
         raise VpbenchError(f"suite file {path}: expected {{\"version\": 1, \"entries\": [...]}}")
     entries = []
-    allowed = {"name", "dataset", "models", "seeds", "protocols", "pending", "rerun", "device", "description"}
+    allowed = {
+        "name", "dataset", "models", "seeds", "protocols", "pending", "rerun", "device", "description", "figures",
+    }
     for index, raw in enumerate(document["entries"]):
         where = f"suite file {path}, entry {raw.get('name', index) if isinstance(raw, dict) else index}"
         if not isinstance(raw, dict) or not {"name", "dataset", "models"} <= set(raw):
@@ -96,6 +100,7 @@ def load_suite(path: Path) -> list[SuiteEntry]:
         pending = tuple(raw.get("pending", ()))
         if not set(pending) <= set(raw["models"]):
             raise VpbenchError(f"{where}: pending models {sorted(set(pending) - set(raw['models']))} are not in models")
+        run = {key: raw[key] for key in RUN_FIELDS if key in raw}
         entries.append(
             SuiteEntry(
                 name=raw["name"],
@@ -107,13 +112,27 @@ def load_suite(path: Path) -> list[SuiteEntry]:
                 rerun=bool(raw.get("rerun", False)),
                 device=raw.get("device", "cpu"),
                 description=raw.get("description", ""),
-                run={key: raw[key] for key in RUN_FIELDS if key in raw},
+                run=run,
+                figures=_figures(raw, run, where),
             )
         )
     names = [entry.name for entry in entries]
     if len(set(names)) != len(names):
         raise VpbenchError(f"suite file {path}: entry names must be unique")
+    figures = [spec.name() for entry in entries for spec in entry.figures]
+    if len(set(figures)) != len(figures):
+        raise VpbenchError(f"suite file {path}: two entries declare the same figure; figure names must be unique")
     return entries
+
+
+def _figures(raw: dict, run: dict, where: str) -> tuple:
+    if not raw.get("figures"):
+        return ()
+    from vpbench.results.figures import entry_figures  # matplotlib: only for suites that declare figures
+
+    if not isinstance(raw["figures"], list):
+        raise VpbenchError(f"{where}: figures must be a list")
+    return entry_figures(raw["dataset"], run, raw["figures"], where)
 
 
 def select_configs(

@@ -9,7 +9,7 @@ clips (they have no training, and validation and test clips come from the same g
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +20,11 @@ from vpbench.errors import VpbenchError
 from vpbench.files import read_json_lines
 from vpbench.results.columns import higher_is_better
 from vpbench.results.plots import (
-    FORMATS,
     SANITY_STYLE,
     _label_ends,
     _row_style,
     _single_section,
     model_colors,
-    save_figure,
 )
 from vpbench.results.schema import Record
 from vpbench.results.sections import SANITY_FAMILY
@@ -102,19 +100,6 @@ def curves_figure(
         raise VpbenchError("no record of this section has a learning curve (records made before curves existed)")
     _finish_axes(figure, axes, ends, metric, label, section.title)
     return figure
-
-
-def plot_curves(
-    records: Iterable[Record],
-    metric: str,
-    options: TableOptions,
-    out: Path,
-    x_axis: str = "sequences",
-    results_dir: str | Path | None = None,
-    formats: Sequence[str] = FORMATS,
-) -> list[Path]:
-    """Write `curves_figure` as `out`.png / .pdf."""
-    return save_figure(curves_figure(records, metric, options, x_axis, results_dir), out, formats)
 
 
 @dataclass(frozen=True)

@@ -125,18 +125,6 @@ def _row_style(row: Row, colors: dict) -> dict:
     return {"color": colors[row.model], "linestyle": "-", "linewidth": 1.8}
 
 
-def plot_horizon(
-    records: Iterable[Record],
-    metric: str,
-    options: TableOptions,
-    out: Path,
-    results_dir: str | Path | None = None,
-    formats: Sequence[str] = FORMATS,
-) -> list[Path]:
-    """Write `horizon_figure` as `out`.png / .pdf."""
-    return save_figure(horizon_figure(records, metric, options, results_dir), out, formats)
-
-
 def horizon_figure(
     records: Iterable[Record], metric: str, options: TableOptions, results_dir: str | Path | None = None
 ) -> Figure:
@@ -165,18 +153,6 @@ def horizon_figure(
     axes.autoscale_view()
     _label_ends(figure, axes, ends)
     return figure
-
-
-def plot_efficiency(
-    records: Iterable[Record],
-    metric: str,
-    options: TableOptions,
-    out: Path,
-    results_dir: str | Path | None = None,
-    formats: Sequence[str] = FORMATS,
-) -> list[Path]:
-    """Write `efficiency_figure` as `out`.png / .pdf."""
-    return save_figure(efficiency_figure(records, metric, options, results_dir), out, formats)
 
 
 def efficiency_figure(
@@ -346,21 +322,6 @@ def _as_image(frame: np.ndarray) -> tuple[np.ndarray, dict]:
     if frame.shape[0] == 1:
         return frame[0], {"cmap": "gray", "vmin": 0, "vmax": 255, "interpolation": "none"}
     return np.moveaxis(frame[:3], 0, -1), {"interpolation": "none"}
-
-
-def plot_samples(
-    records: Iterable[Record],
-    options: TableOptions,
-    out: Path,
-    results_dir: str | Path,
-    indices: Sequence[int] | None = None,
-    max_frames: int = 10,
-    context_frames: int = 2,
-    formats: Sequence[str] = FORMATS,
-) -> list[Path]:
-    """Write `samples_figure` as `out`.png / .pdf."""
-    figure = samples_figure(records, options, results_dir, indices, max_frames, context_frames)
-    return save_figure(figure, out, formats)
 
 
 def samples_figure(

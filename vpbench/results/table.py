@@ -48,7 +48,8 @@ from vpbench.results.sections import (  # noqa: F401  (re-exported: the table's 
 from vpbench.results.sequences import SequenceCache, bootstrap_interval, sequence_overall
 
 
-def _matches(record: Record, options: TableOptions) -> bool:
+def matches(record: Record, options: TableOptions) -> bool:
+    """Whether `options`' filters admit the record (sanity rows ignore the preset and the budget)."""
     sanity = record.model.family == SANITY_FAMILY
     return (
         (options.dataset is None or record.dataset.name == options.dataset)
@@ -144,7 +145,7 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
     records = list(records)
     if not records and not options.reference:
         raise VpbenchError("no result records found; run `vpbench run ...` first or pass --results-dir DIR")
-    selected = [record for record in records if _matches(record, options)]
+    selected = [record for record in records if matches(record, options)]
     if options.preset is None and any(record.model.preset != CI_FIXTURE_PRESET for record in selected):
         # CI fixtures are not results: shown only when asked for with `--preset smoke` (or when nothing else exists)
         selected = [record for record in selected if record.model.preset != CI_FIXTURE_PRESET]

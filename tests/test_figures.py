@@ -1,0 +1,120 @@
+"""Declared figures: `vpbench render` draws what a suite entry lists, and `vpbench check` fails on a figure
+that is missing, drawn from other records than the stored ones, or declared by nobody."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from _engine_helpers import SMOKE_MODEL, smoke_config
+from _records import leaderboard_records, make_record, store
+
+from vpbench.cli import main
+from vpbench.engine.suite import load_suite
+from vpbench.errors import VpbenchError
+from vpbench.gate import run_check
+from vpbench.results.figures import MANIFEST, FigureSpec, render_figures, stale_figures
+from vpbench.results.store import load_records
+from vpbench.results.table import TableOptions
+
+HORIZON = FigureSpec("horizon", TableOptions(dataset="mmnist", protocol="10->10", preset="small", steps=300), "ssim")
+
+
+def run_cli(monkeypatch, *args) -> int:
+    monkeypatch.setattr(sys, "argv", ["vpbench", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return stopped.value.code
+
+
+def test_a_figure_drawn_from_other_records_is_stale_until_rendered_again(tmp_path):
+    results = tmp_path / "results"
+    store(results, leaderboard_records(("convgru", "zeros"), test_size=16))
+    rendered = render_figures([HORIZON], load_records(results), results)
+    assert [path.name for path in rendered.written] == [f"{HORIZON.name()}.png", f"{HORIZON.name()}.pdf"]
+    assert json.loads((results / MANIFEST).read_text())[HORIZON.name()]["command"] == HORIZON.command()
+    assert stale_figures([HORIZON], load_records(results), results) == []
+
+    store(results, [make_record("srvp", test_size=16)])  # a new record of the figure's section lands
+    (problem,) = stale_figures([HORIZON], load_records(results), results)
+    assert problem == (f"figures/{HORIZON.name()}", "drawn from other records than the stored ones; redraw it: "
+                       "vpbench render")
+    render_figures([HORIZON], load_records(results), results)
+    assert stale_figures([HORIZON], load_records(results), results) == []
+
+    store(results, [make_record("simvp", test_size=16, steps=600)])  # another budget: not this figure's records
+    assert stale_figures([HORIZON], load_records(results), results) == []
+
+
+def test_missing_and_undeclared_figure_files_are_named(tmp_path):
+    results = tmp_path / "results"
+    store(results, leaderboard_records(("convgru", "zeros"), test_size=16))
+    render_figures([HORIZON], load_records(results), results)
+    (results / "figures" / f"{HORIZON.name()}.pdf").unlink()
+    (results / "figures" / "my_sketch.png").write_bytes(b"png")
+    problems = dict(stale_figures([HORIZON], load_records(results), results))
+    assert problems[f"figures/{HORIZON.name()}"] == "declared but no .pdf file; draw it: vpbench render"
+    assert problems["figures/my_sketch.png"].startswith("no suite entry declares it, so nothing redraws it")
+
+
+def test_sanity_rows_alone_are_not_drawn_and_not_required(tmp_path):
+    results = tmp_path / "results"
+    store(results, leaderboard_records(("zeros", "last-frame"), test_size=16))
+    rendered = render_figures([HORIZON], load_records(results), results)
+    assert rendered.written == [] and rendered.skipped == [f"{HORIZON.name()}: no trained record stored yet"]
+    assert stale_figures([HORIZON], load_records(results), results) == []
+
+
+def test_the_default_name_of_plot_is_the_declared_name(tmp_path, monkeypatch):
+    """`vpbench plot` and `vpbench render` name a figure alike, so a declared figure can be drawn by hand."""
+    results = tmp_path / "results"
+    store(results, leaderboard_records(("convgru", "zeros"), test_size=16))
+    args = ("--dataset", "mmnist", "--preset", "small", "--steps", "300", "--protocol", "10->10")
+    assert run_cli(monkeypatch, "plot", "horizon", *args, "--metric", "ssim", "--results-dir", str(results)) == 0
+    assert (results / "figures" / f"{HORIZON.name()}.png").exists()
+    curves = FigureSpec("curves", HORIZON.options, "mse", "time")
+    assert curves.name() == "curves_mmnist_10-10_mse_time_300steps"
+    assert curves.command() == "vpbench plot curves --dataset mmnist --preset small --steps 300 --protocol 10->10 " \
+        "--metric mse --x time"
+
+
+@pytest.mark.parametrize(
+    ("figure", "message"),
+    [
+        ({"plot": "violin", "protocol": "4->4"}, "figure 0: unknown plot 'violin'; choose from horizon, efficiency"),
+        ({"plot": "horizon", "protocol": "4->4"}, "figure 0: a horizon figure needs a metric (e.g. ssim)"),
+        ({"plot": "curves", "colour": "red"}, "figure 0 must be an object with 'plot' and any of"),
+    ],
+)
+def test_a_bad_figure_declaration_is_one_line_naming_the_entry(tmp_path, figure, message):
+    path = tmp_path / "suite.json"
+    entry = {"name": "track", "dataset": "synthetic", "models": ["zeros"], "figures": [figure]}
+    path.write_text(json.dumps({"version": 1, "entries": [entry]}))
+    with pytest.raises(VpbenchError) as error:
+        load_suite(path)
+    assert f"suite file {path}, entry track: " in str(error.value) and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_check_fails_on_an_undrawn_figure_and_render_mends_it(tmp_path, monkeypatch):
+    from vpbench.engine.run import run
+
+    results = tmp_path / "results"
+    results.mkdir()
+    entry = {"name": "track", "dataset": "synthetic", "preset": "smoke", "models": ["zeros", SMOKE_MODEL],
+             "protocols": ["4->4"], "steps": 12, "batch_size": 4, "test_size": 16, "val_size": 8, "val_every": 4,
+             "pending": [SMOKE_MODEL], "figures": [{"plot": "horizon", "protocol": "4->4", "metric": "mse"}]}
+    (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    run(smoke_config(tmp_path, model="zeros", checkpoint_every=None, data_options={}))
+    assert run_cli(monkeypatch, "render", "--results-dir", str(results)) == 0
+    assert run_check(results, rerun=False).ok  # sanity rows only: nothing to draw yet, nothing missing
+
+    entry["pending"] = []
+    (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    run(smoke_config(tmp_path, checkpoint_every=None, data_options={}))
+    report = run_check(results, rerun=False)
+    figure = "figures/horizon_synthetic_4-4_mse_12steps"
+    assert (figure, "figure") in {(finding.where, finding.check) for finding in report.findings}
+    assert run_cli(monkeypatch, "render", "--results-dir", str(results)) == 0
+    assert run_check(results, rerun=False).ok
