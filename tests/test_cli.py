@@ -35,7 +35,7 @@ def test_models_in_a_narrow_terminal_prints_every_number_whole():
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stdout and max(len(line) for line in result.stdout.splitlines()) <= 80
     flat = " ".join(result.stdout.split())
-    from vpbench.cli import _giga, _millions
+    from vpbench.cli.catalog import _giga, _millions
 
     for row in listing:
         presets = [row["presets"][name] for name in ("paper", "small", "smoke")]
@@ -124,7 +124,7 @@ def test_the_model_listing_is_served_from_cache_until_any_source_file_changes(tm
 
 def test_cli_help_quotes_the_defaults_the_spec_uses():
     """The CLI does not import engine.spec (it loads torch), so its help texts repeat the numbers: keep them equal."""
-    from vpbench import cli
+    from vpbench.cli import common as cli
     from vpbench.engine.spec import DEFAULTS as defaults
 
     help_of = {name: getattr(cli, name).__metadata__[0].help for name in ("Steps", "TestSize", "ValSize", "Seed")}

@@ -73,7 +73,7 @@ def test_compare_leaves_out_ci_fixtures_as_table_does(tmp_path):
 
 
 def test_an_80_column_terminal_gets_every_number_whole(results, monkeypatch, capsys):
-    monkeypatch.setattr("vpbench.cli.stdout", __import__("rich.console").console.Console(width=80))
+    monkeypatch.setattr("vpbench.cli.tables.stdout", __import__("rich.console").console.Console(width=80))
     code, out, _ = run_cli(monkeypatch, capsys, "table", "--format", "rich", "--results-dir", str(results))
     assert code is None or code == 0
     assert "…" not in out
@@ -82,7 +82,7 @@ def test_an_80_column_terminal_gets_every_number_whole(results, monkeypatch, cap
 
 
 def test_compare_in_an_80_column_terminal_falls_back_to_whole_numbers(results, monkeypatch, capsys):
-    monkeypatch.setattr("vpbench.cli.stdout", __import__("rich.console").console.Console(width=80))
+    monkeypatch.setattr("vpbench.cli.tables.stdout", __import__("rich.console").console.Console(width=80))
     code, out, _ = run_cli(monkeypatch, capsys, "compare", "srvp", "convgru", "--results-dir", str(results))
     assert code is None or code == 0
     assert "…" not in out

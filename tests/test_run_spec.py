@@ -221,7 +221,7 @@ def test_the_readme_quick_start_in_a_checkout_leaves_committed_results_alone(tmp
 def test_a_run_is_shown_beside_every_stored_budget_of_its_model(tmp_path):
     """Once a longer track lands beside the first, the quick start's closing lines name both leaderboard rows
     of the model, each with its budget (they once showed whichever came first)."""
-    from vpbench.cli import _context_lines
+    from vpbench.cli.running import _context_lines
 
     results = tmp_path / "results"
     entry = {"dataset": "synthetic", "preset": "small", "models": ["convgru"], "protocols": ["4->4"],
