@@ -118,3 +118,57 @@ def test_check_fails_on_an_undrawn_figure_and_render_mends_it(tmp_path, monkeypa
     assert (figure, "figure") in {(finding.where, finding.check) for finding in report.findings}
     assert run_cli(monkeypatch, "render", "--results-dir", str(results)) == 0
     assert run_check(results, rerun=False).ok
+
+
+def _campaign(tmp_path):
+    """A results folder whose suite still lists SMOKE_MODEL as pending, and one made elsewhere that has it."""
+    from vpbench.engine.run import run
+
+    results, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
+    results.mkdir()
+    entry = {"name": "track", "dataset": "synthetic", "preset": "smoke", "models": ["zeros", SMOKE_MODEL],
+             "protocols": ["4->4"], "steps": 12, "batch_size": 4, "test_size": 16, "val_size": 8, "val_every": 4,
+             "pending": [SMOKE_MODEL], "figures": [{"plot": "horizon", "protocol": "4->4", "metric": "mse"}]}
+    (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}, indent=1))
+    run(smoke_config(tmp_path, model="zeros", checkpoint_every=None, data_options={}))
+    run(smoke_config(tmp_path, checkpoint_every=None, data_options={}, results_dir=elsewhere))
+    run(smoke_config(tmp_path, model="last-frame", checkpoint_every=None, data_options={}, results_dir=elsewhere))
+    return results, elsewhere
+
+
+def test_land_copies_declared_records_takes_them_off_pending_and_redraws(tmp_path, monkeypatch):
+    results, elsewhere = _campaign(tmp_path)
+    assert run_cli(monkeypatch, "land", str(elsewhere), "--results-dir", str(results)) == 0
+    landed = sorted(path.name for path in (results / "synthetic").iterdir() if SMOKE_MODEL in path.name)
+    assert landed == sorted(path.name for path in (elsewhere / "synthetic").iterdir() if SMOKE_MODEL in path.name)
+    assert not any("last-frame" in path.name for path in (results / "synthetic").iterdir())  # not declared
+    assert json.loads((results / "suite.json").read_text())["entries"][0]["pending"] == []
+    assert (results / "figures" / "horizon_synthetic_4-4_mse_12steps.png").exists()
+    assert run_check(results, rerun=False).ok
+
+    from vpbench.publish import land
+
+    again = land(elsewhere, results)
+    assert again.copied == [] and len(again.already_stored) == 1 and again.no_longer_pending == []
+
+
+def test_land_never_replaces_a_stored_record_nor_brings_a_damaged_one(tmp_path):
+    from vpbench.publish import land
+
+    results, elsewhere = _campaign(tmp_path)
+    (record_file,) = (elsewhere / "synthetic").glob(f"{SMOKE_MODEL}*.json")
+    (companion,) = (elsewhere / "synthetic").glob(f"{SMOKE_MODEL}*[0-9a-f].npz")
+    intact = companion.read_bytes()
+    companion.write_bytes(intact[:-8] + b"damaged!")
+    with pytest.raises(VpbenchError, match=r"is damaged .* nothing landed$"):
+        land(elsewhere, results)
+    assert not list((results / "synthetic").glob(f"{SMOKE_MODEL}*"))  # all or nothing
+    companion.write_bytes(intact)
+
+    stored = results / "synthetic" / record_file.name
+    stored.write_text(record_file.read_text().replace('"seed": 42', '"seed":  42'))  # same record, other bytes
+    with pytest.raises(VpbenchError, match="is stored and differs from .*; a stored record is never replaced"):
+        land(elsewhere, results)
+    assert '"seed":  42' in stored.read_text()
+    with pytest.raises(VpbenchError, match="no record of mim under .* is declared by"):
+        land(elsewhere, results, models=["mim"])

@@ -45,7 +45,7 @@ def _budget(steps: int | None) -> str | None:
 
 def _print_written(paths) -> None:
     for path in paths:
-        stdout.print(f"wrote {path}")
+        stdout.print(f"wrote {path}", soft_wrap=True)
 
 
 def _draw(spec, output: Path | None, formats: str, results_dir: Path) -> None:
@@ -187,22 +187,32 @@ def plot_samples_command(
 def render_command(results_dir: ResultsDir = Path("results")) -> None:
     """Redraw leaderboard.md and every figure the suite declares from the stored records (after records land);
     `vpbench check` fails while either differs from what the records give."""
-    from vpbench.engine.suite import load_suite, suite_path
-    from vpbench.files import atomic_write
-    from vpbench.gate import suite_records
-    from vpbench.results.figures import render_figures
-    from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
+    from vpbench.publish import render
 
-    records = suite_records(results_dir)
-    text = render_leaderboard(records, results_dir)
-    atomic_write(leaderboard_path(results_dir), lambda handle: handle.write(text))
-    stdout.print(f"wrote {leaderboard_path(results_dir)}")
-    if not suite_path(results_dir).exists():
-        stdout.print(f"no {suite_path(results_dir)}: no declared figures to draw")
-        return
-    specs = [spec for entry in load_suite(suite_path(results_dir)) for spec in entry.figures]
-    rendered = render_figures(specs, records, results_dir)
-    _print_written(rendered.written)
-    for skipped in rendered.skipped:
-        stdout.print(f"not drawn: {skipped}")
+    _print_rendered(*render(results_dir))
 
+
+def _print_rendered(leaderboard: Path, figures) -> None:
+    _print_written([leaderboard, *figures.written])
+    for skipped in figures.skipped:
+        stdout.print(f"not drawn: {skipped}", soft_wrap=True)
+
+
+@app.command("land")
+def land_command(
+    source: Annotated[Path, typer.Argument(help="a results folder made elsewhere (another checkout, a cluster)")],
+    models: Annotated[str | None, typer.Option("--models", help="only these models (comma-separated)")] = None,
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Copy the records of SOURCE that the suite declares into the results folder (checked first, all or
+    nothing, never replacing a stored record), take their models off `pending`, then render."""
+    from vpbench.publish import land, render
+
+    landing = land(source, results_dir, list(split_names([models])) if models else None)
+    for record_id in landing.copied:
+        stdout.print(f"landed {record_id}", highlight=False, soft_wrap=True)
+    for record_id in landing.already_stored:
+        stdout.print(f"already stored (identical): {record_id}", highlight=False, soft_wrap=True)
+    for done in landing.no_longer_pending:
+        stdout.print(f"no longer pending: {done}", highlight=False, soft_wrap=True)
+    _print_rendered(*render(results_dir))

@@ -117,9 +117,9 @@ def entry_figures(dataset: str, run: dict, declared: Sequence[dict], where: str)
 
 
 @dataclass
-class Rendered:
-    written: list[Path] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # "<name>: why"
+class DrawnFigures:
+    written: list[Path] = field(default_factory=list)  # every file, each format
+    skipped: list[str] = field(default_factory=list)  # "<name>: why it was not drawn"
 
 
 def records_hash(records: Sequence[Record]) -> str:
@@ -133,12 +133,12 @@ def drawable(spec: FigureSpec, records: Sequence[Record]) -> bool:
     return any(record.model.family != SANITY_FAMILY for record in records)
 
 
-def render_figures(specs: Sequence[FigureSpec], records: Sequence[Record], results_dir: Path) -> Rendered:
+def render_figures(specs: Sequence[FigureSpec], records: Sequence[Record], results_dir: Path) -> DrawnFigures:
     """Draw every drawable figure under results_dir/figures (every format) and rewrite the manifest to match."""
     from vpbench.results.plots import FORMATS, save_figure
 
     folder = Path(results_dir) / FIGURES_FOLDER
-    rendered, manifest = Rendered(), {}
+    rendered, manifest = DrawnFigures(), {}
     for spec in specs:
         used = spec.drawn_from(records)
         if not drawable(spec, used):
