@@ -89,7 +89,7 @@ def test_hand_edited_number_fails_with_a_readable_diff(results, monkeypatch, cap
     line = next(line for line in out.splitlines() if "overall ≠ mean of its per-horizon values" in line)
     assert "metrics.vpbench.ssim" in line and f"{stored + 0.05:.6g}" in line and f"{stored:.6g}" in line
     assert "overall ≠ mean of the stored per-sequence values" in out
-    assert "leaderboard.md" in out and f"vpbench table --leaderboard --results-dir {results}" in out
+    assert "leaderboard.md" in out and f"vpbench render --results-dir {results}" in out
     assert any(line.startswith("-| srvp | ") for line in out.splitlines())  # the diff of the stale leaderboard
 
 

@@ -39,7 +39,7 @@ def test_a_figure_drawn_from_other_records_is_stale_until_rendered_again(tmp_pat
     store(results, [make_record("srvp", test_size=16)])  # a new record of the figure's section lands
     (problem,) = stale_figures([HORIZON], load_records(results), results)
     assert problem == (f"figures/{HORIZON.name()}", "drawn from other records than the stored ones; redraw it: "
-                       "vpbench render")
+                       f"vpbench render --results-dir {results}")
     render_figures([HORIZON], load_records(results), results)
     assert stale_figures([HORIZON], load_records(results), results) == []
 
@@ -54,7 +54,8 @@ def test_missing_and_undeclared_figure_files_are_named(tmp_path):
     (results / "figures" / f"{HORIZON.name()}.pdf").unlink()
     (results / "figures" / "my_sketch.png").write_bytes(b"png")
     problems = dict(stale_figures([HORIZON], load_records(results), results))
-    assert problems[f"figures/{HORIZON.name()}"] == "declared but no .pdf file; draw it: vpbench render"
+    fix = f"vpbench render --results-dir {results}"
+    assert problems[f"figures/{HORIZON.name()}"] == f"declared but no .pdf file; draw it: {fix}"
     assert problems["figures/my_sketch.png"].startswith("no suite entry declares it, so nothing redraws it")
 
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpbench.errors import VpbenchError
-from vpbench.results.leaderboard import REGENERATE, leaderboard_path, render_leaderboard
+from vpbench.results.figures import render_command
+from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
 from vpbench.results.schema import Record
 from vpbench.results.sequences import SequenceCache, sequence_overall
 from vpbench.results.store import record_path
@@ -248,12 +249,6 @@ class ChecksumCache:
         return self._known[key]
 
 
-def _regenerate(results_dir: Path) -> str:
-    if results_dir == Path("results"):
-        return REGENERATE
-    return f"vpbench table --leaderboard --results-dir {results_dir} --output {leaderboard_path(results_dir)}"
-
-
 def check_leaderboard(records: list[Record], results_dir: Path) -> tuple[Finding | None, list[str]]:
     """Compare results/leaderboard.md with what the records generate now; a unified diff when they differ."""
     path = leaderboard_path(results_dir)
@@ -262,7 +257,7 @@ def check_leaderboard(records: list[Record], results_dir: Path) -> tuple[Finding
     if not path.exists():
         if not records:
             return None, []
-        return Finding(where, "leaderboard", f"missing; create it: {_regenerate(results_dir)}"), []
+        return Finding(where, "leaderboard", f"missing; create it: {render_command(results_dir)}"), []
     stored = path.read_text()
     if stored == expected:
         return None, []
@@ -272,7 +267,7 @@ def check_leaderboard(records: list[Record], results_dir: Path) -> tuple[Finding
         )
     )
     changed = sum(1 for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))
-    message = f"differs from the records ({changed} lines, diff below); when understood: {_regenerate(results_dir)}"
+    message = f"differs from the records ({changed} lines, diff below); when understood: {render_command(results_dir)}"
     return Finding(where, "leaderboard", message), diff
 
 

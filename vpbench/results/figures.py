@@ -26,10 +26,14 @@ from vpbench.results.table import matches
 # matplotlib is imported where a figure is drawn: a suite that declares figures is also read by sweep and table.
 FIGURES_FOLDER = "figures"
 MANIFEST = "figures.json"  # in the results folder itself
-RENDER = "vpbench render"
 PLOTS = ("horizon", "efficiency", "curves", "samples")
 # The keys a suite entry's figure may set, beside "plot"; the rest comes from the entry.
 FIGURE_KEYS = {"protocol", "metric", "x", "index"}
+
+
+def render_command(results_dir: str | Path) -> str:
+    """The command that redraws everything derived from the records of `results_dir` (see vpbench.publish)."""
+    return "vpbench render" if Path(results_dir) == Path("results") else f"vpbench render --results-dir {results_dir}"
 
 
 @dataclass(frozen=True)
@@ -155,13 +159,13 @@ def stale_figures(specs: Sequence[FigureSpec], records: Sequence[Record], result
     """(file, what is wrong) for every declared figure that is missing or drawn from other records, and for
     every figure file no entry declares (nobody would redraw it)."""
     from vpbench.results.plots import FORMATS
-    folder = Path(results_dir) / FIGURES_FOLDER
+    folder, fix = Path(results_dir) / FIGURES_FOLDER, render_command(results_dir)
     try:
         manifest = json.loads((Path(results_dir) / MANIFEST).read_text())
     except FileNotFoundError:
         manifest = {}
     except (OSError, json.JSONDecodeError) as error:
-        return [(MANIFEST, f"unreadable ({error}); redraw the figures: {RENDER}")]
+        return [(MANIFEST, f"unreadable ({error}); redraw the figures: {fix}")]
     problems = []
     for spec in specs:
         used = spec.drawn_from(records)
@@ -170,9 +174,9 @@ def stale_figures(specs: Sequence[FigureSpec], records: Sequence[Record], result
         where = f"{FIGURES_FOLDER}/{spec.name()}"
         missing = [fmt for fmt in FORMATS if not (folder / f"{spec.name()}.{fmt}").exists()]
         if missing:
-            problems.append((where, f"declared but no .{', .'.join(missing)} file; draw it: {RENDER}"))
+            problems.append((where, f"declared but no .{', .'.join(missing)} file; draw it: {fix}"))
         elif manifest.get(spec.name(), {}).get("records") != records_hash(used):
-            problems.append((where, f"drawn from other records than the stored ones; redraw it: {RENDER}"))
+            problems.append((where, f"drawn from other records than the stored ones; redraw it: {fix}"))
     declared = {spec.name() for spec in specs}
     for path in sorted(folder.glob("*")) if folder.exists() else []:
         if path.suffix.lstrip(".") in FORMATS and path.stem not in declared:
