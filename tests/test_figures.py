@@ -76,8 +76,8 @@ def test_the_default_name_of_plot_is_the_declared_name(tmp_path, monkeypatch):
     assert (results / "figures" / f"{HORIZON.name()}.png").exists()
     curves = FigureSpec("curves", HORIZON.options, "mse", "time")
     assert curves.name() == "curves_mmnist_10-10_mse_time_300steps"
-    assert curves.command() == "vpbench plot curves --dataset mmnist --preset small --steps 300 --protocol 10->10 " \
-        "--metric mse --x time"
+    assert curves.command() == "vpbench plot curves --dataset mmnist --preset small --steps 300 --protocol '10->10' " \
+        "--metric mse --x time"  # quoted: in a shell, 10->10 would write a file named 10
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,17 +80,19 @@ class FigureSpec:
         return samples_figure(records, self.options, results_dir, self.indices or None, self.max_frames)
 
     def command(self) -> str:
-        """The `vpbench plot` command that draws this figure under its default name."""
+        """The `vpbench plot` command that draws this figure under its default name, quoted for a shell
+        (an unquoted `10->10` is a redirection)."""
         o = self.options
-        words = ["vpbench plot", self.plot]
+        words = ["vpbench", "plot", self.plot]
         for flag, value in (("--dataset", o.dataset), ("--preset", o.preset), ("--steps", o.steps),
                             ("--protocol", o.protocol), ("--metric", self.metric)):
             if value is not None:
-                words.append(f"{flag} {value}")
+                words += [flag, str(value)]
         if self.plot == "curves" and self.x_axis != "sequences":
-            words.append(f"--x {self.x_axis}")
-        words += [f"--index {index}" for index in self.indices]
-        return " ".join(words)
+            words += ["--x", self.x_axis]
+        for index in self.indices:
+            words += ["--index", str(index)]
+        return shlex.join(words)
 
     def drawn_from(self, records: Iterable[Record]) -> list[Record]:
         """The records this figure can show (a superset of its rows): a change in any of them makes it stale."""
