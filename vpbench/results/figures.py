@@ -88,6 +88,8 @@ class FigureSpec:
                             ("--protocol", o.protocol), ("--metric", self.metric)):
             if value is not None:
                 words += [flag, str(value)]
+        for convention in o.conventions:
+            words += ["--convention", convention]
         if self.plot == "curves" and self.x_axis != "sequences":
             words += ["--x", self.x_axis]
         for index in self.indices:
