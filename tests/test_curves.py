@@ -119,3 +119,38 @@ def test_progress_refuses_runs_of_two_settings_in_one_line(tmp_path):
         progress_figure([], "ssim", where=" under nowhere")
     with pytest.raises(VpbenchError, match=r"no runs folder at .*missing; pass the --runs-dir that `vpbench run`"):
         run_curves(tmp_path / "missing")  # a typo in --runs-dir is named, not reported as "no validation yet"
+
+
+def fake_run(runs_dir, model: str, law, test_size: int = 16, until: int = 4800):
+    """A run folder as the trainer leaves it mid-campaign: its spec and a log of validation points."""
+    folder = runs_dir / "mmnist" / f"{model}__small__10-10__seed42__{test_size:016d}"
+    folder.mkdir(parents=True)
+    spec = {"version": 1, "model": model, "dataset": "mmnist", "data_source": "offline-5k", "train_protocol": "10->10",
+            "preset": "small", "steps": 10_000, "batch_size": 8, "val_size": 128, "test_size": test_size, "seed": 42}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    events = [{"event": "validation", "step": s // 8, "sequences": s, "ssim": law(s)} for s in SEQUENCES if s <= until]
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+
+
+def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sanity_row(tmp_path, monkeypatch, capsys):
+    from vpbench.results.curves import extrapolate_runs, run_curves
+
+    store(tmp_path / "results", [make_record("zeros", test_size=16)])
+    fake_run(tmp_path / "runs", "srvp", lambda s: 0.1 + 0.1 * math.log(s / 1000), until=3200)
+    target, (srvp,) = extrapolate_runs(run_curves(tmp_path / "runs"), load_records(tmp_path / "results"), "ssim")
+    assert target == load_records(tmp_path / "results")[0].metrics["vpbench"]["overall"]["ssim"]
+    assert srvp.points == 5 and srvp.last_sequences == 3200 and srvp.slope == pytest.approx(0.1)
+    assert srvp.sequences == pytest.approx(1000 * math.exp((target - 0.1) / 0.1), rel=1e-6)
+
+    monkeypatch.setattr(sys, "argv", ["vpbench", "extrapolate", "--runs-dir", str(tmp_path / "runs"),
+                                      "--results-dir", str(tmp_path / "results")])
+    monkeypatch.setenv("COLUMNS", "160")
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    out = capsys.readouterr().out
+    assert stopped.value.code in (None, 0) and "srvp" in out and "validation ssim under" in out
+
+    other = tmp_path / "other"
+    fake_run(other, "srvp", lambda s: 0.3, test_size=64)  # no sanity row was evaluated on these test clips
+    with pytest.raises(VpbenchError, match=r"no stored 'zeros' record with ssim on the runs' test clips .*64 clips"):
+        extrapolate_runs(run_curves(other), load_records(tmp_path / "results"), "ssim")

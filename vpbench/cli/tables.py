@@ -106,19 +106,31 @@ def extrapolate_command(
     preset: PresetFilter = None,
     steps: StepsFilter = None,
     source: SourceFilter = None,
+    runs_dir: Annotated[
+        Path | None, typer.Option("--runs-dir", help="fit the runs still training here (their logs), not records")
+    ] = None,
     results_dir: ResultsDir = Path("results"),
 ) -> None:
     """How many training sequences each model's learning curve would need to reach a sanity row, by a
-    log-linear fit of its validation points: a rough estimate for choosing the next budget, not a result."""
+    log-linear fit of its validation points: a rough estimate for choosing the next budget, not a result.
+    With --runs-dir, the curves of a campaign still training: whether its budget looks enough."""
     from vpbench.gate import suite_records
-    from vpbench.results.curves import extrapolate_crossings
+    from vpbench.protocols import parse_protocol
+    from vpbench.results.curves import extrapolate_crossings, extrapolate_runs, run_curves
 
-    options = table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
-    target, crossings = extrapolate_crossings(
-        suite_records(results_dir), metric, options, against, from_sequences, results_dir
-    )
+    if runs_dir is not None:
+        protocol = parse_protocol(protocol).name if protocol else None
+        curves = run_curves(runs_dir, dataset, protocol, preset, steps)
+        where = f" under {runs_dir}"
+        target, crossings = extrapolate_runs(curves, suite_records(results_dir), metric, against, from_sequences, where)
+    else:
+        options = table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
+        target, crossings = extrapolate_crossings(
+            suite_records(results_dir), metric, options, against, from_sequences, results_dir
+        )
+        where = ""
     table = Table(
-        title=f"validation {metric} = a + b ln(sequences), fitted from {from_sequences:,} sequences on; "
+        title=f"validation {metric}{where} = a + b ln(sequences), fitted from {from_sequences:,} sequences on; "
         f"target: {against} at {target:.4g} (test clips)",
         caption="rough: curves are noisy and flatten, so a crossing more likely comes later than this",
     )

@@ -133,10 +133,27 @@ def extrapolate_crossings(
     if not targets or targets[0] is None:
         sanity = sorted(row.model for row in section.rows if row.kind == "sanity")
         raise VpbenchError(f"no '{against}' row with {metric} in '{section.title}'; sanity rows here: {sanity}")
-    target, higher = targets[0], higher_is_better(metric)
+    target = targets[0]
+    curves = [
+        (row.model, (row.record.training.curve if row.kind == "result" and row.record is not None else None) or [])
+        for row in section.rows
+    ]
+    crossings = _fit_crossings(curves, metric, target, from_sequences)
+    if not crossings:
+        raise VpbenchError(
+            f"no model in '{section.title}' has 3+ validation points from {from_sequences:,} sequences on"
+        )
+    return target, crossings
+
+
+def _fit_crossings(
+    curves: Iterable[tuple[str, list[dict]]], metric: str, target: float, from_sequences: int
+) -> list[Crossing]:
+    """The log-linear fit of each (model, validation points) from `from_sequences` on, solved for `target`;
+    models with fewer than 3 such points are left out. The nearest crossing first."""
+    higher = higher_is_better(metric)
     crossings = []
-    for row in section.rows:
-        curve = (row.record.training.curve if row.kind == "result" and row.record is not None else None) or []
+    for model, curve in curves:
         points = [(p["sequences"], p[metric]) for p in curve if p.get("sequences", 0) >= from_sequences and metric in p]
         if len(points) < 3:
             continue
@@ -144,12 +161,8 @@ def extrapolate_crossings(
         slope, intercept = np.polyfit(xs, ys, 1)
         toward = slope > 0 if higher else slope < 0
         sequences = float(np.exp((target - intercept) / slope)) if toward else None
-        crossings.append(Crossing(row.model, points[-1][0], float(ys[-1]), float(slope), sequences, len(points)))
-    if not crossings:
-        raise VpbenchError(
-            f"no model in '{section.title}' has 3+ validation points from {from_sequences:,} sequences on"
-        )
-    return target, sorted(crossings, key=lambda c: (c.sequences is None, c.sequences or 0.0))
+        crossings.append(Crossing(model, points[-1][0], float(ys[-1]), float(slope), sequences, len(points)))
+    return sorted(crossings, key=lambda c: (c.sequences is None, c.sequences or 0.0))
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,62 @@ def run_curves(
     return found
 
 
+def _one_setting(curves: list[RunCurve], where: str) -> tuple:
+    """The setting all `curves` share (runs of different settings never share a figure or a fit)."""
+    curves = [curve for curve in curves if curve.points]
+    if not curves:
+        raise VpbenchError(f"no run folder{where} has a validation point yet; wait for the first validation")
+    settings = sorted({curve.setting for curve in curves}, key=str)
+    if len(settings) > 1:
+        listed = "; ".join(f"{s[0]} {s[2]} preset {s[3]}, {s[4]} steps x {s[5]}" for s in settings)
+        raise VpbenchError(
+            f"the runs span {len(settings)} settings ({listed}); add --dataset/--protocol/--preset/--steps"
+        )
+    return settings[0]
+
+
+def _sanity_values(records: Iterable[Record], setting: tuple, metric: str) -> dict[str, float]:
+    """model -> its `metric` on the test clips of the runs' setting, for each stored sanity record."""
+    dataset, source, protocol, *_, test_size = setting
+    values = {}
+    for record in records:
+        data = record.dataset
+        if record.model.family != SANITY_FAMILY:
+            continue
+        if (data.name, data.source, record.protocol.name, data.test_size) != (dataset, source, protocol, test_size):
+            continue
+        value = record.metrics.get("vpbench", {}).get("overall", {}).get(metric)
+        if value is not None:
+            values[record.model.name] = value
+    return values
+
+
+def extrapolate_runs(
+    curves: list[RunCurve],
+    sanity_records: Iterable[Record],
+    metric: str,
+    against: str = "zeros",
+    from_sequences: int = 1600,
+    where: str = "",
+) -> tuple[float, list[Crossing]]:
+    """`extrapolate_crossings` for runs still training (their logs' validation points): whether a campaign's
+    budget looks enough before its records exist. The target is the stored sanity row of the same test clips."""
+    if metric not in CURVE_METRICS or metric == "loss":
+        raise VpbenchError(f"extrapolate a test metric the sanity rows have: {', '.join(CURVE_METRICS[:-1])}")
+    setting = _one_setting(curves, where)
+    targets = _sanity_values(sanity_records, setting, metric)
+    if against not in targets:
+        raise VpbenchError(
+            f"no stored '{against}' record with {metric} on the runs' test clips ({setting[0]} {setting[2]}, "
+            f"{setting[-1]} clips); stored sanity rows there: {sorted(targets)}"
+        )
+    named = [(curve.spec["model"], curve.points) for curve in curves if curve.points]
+    crossings = _fit_crossings(named, metric, targets[against], from_sequences)
+    if not crossings:
+        raise VpbenchError(f"no run{where} has 3+ validation points from {from_sequences:,} sequences on")
+    return targets[against], crossings
+
+
 def progress_figure(
     curves: list[RunCurve],
     metric: str,
@@ -210,16 +279,9 @@ def progress_figure(
     """Validation `metric` of runs not finished (dotted: training, or stopped) or done (solid), with the sanity
     rows of the same test clips as lines: for watching a campaign, so nothing in it is a stored result."""
     _check_request(metric, x_axis)
+    setting = _one_setting(curves, where)
     curves = [curve for curve in curves if curve.points]
-    if not curves:
-        raise VpbenchError(f"no run folder{where} has a validation point yet; wait for the first validation")
-    settings = sorted({curve.setting for curve in curves}, key=str)
-    if len(settings) > 1:
-        listed = "; ".join(f"{s[0]} {s[2]} preset {s[3]}, {s[4]} steps x {s[5]}" for s in settings)
-        raise VpbenchError(
-            f"the runs span {len(settings)} settings ({listed}); add --dataset/--protocol/--preset/--steps"
-        )
-    dataset, source, protocol, preset, total, batch, _, test_size = settings[0]
+    dataset, source, protocol, preset, total, batch, _, _ = setting
     key, label = X_AXES[x_axis]
     colors = model_colors(curve.spec["model"] for curve in curves)
     figure = Figure(figsize=(7.5, 4.5))
@@ -237,16 +299,10 @@ def progress_figure(
         if models.count(name) > 1:  # two runs of one model: seeds, or a spec that changed (the folder says which)
             name += f" seed {curve.spec['seed']}, spec {curve.run_dir.name.rsplit('__', 1)[-1][:8]}"
         ends.append((xs[-1], ys[-1], f"{name} ({state})", color))
-    for record in sanity_records:
-        data = record.dataset
-        if record.model.family != SANITY_FAMILY:
-            continue
-        if (data.name, data.source, record.protocol.name, data.test_size) != (dataset, source, protocol, test_size):
-            continue
-        value = record.metrics.get("vpbench", {}).get("overall", {}).get(metric)
-        if value is not None and metric != "loss":
+    if metric != "loss":
+        for model, value in sorted(_sanity_values(sanity_records, setting, metric).items()):
             axes.axhline(value, **SANITY_STYLE)
-            ends.append((None, value, f"{record.model.name} (test)", SANITY_STYLE["color"]))
+            ends.append((None, value, f"{model} (test)", SANITY_STYLE["color"]))
     title = (
         f"runs in progress · {dataset} · data {source} · {protocol} · preset {preset} · budget {total} steps x "
         f"{batch} (dotted: not finished)"
