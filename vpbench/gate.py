@@ -133,6 +133,18 @@ def expected_records(entry: SuiteEntry, results_dir: Path, data_root) -> Iterato
             yield model, seed, None, str(error)
 
 
+def run_status(
+    entry: SuiteEntry, results_dir: Path, data_root
+) -> Iterator[tuple[str, int, RunSpec | None, str, list[str]]]:
+    """(model, seed, spec or None, why not, the spec's protocols with no stored record) for every run of an
+    entry: what `check` verifies and what `land` reads to take a model off `pending`."""
+    from vpbench.engine.run import stored_records
+
+    for model, seed, spec, why in expected_records(entry, results_dir, data_root):
+        missing = [] if spec is None else [p for p in spec.protocols if p not in stored_records(results_dir, spec)]
+        yield model, seed, spec, why, missing
+
+
 def check_suite(results_dir: Path, data_root=None) -> tuple[list[Finding], list[str], set[str], list[SuiteEntry]]:
     """Findings and notes about the suite, the ids of the records it declares, and its entries."""
     path = suite_path(results_dir)
@@ -140,11 +152,10 @@ def check_suite(results_dir: Path, data_root=None) -> tuple[list[Finding], list[
         return [], [f"no {path.name}: every record counts as part of the results"], set(), []
     entries = load_suite(path)
     findings, notes, declared = [], [], set()
-    from vpbench.engine.run import stored_records
     from vpbench.results.schema import record_id
 
     for entry in entries:
-        for model, seed, spec, why in expected_records(entry, results_dir, data_root):
+        for model, seed, spec, why, missing in run_status(entry, results_dir, data_root):
             where = f"suite {entry.name}: {model} seed {seed}"
             if spec is None:
                 findings.append(Finding(where, "suite", f"does not resolve: {why}"))
@@ -154,7 +165,6 @@ def check_suite(results_dir: Path, data_root=None) -> tuple[list[Finding], list[
                     record_id(spec.model, spec.preset, spec.dataset, spec.data_source, protocol, spec.seed,
                               spec.spec_hash)
                 )
-            missing = [p for p in spec.protocols if p not in stored_records(results_dir, spec)]
             if not missing:
                 if model in entry.pending:  # the list the README quotes as "not stored yet" would be wrong
                     findings.append(

@@ -19,7 +19,7 @@ from filelock import FileLock
 from vpbench.engine.suite import SuiteEntry, load_suite, suite_path
 from vpbench.errors import VpbenchError
 from vpbench.files import atomic_write
-from vpbench.gate import check_suite, expected_records, suite_records
+from vpbench.gate import check_suite, run_status, suite_records
 from vpbench.results.check import validate_record
 from vpbench.results.figures import DrawnFigures, render_figures
 from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
@@ -101,12 +101,8 @@ def land(source: Path, results_dir: Path, models: list[str] | None = None, data_
 
 def _stored_models(entry: SuiteEntry, results_dir: Path, data_root) -> set[str]:
     """The entry's models with a record for every seed and protocol."""
-    from vpbench.engine.run import stored_records
-
-    incomplete = set()
-    for model, _, spec, _ in expected_records(entry, results_dir, data_root):
-        if spec is None or set(spec.protocols) - set(stored_records(results_dir, spec)):
-            incomplete.add(model)
+    incomplete = {model for model, _, spec, _, missing in run_status(entry, results_dir, data_root)
+                  if spec is None or missing}
     return set(entry.models) - incomplete
 
 

@@ -213,8 +213,9 @@ def run_curves(
     return found
 
 
-def _one_setting(curves: list[RunCurve], where: str) -> tuple:
-    """The setting all `curves` share (runs of different settings never share a figure or a fit)."""
+def _one_setting(curves: list[RunCurve], where: str) -> tuple[tuple, list[RunCurve]]:
+    """The setting all `curves` with a validation point share, and those curves (runs of different settings
+    never share a figure or a fit)."""
     curves = [curve for curve in curves if curve.points]
     if not curves:
         raise VpbenchError(f"no run folder{where} has a validation point yet; wait for the first validation")
@@ -224,7 +225,7 @@ def _one_setting(curves: list[RunCurve], where: str) -> tuple:
         raise VpbenchError(
             f"the runs span {len(settings)} settings ({listed}); add --dataset/--protocol/--preset/--steps"
         )
-    return settings[0]
+    return settings[0], curves
 
 
 def _sanity_values(records: Iterable[Record], setting: tuple, metric: str) -> dict[str, float]:
@@ -255,14 +256,14 @@ def extrapolate_runs(
     budget looks enough before its records exist. The target is the stored sanity row of the same test clips."""
     if metric not in CURVE_METRICS or metric == "loss":
         raise VpbenchError(f"extrapolate a test metric the sanity rows have: {', '.join(CURVE_METRICS[:-1])}")
-    setting = _one_setting(curves, where)
+    setting, curves = _one_setting(curves, where)
     targets = _sanity_values(sanity_records, setting, metric)
     if against not in targets:
         raise VpbenchError(
             f"no stored '{against}' record with {metric} on the runs' test clips ({setting[0]} {setting[2]}, "
             f"{setting[-1]} clips); stored sanity rows there: {sorted(targets)}"
         )
-    named = [(curve.spec["model"], curve.points) for curve in curves if curve.points]
+    named = [(curve.spec["model"], curve.points) for curve in curves]
     crossings = _fit_crossings(named, metric, targets[against], from_sequences)
     if not crossings:
         raise VpbenchError(f"no run{where} has 3+ validation points from {from_sequences:,} sequences on")
@@ -279,8 +280,7 @@ def progress_figure(
     """Validation `metric` of runs not finished (dotted: training, or stopped) or done (solid), with the sanity
     rows of the same test clips as lines: for watching a campaign, so nothing in it is a stored result."""
     _check_request(metric, x_axis)
-    setting = _one_setting(curves, where)
-    curves = [curve for curve in curves if curve.points]
+    setting, curves = _one_setting(curves, where)
     dataset, source, protocol, preset, total, batch, _, _ = setting
     key, label = X_AXES[x_axis]
     colors = model_colors(curve.spec["model"] for curve in curves)

@@ -137,7 +137,7 @@ def records_hash(records: Sequence[Record]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def drawable(spec: FigureSpec, records: Sequence[Record]) -> bool:
+def drawable(records: Sequence[Record]) -> bool:
     """A figure is drawn once a trained record of it is stored: sanity rows alone say nothing of the models."""
     return any(record.model.family != SANITY_FAMILY for record in records)
 
@@ -150,7 +150,7 @@ def render_figures(specs: Sequence[FigureSpec], records: Sequence[Record], resul
     rendered, manifest = DrawnFigures(), {}
     for spec in specs:
         used = spec.drawn_from(records)
-        if not drawable(spec, used):
+        if not drawable(used):
             rendered.skipped.append(f"{spec.name()}: no trained record stored yet")
             continue
         rendered.written += save_figure(spec.figure(records, results_dir), folder / spec.name(), FORMATS)
@@ -174,7 +174,7 @@ def stale_figures(specs: Sequence[FigureSpec], records: Sequence[Record], result
     problems = []
     for spec in specs:
         used = spec.drawn_from(records)
-        if not drawable(spec, used):
+        if not drawable(used):
             continue
         where = f"{FIGURES_FOLDER}/{spec.name()}"
         missing = [fmt for fmt in FORMATS if not (folder / f"{spec.name()}.{fmt}").exists()]
