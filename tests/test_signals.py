@@ -1,5 +1,5 @@
-"""SIGINT/SIGTERM are honoured within seconds in every phase — training, validation, evaluation — with the
-training checkpoint kept; a second SIGINT exits at once."""
+"""SIGINT/SIGTERM are honoured within seconds in every phase — training, validation, evaluation, a sweep of
+jobs — with the training checkpoint kept; a second SIGINT exits at once."""
 
 from __future__ import annotations
 
@@ -82,3 +82,44 @@ def test_a_second_interrupt_exits_at_once(monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
     assert exits == [130]
+
+
+def _start_sweep(tmp_path: Path, models: str) -> subprocess.Popen:
+    """A two-job sweep in its own process group, as a terminal would run it (Ctrl-C reaches the group)."""
+    command = [
+        sys.executable, "-m", "vpbench", "sweep", "--dataset", "synthetic", "--preset", "smoke", "--protocol", "4->4",
+        "--device", "cpu", "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"),
+        "--models", models, "--jobs", "2", "--data-option", "size=400000", "--test-size", "400000",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+
+
+def _wait_for_logs(tmp_path: Path, count: int, text: str, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        logs = list((tmp_path / "runs" / "sweep-logs").glob("*.log"))
+        if len(logs) >= count and all(text in log.read_text() for log in logs):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the sweep's jobs never all logged {text!r}")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c to the terminal's process group", "sigterm to the sweep alone"])
+def test_an_interrupted_sweep_stops_its_jobs_and_starts_no_other_model(tmp_path, how):
+    """Ctrl-C on `sweep --jobs 2` once went to the two jobs, which stopped, and the sweep then started the
+    next models of its queue; `kill` of the sweep alone left its jobs running without it."""
+    process = _start_sweep(tmp_path, "zeros,last-frame,convgru")
+    _wait_for_logs(tmp_path, 2, "evaluated")
+    if how.startswith("ctrl-c"):
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    logs = {log.name.split("__")[0]: log.read_text() for log in (tmp_path / "runs" / "sweep-logs").glob("*.log")}
+    assert process.returncode == 130, stderr
+    assert sorted(logs) == ["last-frame", "zeros"], stderr  # convgru was never started
+    assert all("interrupted while evaluating 4->4" in text for text in logs.values()), logs
+    assert "sweep interrupted" in stderr and "convgru" in stderr and "Traceback" not in stderr

@@ -22,6 +22,12 @@ class RunFailed(VpbenchError):
     exit_code = 1
 
 
+class RunInterrupted(VpbenchError):
+    """SIGINT/SIGTERM: the checkpoint is saved; the same command resumes (exit code 130, as for Ctrl-C)."""
+
+    exit_code = 130
+
+
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> VpbenchError:
     """`unknown model 'convlstn'; did you mean 'convlstm'? Valid: ...` — the error every registry raises."""
     valid = sorted(valid)

@@ -18,7 +18,8 @@ from torch import nn
 
 from vpbench.data.base import ClipDataset
 from vpbench.engine.distributed import Distributed
-from vpbench.engine.trainer import RunInterrupted, interrupt_flag, to_unit_float
+from vpbench.engine.trainer import interrupt_flag, to_unit_float
+from vpbench.errors import RunInterrupted
 from vpbench.metrics import MetricAccumulator
 from vpbench.protocols import Protocol
 

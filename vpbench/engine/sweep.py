@@ -8,6 +8,7 @@ record stored) are skipped; unfinished ones resume from their checkpoint, becaus
 on a small CPU two 1-thread processes out-run one 2-thread process, and torch's multi-threaded kernels
 collapse when processes compete for cores (benchmarks/bench_threads.py measures both). Each job's output
 goes to `<runs dir>/sweep-logs/<model>__seed<seed>__<spec hash>.log`, appended to when a job resumes.
+Ctrl-C (or SIGTERM to the sweep) stops every job at its next step, checkpoint written, and starts no other.
 `--emit slurm` writes a job-array script instead.
 """
 
@@ -18,18 +19,20 @@ import functools
 import json
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from vpbench.engine.config import RunConfig
 from vpbench.engine.spec import RunSpec
-from vpbench.errors import VpbenchError
+from vpbench.errors import RunInterrupted, VpbenchError
 from vpbench.files import read_json_lines
 from vpbench.registry import get_model_entry, list_models
 
@@ -255,33 +258,107 @@ def run_sweep(
             runner(item.config)
             outcome[index] = (item.spec.model, "done")
     else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for index, state in pool.map(lambda pair: (pair[0], _run_worker(pair[1], log)), todo):
-                outcome[index] = (items[index].spec.model, state)
+        outcome.update(_run_workers(todo, jobs, log))
     return [outcome[index] for index in sorted(outcome)]
 
 
-def _run_worker(item: SweepItem, log: Callable[[str], None]) -> str:
-    """One model in its own process, with the spec's thread count; output to a per-model log file."""
+@dataclass
+class _Worker:
+    """One model's job: its process, its log file and when it started."""
+
+    item: SweepItem
+    process: subprocess.Popen
+    log_file: object
+    log_path: Path
+    started: float
+
+    def finish(self, log: Callable[[str], None]) -> str:
+        self.log_file.close()
+        code = self.process.returncode
+        minutes = (time.perf_counter() - self.started) / 60
+        if code == 0:
+            state = "done"
+        elif code == RunInterrupted.exit_code:
+            state = f"interrupted, checkpoint kept (see {self.log_path})"
+        else:
+            state = f"failed (exit {code}; see {self.log_path})"
+        log(f"sweep: {self.item.spec.model} {state} after {minutes:.1f} min")
+        return state
+
+
+def _run_workers(todo: list[tuple[int, SweepItem]], jobs: int, log: Callable[[str], None]) -> dict:
+    """Run `todo` in order, at most `jobs` worker processes at a time; {index: (model, outcome)}.
+
+    A SIGINT or SIGTERM here starts no further model and is passed on, once, to every running job as a
+    SIGTERM: each checkpoints at its next step and exits, then this raises RunInterrupted. A second one is
+    passed on too, and the jobs exit at once. The jobs run in their own sessions so that a terminal's Ctrl-C
+    reaches them through here only: reaching them twice (from the terminal and from here) would be their
+    "second interrupt" and lose the steps since their last checkpoint."""
+    queue, running, outcome, signals, forwarded = list(todo), {}, {}, [], 0
+    with _recording_signals(signals):
+        while running or (queue and not signals):
+            while queue and len(running) < jobs and not signals:
+                index, item = queue.pop(0)
+                running[index] = _start_worker(item, log)
+            for _ in range(len(signals) - forwarded):
+                for worker in running.values():
+                    worker.process.send_signal(signal.SIGTERM)
+            forwarded = len(signals)
+            for index, worker in list(running.items()):
+                if worker.process.poll() is not None:
+                    outcome[index] = (worker.item.spec.model, worker.finish(log))
+                    del running[index]
+            time.sleep(0.1)
+    if signals:
+        for index, item in queue:
+            outcome[index] = (item.spec.model, "not started")
+        stopped = [model for model, state in outcome.values() if state.startswith("interrupted")]
+        waiting = [item.spec.model for _, item in queue]
+        raise RunInterrupted(
+            f"sweep interrupted: stopped {', '.join(stopped) or 'no job'} (checkpoints kept), did not start "
+            f"{', '.join(waiting) or 'any other model'}; run the same command again to resume"
+        )
+    return outcome
+
+
+@contextmanager
+def _recording_signals(signals: list):
+    """Append every SIGINT/SIGTERM to `signals` instead of raising or exiting (main thread only; a signal
+    the caller ignores stays ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    record = lambda number, frame: signals.append(number)  # noqa: E731
+    previous = {
+        signum: signal.signal(signum, record)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(signum) is not signal.SIG_IGN  # `nohup`, `cmd &`: what the caller chose to ignore
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _start_worker(item: SweepItem, log: Callable[[str], None]) -> _Worker:
+    """One model in its own process and session, with the spec's thread count; output to a per-model log."""
     threads = item.spec.threads or 1
     logs = Path(item.config.runs_dir) / "sweep-logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{item.spec.model}__seed{item.spec.seed}__{item.spec.spec_hash}.log"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     config = dataclasses.replace(item.config, threads=threads)
-    started = time.perf_counter()
     log(f"sweep: started {item.spec.model} ({threads} thread(s)); log: {log_path}")
-    with log_path.open("a") as handle:
-        code = subprocess.call(
-            [sys.executable, "-m", "vpbench.engine.sweep", config_to_json(config)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    minutes = (time.perf_counter() - started) / 60
-    state = "done" if code == 0 else f"failed (exit {code}; see {log_path})"
-    log(f"sweep: {item.spec.model} {state} after {minutes:.1f} min")
-    return state
+    handle = log_path.open("a")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vpbench.engine.sweep", config_to_json(config)],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    return _Worker(item, process, handle, log_path, time.perf_counter())
 
 
 def slurm_script(models: list[str], run_arguments: list[str], job_name: str = "vpbench-sweep") -> str:
@@ -304,6 +381,12 @@ def slurm_script(models: list[str], run_arguments: list[str], job_name: str = "v
     )
 
 
+def _interrupted_before_the_trainer_listens(signum, frame):
+    """A job stopped while it loads data or writes records (the trainer and the evaluator listen for
+    themselves): an interruption like any other, not a crash; files are written atomically."""
+    raise RunInterrupted("interrupted outside training and evaluation; run the same command again to resume")
+
+
 def _worker_main(argv: list[str]) -> int:
     """`python -m vpbench.engine.sweep CONFIG_JSON`: one sweep job (plain progress lines for the log)."""
     from vpbench.engine.run import run
@@ -311,6 +394,7 @@ def _worker_main(argv: list[str]) -> int:
     from vpbench.progress import plain_evaluation_progress
 
     config = config_from_json(argv[0])
+    signal.signal(signal.SIGTERM, _interrupted_before_the_trainer_listens)
     try:
         run(config, progress=print_plain_progress(config.model), eval_progress=plain_evaluation_progress(config.model))
     except VpbenchError as error:

@@ -28,17 +28,11 @@ from vpbench.engine.checkpoint import load_checkpoint, restore_rng_state, rng_st
 from vpbench.engine.distributed import Distributed, all_reduce_mean
 from vpbench.engine.optim import build_optimizer, build_scheduler, is_plateau
 from vpbench.engine.provenance import code_version
-from vpbench.errors import RunFailed, VpbenchError
+from vpbench.errors import RunFailed, RunInterrupted, VpbenchError
 from vpbench.metrics import MetricAccumulator
 from vpbench.registry import TrainSettings
 
 LAST, BEST = "last.pt", "best.pt"
-
-
-class RunInterrupted(VpbenchError):
-    """SIGINT/SIGTERM: the checkpoint is saved; the same command resumes."""
-
-    exit_code = 130
 
 
 @dataclass
