@@ -315,3 +315,15 @@ def test_a_preset_resolved_on_moving_mnist_is_the_preset_unchanged(preset):
     for model in list_models():
         config = RunConfig(model=model, dataset="mmnist", preset=preset, steps=1, device="cpu")
         assert resolve_spec(config, "cpu").model_config == get_preset(model, preset).model, model
+
+
+def test_a_whole_number_for_a_float_argument_is_the_same_model_and_the_same_spec(tmp_path):
+    """`--model-option dropout=0` once hashed apart from `dropout=0.0` (JSON 0 against 0.0): the same model
+    trained twice under two run directories, and a preset set to 0.0 would not find the first run."""
+    specs = [
+        resolve_spec(smoke_config(tmp_path, model_overrides={"dropout": value}), "cpu") for value in (0, 0.0)
+    ]
+    assert specs[0].spec_hash == specs[1].spec_hash
+    assert specs[0].model_config["dropout"] == 0.0 and isinstance(specs[0].model_config["dropout"], float)
+    layers = resolve_spec(smoke_config(tmp_path, model_overrides={"num_layers": 1}), "cpu").model_config
+    assert isinstance(layers["num_layers"], int)  # an int argument stays an int

@@ -166,8 +166,14 @@ def get_preset(name: str, preset: str) -> Preset:
 
 
 def model_kwargs(name: str, preset: str = "small", **overrides: Any) -> dict[str, Any]:
-    """The constructor arguments create_model would use (preset merged with overrides)."""
-    return {**get_preset(name, preset).model, **overrides}
+    """The constructor arguments create_model would use (preset merged with overrides). A whole number given
+    for a float argument is that float (`dropout=0` is `dropout=0.0`): one model, one spec hash."""
+    defaults = get_preset(name, preset).model
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        is_whole_number = isinstance(value, int) and not isinstance(value, bool)
+        merged[key] = float(value) if is_whole_number and isinstance(defaults.get(key), float) else value
+    return merged
 
 
 def preset_overrides(name: str, preset: str, config: dict[str, Any]) -> dict[str, Any]:
