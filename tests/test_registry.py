@@ -33,13 +33,25 @@ def test_unknown_model_suggests_the_closest_name():
 
 
 def test_unknown_preset_lists_valid_presets():
-    with pytest.raises(VpbenchError, match="Valid preset of model 'zeros's: paper, small, smoke"):
+    message = r"unknown preset 'huge' of model 'zeros'\. Valid presets: paper, small, smoke"
+    with pytest.raises(VpbenchError, match=message):
         create_model("zeros", "huge")
 
 
-def test_unexpected_override_is_a_one_line_error():
-    with pytest.raises(VpbenchError, match="rejected its arguments"):
+def test_a_wrong_model_argument_is_a_one_line_error_that_says_what_to_type():
+    """A misspelt --model-option once surfaced as Python's "unexpected keyword argument", a non-number as
+    "'<' not supported between instances of 'str' and 'int'", an out-of-range one as a torch traceback."""
+    with pytest.raises(VpbenchError, match="model 'zeros' takes no arguments; got hidden_channels"):
         create_model("zeros", "smoke", hidden_channels=3)
+    with pytest.raises(VpbenchError, match="unknown argument 'hiden_channels' of model 'srvp'; did you mean "
+                       r"'hidden_channels'\? Valid arguments: attention_dropout, dropout, hidden_channels, "):
+        create_model("srvp", "smoke", hiden_channels=3)
+    with pytest.raises(VpbenchError, match="did you mean 'variant'"):  # an argument of a parent class
+        create_model("mim", "smoke", variantt="paper")
+    with pytest.raises(VpbenchError, match=r"argument dropout takes a number \(the smoke preset's is 0.5\), got 'abc'"):
+        create_model("srvp", "smoke", dropout="abc")
+    with pytest.raises(VpbenchError, match="rejected its arguments: dropout probability has to be between 0 and 1"):
+        create_model("srvp", "smoke", dropout=2)
 
 
 def test_duplicate_names_and_missing_presets_are_errors():

@@ -28,9 +28,11 @@ class RunInterrupted(VpbenchError):
     exit_code = 130
 
 
-def unknown_name(kind: str, name: str, valid: Iterable[str]) -> VpbenchError:
-    """`unknown model 'convlstn'; did you mean 'convlstm'? Valid: ...` — the error every registry raises."""
+def unknown_name(kind: str, name: str, valid: Iterable[str], owner: str = "") -> VpbenchError:
+    """`unknown model 'convlstn'; did you mean 'convlstm'? Valid models: ...` — the error every registry raises;
+    `owner` says whose (`unknown preset 'huge' of model 'zeros'. Valid presets: ...`)."""
     valid = sorted(valid)
     close = difflib.get_close_matches(name, valid, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return VpbenchError(f"unknown {kind} '{name}'{hint} Valid {kind}s: {', '.join(valid)}")
+    hint = f"; did you mean '{close[0]}'?" if close else "."
+    whose = f" of {owner}" if owner else ""
+    return VpbenchError(f"unknown {kind} '{name}'{whose}{hint} Valid {kind}s: {', '.join(valid)}")

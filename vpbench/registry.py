@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -161,7 +163,7 @@ def get_model_entry(name: str) -> ModelEntry:
 def get_preset(name: str, preset: str) -> Preset:
     entry = get_model_entry(name)
     if preset not in entry.presets:
-        raise unknown_name(f"preset of model '{entry.name}'", preset, entry.presets)
+        raise unknown_name("preset", preset, entry.presets, owner=f"model '{entry.name}'")
     return entry.presets[preset]
 
 
@@ -171,9 +173,31 @@ def model_kwargs(name: str, preset: str = "small", **overrides: Any) -> dict[str
     defaults = get_preset(name, preset).model
     merged = dict(defaults)
     for key, value in overrides.items():
-        is_whole_number = isinstance(value, int) and not isinstance(value, bool)
-        merged[key] = float(value) if is_whole_number and isinstance(defaults.get(key), float) else value
+        default = defaults.get(key)
+        if _is_number(default) and not _is_number(value):
+            raise VpbenchError(
+                f"model '{name}': argument {key} takes a number (the {preset} preset's is {default!r}), got {value!r}"
+            )
+        merged[key] = float(value) if isinstance(default, float) else value
     return merged
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _accepted_arguments(cls: type) -> set[str]:
+    """The keyword arguments a model class takes, through every `**kwargs` hand-over in its MRO."""
+    frame = {"self", "channels", "height", "width", "context_length"}
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for parameter in inspect.signature(init).parameters.values():
+            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                names.add(parameter.name)
+    return names - frame
 
 
 def preset_overrides(name: str, preset: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +223,14 @@ def create_model(
     try:
         return entry.cls(channels=channels, height=height, width=width, context_length=context_length, **kwargs)
     except TypeError as error:
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if unexpected:
+            key, valid = unexpected.group(1), _accepted_arguments(entry.cls)
+            if not valid:
+                raise VpbenchError(f"model '{entry.name}' takes no arguments; got {key}") from None
+            raise unknown_name("argument", key, valid, owner=f"model '{entry.name}'") from None
+        raise VpbenchError(f"model '{entry.name}' (preset '{preset}') rejected its arguments: {error}") from None
+    except ValueError as error:  # torch's own range checks, e.g. a dropout probability above 1
         raise VpbenchError(f"model '{entry.name}' (preset '{preset}') rejected its arguments: {error}") from None
 
 
