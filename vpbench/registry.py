@@ -224,11 +224,11 @@ def create_model(
         return entry.cls(channels=channels, height=height, width=width, context_length=context_length, **kwargs)
     except TypeError as error:
         unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(error))
-        if unexpected:
-            key, valid = unexpected.group(1), _accepted_arguments(entry.cls)
+        valid = _accepted_arguments(entry.cls)
+        if unexpected and unexpected.group(1) in kwargs and unexpected.group(1) not in valid:
             if not valid:
-                raise VpbenchError(f"model '{entry.name}' takes no arguments; got {key}") from None
-            raise unknown_name("argument", key, valid, owner=f"model '{entry.name}'") from None
+                raise VpbenchError(f"model '{entry.name}' takes no arguments; got {unexpected.group(1)}") from None
+            raise unknown_name("argument", unexpected.group(1), valid, owner=f"model '{entry.name}'") from None
         raise VpbenchError(f"model '{entry.name}' (preset '{preset}') rejected its arguments: {error}") from None
     except ValueError as error:  # torch's own range checks, e.g. a dropout probability above 1
         raise VpbenchError(f"model '{entry.name}' (preset '{preset}') rejected its arguments: {error}") from None
