@@ -5,6 +5,7 @@ progress` (curves of runs still training, read from their logs)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import sys
@@ -121,12 +122,15 @@ def test_progress_refuses_runs_of_two_settings_in_one_line(tmp_path):
         run_curves(tmp_path / "missing")  # a typo in --runs-dir is named, not reported as "no validation yet"
 
 
-def fake_run(runs_dir, model: str, law, test_size: int = 16, until: int = 4800):
+def fake_run(runs_dir, model: str, law, test_size: int = 16, until: int = 4800, model_config: dict | None = None):
     """A run folder as the trainer leaves it mid-campaign: its spec and a log of validation points."""
-    folder = runs_dir / "mmnist" / f"{model}__small__10-10__seed42__{test_size:016d}"
+    spec_hash = f"{test_size:08d}" + hashlib.sha256(json.dumps(model_config, sort_keys=True).encode()).hexdigest()[:8]
+    folder = runs_dir / "mmnist" / f"{model}__small__10-10__seed42__{spec_hash}"
     folder.mkdir(parents=True)
     spec = {"version": 1, "model": model, "dataset": "mmnist", "data_source": "offline-5k", "train_protocol": "10->10",
             "preset": "small", "steps": 10_000, "batch_size": 8, "val_size": 128, "test_size": test_size, "seed": 42}
+    if model_config is not None:
+        spec["model_config"] = model_config
     (folder / "spec.json").write_text(json.dumps(spec))
     events = [{"event": "validation", "step": s // 8, "sequences": s, "ssim": law(s)} for s in SEQUENCES if s <= until]
     (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
@@ -154,3 +158,20 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
     fake_run(other, "srvp", lambda s: 0.3, test_size=64)  # no sanity row was evaluated on these test clips
     with pytest.raises(VpbenchError, match=r"no stored 'zeros' record with ssim on the runs' test clips .*64 clips"):
         extrapolate_runs(run_curves(other), load_records(tmp_path / "results"), "ssim")
+
+
+def test_two_runs_of_one_model_go_by_what_differs_from_its_preset(tmp_path):
+    """A variant trained beside the preset's run (here SRVP without dropout) is named by its changed arguments
+    in fits and figures, not by a spec hash (and two unnamed "srvp" rows were indistinguishable)."""
+    from vpbench.registry import get_preset
+    from vpbench.results.curves import extrapolate_runs, run_curves, run_labels
+
+    preset = dict(get_preset("srvp", "small").model)
+    store(tmp_path / "results", [make_record("zeros", test_size=16)])
+    fake_run(tmp_path / "runs", "srvp", lambda s: 0.1 + 0.05 * math.log(s / 1000), model_config=preset)
+    variant = {**preset, "dropout": 0.0, "attention_dropout": 0.0}
+    fake_run(tmp_path / "runs", "srvp", lambda s: 0.1 + 0.1 * math.log(s / 1000), model_config=variant)
+    curves = run_curves(tmp_path / "runs")
+    assert sorted(run_labels(curves).values()) == ["srvp", "srvp attention_dropout=0.0 dropout=0.0"]
+    _, crossings = extrapolate_runs(curves, load_records(tmp_path / "results"), "ssim")
+    assert [c.model for c in crossings] == ["srvp attention_dropout=0.0 dropout=0.0", "srvp"]  # the nearest first

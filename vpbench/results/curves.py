@@ -213,6 +213,32 @@ def run_curves(
     return found
 
 
+def run_labels(curves: list[RunCurve]) -> dict[Path, str]:
+    """run folder -> the name its curve goes by: the model, then what makes it differ from the model's other
+    runs in view — its arguments that are not the preset's (`srvp dropout=0.0`), then its seed and spec."""
+    from vpbench.registry import preset_overrides
+
+    def changed(spec: dict) -> str:
+        try:
+            overrides = preset_overrides(spec["model"], spec["preset"], spec.get("model_config") or {})
+        except VpbenchError:  # a model or preset no longer registered: the spec hash still tells the runs apart
+            return ""
+        return " ".join(f"{key}={value}" for key, value in sorted(overrides.items()))
+
+    labels = {}
+    for curve in curves:
+        same_model = [other for other in curves if other.spec["model"] == curve.spec["model"]]
+        name = curve.spec["model"]
+        if len(same_model) > 1 and changed(curve.spec):
+            name += " " + changed(curve.spec)
+        labels[curve.run_dir] = name
+    names = list(labels.values())
+    for curve in curves:
+        if names.count(labels[curve.run_dir]) > 1:  # seeds, or a spec that changed (the folder says which)
+            labels[curve.run_dir] += f" seed {curve.spec['seed']}, spec {curve.run_dir.name.rsplit('__', 1)[-1][:8]}"
+    return labels
+
+
 def _one_setting(curves: list[RunCurve], where: str) -> tuple[tuple, list[RunCurve]]:
     """The setting all `curves` with a validation point share, and those curves (runs of different settings
     never share a figure or a fit)."""
@@ -263,7 +289,8 @@ def extrapolate_runs(
             f"no stored '{against}' record with {metric} on the runs' test clips ({setting[0]} {setting[2]}, "
             f"{setting[-1]} clips); stored sanity rows there: {sorted(targets)}"
         )
-    named = [(curve.spec["model"], curve.points) for curve in curves]
+    labels = run_labels(curves)
+    named = [(labels[curve.run_dir], curve.points) for curve in curves]
     crossings = _fit_crossings(named, metric, targets[against], from_sequences)
     if not crossings:
         raise VpbenchError(f"no run{where} has 3+ validation points from {from_sequences:,} sequences on")
@@ -287,7 +314,7 @@ def progress_figure(
     figure = Figure(figsize=(7.5, 4.5))
     axes = figure.add_subplot()
     ends = []
-    models = [curve.spec["model"] for curve in curves]
+    labels = run_labels(curves)
     for curve in sorted(curves, key=lambda c: (c.spec["model"], c.spec["seed"])):
         xs = [point[key] for point in curve.points if key in point and metric in point]
         ys = [point[metric] for point in curve.points if key in point and metric in point]
@@ -295,10 +322,7 @@ def progress_figure(
         color = colors[curve.spec["model"]]
         axes.plot(xs, ys, marker="o", markersize=2.5, color=color, linestyle="-" if finished else ":")
         state = "done" if finished else f"step {curve.step:,} of {total:,}"
-        name = curve.spec["model"]
-        if models.count(name) > 1:  # two runs of one model: seeds, or a spec that changed (the folder says which)
-            name += f" seed {curve.spec['seed']}, spec {curve.run_dir.name.rsplit('__', 1)[-1][:8]}"
-        ends.append((xs[-1], ys[-1], f"{name} ({state})", color))
+        ends.append((xs[-1], ys[-1], f"{labels[curve.run_dir]} ({state})", color))
     if metric != "loss":
         for model, value in sorted(_sanity_values(sanity_records, setting, metric).items()):
             axes.axhline(value, **SANITY_STYLE)
