@@ -3,6 +3,7 @@ jobs — with the training checkpoint kept; a second SIGINT exits at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -112,12 +113,16 @@ def test_an_interrupted_sweep_stops_its_jobs_and_starts_no_other_model(tmp_path,
     """Ctrl-C on `sweep --jobs 2` once went to the two jobs, which stopped, and the sweep then started the
     next models of its queue; `kill` of the sweep alone left its jobs running without it."""
     process = _start_sweep(tmp_path, "zeros,last-frame,convgru")
-    _wait_for_logs(tmp_path, 2, "evaluated")
-    if how.startswith("ctrl-c"):
-        os.killpg(process.pid, signal.SIGINT)
-    else:
-        process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _wait_for_logs(tmp_path, 2, "evaluated")
+        if how.startswith("ctrl-c"):
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:  # the jobs run in their own sessions: a failed test must not leave them training
+        with contextlib.suppress(FileNotFoundError):  # no pkill: nothing to clean up with
+            subprocess.run(["pkill", "-KILL", "-f", str(tmp_path)], check=False)
     logs = {log.name.split("__")[0]: log.read_text() for log in (tmp_path / "runs" / "sweep-logs").glob("*.log")}
     assert process.returncode == 130, stderr
     assert sorted(logs) == ["last-frame", "zeros"], stderr  # convgru was never started

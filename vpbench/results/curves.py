@@ -9,6 +9,7 @@ clips (they have no training, and validation and test clips come from the same g
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,16 +226,14 @@ def run_labels(curves: list[RunCurve]) -> dict[Path, str]:
             return ""
         return " ".join(f"{key}={value}" for key, value in sorted(overrides.items()))
 
+    runs_of = Counter(curve.spec["model"] for curve in curves)
     labels = {}
     for curve in curves:
-        same_model = [other for other in curves if other.spec["model"] == curve.spec["model"]]
-        name = curve.spec["model"]
-        if len(same_model) > 1 and changed(curve.spec):
-            name += " " + changed(curve.spec)
-        labels[curve.run_dir] = name
-    names = list(labels.values())
+        difference = changed(curve.spec) if runs_of[curve.spec["model"]] > 1 else ""
+        labels[curve.run_dir] = " ".join(filter(None, [curve.spec["model"], difference]))
+    names = Counter(labels.values())
     for curve in curves:
-        if names.count(labels[curve.run_dir]) > 1:  # seeds, or a spec that changed (the folder says which)
+        if names[labels[curve.run_dir]] > 1:  # seeds, or a spec that changed (the folder says which)
             labels[curve.run_dir] += f" seed {curve.spec['seed']}, spec {curve.run_dir.name.rsplit('__', 1)[-1][:8]}"
     return labels
 
