@@ -128,3 +128,29 @@ def test_an_interrupted_sweep_stops_its_jobs_and_starts_no_other_model(tmp_path,
     assert sorted(logs) == ["last-frame", "zeros"], stderr  # convgru was never started
     assert all("interrupted while evaluating 4->4" in text for text in logs.values()), logs
     assert "sweep interrupted" in stderr and "convgru" in stderr and "Traceback" not in stderr
+
+
+def test_sigterm_outside_training_ends_a_command_as_ctrl_c_does(monkeypatch, capsys):
+    """`kill` while a command loads data (before the trainer listens) was a death by signal (exit -15, no
+    message); it is now the one-line interruption of Ctrl-C, exit 130. A caller's SIG_IGN is kept."""
+    import vpbench.cli as cli
+
+    def command_that_gets_killed():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises long before this ends
+        raise AssertionError("SIGTERM did not end the command")
+
+    monkeypatch.setattr(cli, "app", command_that_gets_killed)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            cli.main()
+        assert stopped.value.code == 130
+        assert "interrupted outside training and evaluation" in capsys.readouterr().err
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        monkeypatch.setattr(cli, "app", lambda: None)
+        cli.main()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

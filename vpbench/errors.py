@@ -28,6 +28,13 @@ class RunInterrupted(VpbenchError):
     exit_code = 130
 
 
+def interrupted_outside_training(signum, frame) -> None:
+    """SIGTERM handler for whole commands: a `kill` while a command loads data or writes records is an
+    interruption like Ctrl-C, not a death by signal (the trainer and the evaluator install their own handlers
+    while they run, to checkpoint first; files are written atomically, so nothing is half-written)."""
+    raise RunInterrupted("interrupted outside training and evaluation; run the same command again to resume")
+
+
 def unknown_name(kind: str, name: str, valid: Iterable[str], owner: str = "") -> VpbenchError:
     """`unknown model 'convlstn'; did you mean 'convlstm'? Valid models: ...` — the error every registry raises;
     `owner` says whose (`unknown preset 'huge' of model 'zeros'. Valid presets: ...`)."""

@@ -6,10 +6,11 @@ never a traceback; `--json` output is one JSON document on stdout and nothing el
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from vpbench.cli.common import app, stderr
-from vpbench.errors import VpbenchError
+from vpbench.errors import VpbenchError, interrupted_outside_training
 
 # Importing a command module registers its commands; `vpbench --help` lists them in this order.
 # isort: off
@@ -20,7 +21,10 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and their exit code; click handles usage errors."""
+    """Entry point: user errors become one line on stderr and their exit code; click handles usage errors.
+    SIGTERM ends a command as Ctrl-C does (exit 130, one line), unless the caller ignores it."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, interrupted_outside_training)
     try:
         app()
     except VpbenchError as error:

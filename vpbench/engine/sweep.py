@@ -32,7 +32,7 @@ from pathlib import Path
 
 from vpbench.engine.config import RunConfig
 from vpbench.engine.spec import RunSpec
-from vpbench.errors import RunInterrupted, VpbenchError
+from vpbench.errors import RunInterrupted, VpbenchError, interrupted_outside_training
 from vpbench.files import read_json_lines
 from vpbench.registry import get_model_entry, list_models
 
@@ -381,12 +381,6 @@ def slurm_script(models: list[str], run_arguments: list[str], job_name: str = "v
     )
 
 
-def _interrupted_before_the_trainer_listens(signum, frame):
-    """A job stopped while it loads data or writes records (the trainer and the evaluator listen for
-    themselves): an interruption like any other, not a crash; files are written atomically."""
-    raise RunInterrupted("interrupted outside training and evaluation; run the same command again to resume")
-
-
 def _worker_main(argv: list[str]) -> int:
     """`python -m vpbench.engine.sweep CONFIG_JSON`: one sweep job (plain progress lines for the log)."""
     from vpbench.engine.run import run
@@ -394,7 +388,7 @@ def _worker_main(argv: list[str]) -> int:
     from vpbench.progress import plain_evaluation_progress
 
     config = config_from_json(argv[0])
-    signal.signal(signal.SIGTERM, _interrupted_before_the_trainer_listens)
+    signal.signal(signal.SIGTERM, interrupted_outside_training)
     try:
         run(config, progress=print_plain_progress(config.model), eval_progress=plain_evaluation_progress(config.model))
     except VpbenchError as error:
