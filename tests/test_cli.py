@@ -20,6 +20,28 @@ def test_models_json_lists_sanity_predictors_with_presets_and_costs():
         assert models[name]["presets"]["small"]["parameters"] == 0
 
 
+def test_models_with_a_name_shows_each_presets_arguments_training_and_note():
+    """Preset notes (how a preset differs from the paper, what a step costs) were only in `--json`."""
+    from vpbench.registry import get_preset
+
+    result = vpbench("models", "st-lstm")  # an old name resolves, as everywhere else
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert text.startswith("predrnn (rnn;")
+    for preset in ("paper", "small", "smoke"):
+        facts = get_preset("predrnn", preset)
+        assert f"{preset}: params" in text
+        assert " ".join(facts.note.split()) in text
+        assert ", ".join(f"{key}={value}" for key, value in facts.model.items()) in text
+        assert f"training: {facts.train.optimizer} lr {facts.train.lr:g}," in text
+    assert "budget: ;" not in text and not text.endswith("budget:")  # the smoke preset quotes no paper budget
+
+    as_json = json.loads(vpbench("models", "srvp", "--json").stdout)
+    assert as_json["name"] == "srvp" and set(as_json["presets"]) == {"paper", "small", "smoke"}
+    unknown = vpbench("models", "srvq")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "did you mean 'srvp'" in unknown.stderr
+
+
 def test_models_in_a_narrow_terminal_prints_every_number_whole():
     """At 80 columns the six-column table folded prose a word per line and cut MACs to `705.62G /`…"""
     import os

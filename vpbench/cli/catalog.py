@@ -30,8 +30,12 @@ def _giga(count: int) -> str:
 
 
 @app.command()
-def models(as_json: JsonFlag = False) -> None:
-    """List registered models: family, paper, presets with parameters and MACs (10->10, 1x64x64)."""
+def models(
+    name: Annotated[str | None, typer.Argument(help="one model: its presets in full, with their notes")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List registered models: family, paper, presets with parameters and MACs (10->10, 1x64x64); with a
+    NAME, that model's presets in full (arguments, training, notes on how each differs from the paper)."""
     from vpbench.listing_cache import cached_listing, store_listing
 
     rows = cached_listing()
@@ -40,8 +44,16 @@ def models(as_json: JsonFlag = False) -> None:
 
         rows = describe_models()
         store_listing(rows)
+    if name is not None:
+        from vpbench.registry import get_model_entry
+
+        canonical = get_model_entry(name).name  # one-line error for an unknown name; old names resolve
+        rows = [row for row in rows if row["name"] == canonical]
     if as_json:
-        print_json(rows)
+        print_json(rows[0] if name is not None else rows)
+        return
+    if name is not None:
+        _print_model(rows[0])
         return
     order = ("paper", "small", "smoke")
     title = "vpbench models (cost per 10->10 sequence, 1x64x64)"
@@ -71,6 +83,26 @@ def models(as_json: JsonFlag = False) -> None:
         body = f"loss: {row['loss']}. {row['paper']}"
         lines += textwrap.wrap(body, stdout.width, initial_indent="  ", subsequent_indent="  ")
     stdout.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_model(row: dict) -> None:
+    """One model in full: what `vpbench run --preset P` would build and train, and why each preset is so."""
+    lines = [f"{row['name']} ({row['family']}; loss {row['loss']})", row["description"], row["paper"], ""]
+    for preset, facts in row["presets"].items():
+        train = facts["train"]
+        lines += [
+            f"{preset}: params {_millions(facts['parameters'])}, MACs {_giga(facts['macs_per_sequence'])} "
+            "per 10->10 sequence",
+            "  model: " + ", ".join(f"{key}={value}" for key, value in facts["model"].items()),
+            f"  training: {train['optimizer']} lr {train['lr']:g}, weight decay {train['weight_decay']:g}, "
+            + (f"momentum {train['momentum']:g}, " if train["momentum"] else "")
+            + (f"gradient clip {train['grad_clip']:g}, " if train["grad_clip"] else "")
+            + f"{train['schedule']} schedule, batch {train['batch_size']}"
+            + (f"; the paper's budget: {train['paper_budget']}" if train["paper_budget"] else ""),
+            f"  note: {facts['note']}",
+            "",
+        ]
+    stdout.print("\n".join(lines).rstrip(), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
