@@ -161,7 +161,7 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
 
 
 def test_two_runs_of_one_model_go_by_what_differs_from_its_preset(tmp_path):
-    """A variant trained beside the preset's run (here SRVP without dropout) is named by its changed arguments
+    """A variant trained beside the preset's run (here SRVP with the paper's dropout) is named by its changed arguments
     in fits and figures, not by a spec hash (and two unnamed "srvp" rows were indistinguishable)."""
     from vpbench.registry import get_preset
     from vpbench.results.curves import extrapolate_runs, run_curves, run_labels
@@ -169,9 +169,9 @@ def test_two_runs_of_one_model_go_by_what_differs_from_its_preset(tmp_path):
     preset = dict(get_preset("srvp", "small").model)
     store(tmp_path / "results", [make_record("zeros", test_size=16)])
     fake_run(tmp_path / "runs", "srvp", lambda s: 0.1 + 0.05 * math.log(s / 1000), model_config=preset)
-    variant = {**preset, "dropout": 0.0, "attention_dropout": 0.0}
+    variant = {**preset, "dropout": 0.5, "attention_dropout": 0.2}
     fake_run(tmp_path / "runs", "srvp", lambda s: 0.1 + 0.1 * math.log(s / 1000), model_config=variant)
     curves = run_curves(tmp_path / "runs")
-    assert sorted(run_labels(curves).values()) == ["srvp", "srvp attention_dropout=0.0 dropout=0.0"]
+    assert sorted(run_labels(curves).values()) == ["srvp", "srvp attention_dropout=0.2 dropout=0.5"]
     _, crossings = extrapolate_runs(curves, load_records(tmp_path / "results"), "ssim")
-    assert [c.model for c in crossings] == ["srvp attention_dropout=0.0 dropout=0.0", "srvp"]  # the nearest first
+    assert [c.model for c in crossings] == ["srvp attention_dropout=0.2 dropout=0.5", "srvp"]  # the nearest first

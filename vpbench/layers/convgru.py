@@ -160,7 +160,10 @@ PAPER_TRAINING = TrainSettings(
 SMALL_TRAINING = TrainSettings(optimizer="adam", lr=1e-3, batch_size=8, paper_budget="150 epochs x 10,000 sequences")
 
 PAPER_BACKBONE = {"hidden_channels": 128, "num_layers": 4, "kernel_size": 5, "dropout": 0.5}
-SMALL_BACKBONE = {"hidden_channels": 16, "num_layers": 4, "kernel_size": 3, "dropout": 0.5}
+# No dropout at the small width: the paper's 0.5 regularises 4 x 128 channels over 1.5 M sequences, but 4 x 16
+# channels underfit in a CPU budget (srvp small with dropout: train-clip MSE 0.0324, validation 0.0320, flat
+# from 8,000 to 22,000 sequences; without it, lower at every validation point). The notes give the numbers.
+SMALL_BACKBONE = {"hidden_channels": 16, "num_layers": 4, "kernel_size": 3, "dropout": 0.0}
 SMOKE_BACKBONE = {"hidden_channels": 8, "num_layers": 2, "kernel_size": 3, "dropout": 0.5}
 
 
