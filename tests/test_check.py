@@ -273,6 +273,8 @@ def test_pending_is_noted_while_missing_and_fails_once_stored(tmp_path):
     run(smoke_config(tmp_path, model="zeros", checkpoint_every=None, data_options={}))
     report = check_with(["last-frame"])
     assert report.ok and any("last-frame seed 42: pending" in note for note in report.notes)
+    # The leaderboard says so too, or its table would read as if last-frame were left out.
+    assert "- `track` (synthetic, smoke preset, 12 steps): last-frame\n" in leaderboard_path(results).read_text()
     report = check_with([])
     assert not report.ok and any("no record made with the entry's spec" in f.message for f in report.findings)
     report = check_with(["zeros", "last-frame"])

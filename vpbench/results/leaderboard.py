@@ -39,6 +39,7 @@ def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None
         "(CI fixtures) are not listed.",
         "",
     ]
+    header += _pending_lines(results_dir)
     if not shown:
         return "\n".join(header + ["No results yet.", ""])
     present = {convention for record in shown for convention in record.metrics}
@@ -47,3 +48,22 @@ def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None
     datasets = {record.dataset.name for record in shown}
     table.sections = [section for section in table.sections if section.key.dataset in datasets]
     return "\n".join(header) + "\n" + render_markdown(table)
+
+
+def _pending_lines(results_dir: str | Path | None) -> list[str]:
+    """The suite's `pending` models, so that a section missing a model reads as "not stored yet", not as a
+    model left out (the suite is what `vpbench check` holds these lists true against)."""
+    from vpbench.engine.suite import load_suite, suite_path
+
+    if results_dir is None or not suite_path(results_dir).exists():
+        return []
+    lines = []
+    for entry in load_suite(suite_path(results_dir)):
+        if entry.pending:
+            budget = f", {entry.run['steps']:,} steps" if "steps" in entry.run else ""
+            preset = f", {entry.run['preset']} preset" if "preset" in entry.run else ""
+            names = ", ".join(entry.pending)
+            lines.append(f"- `{entry.name}` ({entry.dataset}{preset}{budget}): {names}")
+    if not lines:
+        return []
+    return ["Declared in `suite.json` but not stored yet, so missing from the tables below:", "", *lines, ""]
