@@ -258,7 +258,7 @@ def test_pending_is_noted_while_missing_and_fails_once_stored(tmp_path):
     from _engine_helpers import smoke_config
 
     from vpbench.engine.run import run
-    from vpbench.gate import suite_records
+    from vpbench.gate import suite_entries, suite_records
 
     results = tmp_path / "results"
     results.mkdir()
@@ -267,7 +267,8 @@ def test_pending_is_noted_while_missing_and_fails_once_stored(tmp_path):
 
     def check_with(pending):
         (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [{**entry, "pending": pending}]}))
-        leaderboard_path(results).write_text(render_leaderboard(suite_records(results), results))
+        text = render_leaderboard(suite_records(results), results, suite_entries(results))
+        leaderboard_path(results).write_text(text)
         return run_check(results, rerun=False)
 
     run(smoke_config(tmp_path, model="zeros", checkpoint_every=None, data_options={}))

@@ -236,7 +236,7 @@ def run_check(
             else:
                 report.checksums_verified += 1
     report.records = len(records)
-    leaderboard, report.leaderboard_diff = check_leaderboard(records, results_dir)
+    leaderboard, report.leaderboard_diff = check_leaderboard(records, results_dir, entries)
     if leaderboard is not None:
         report.findings.append(leaderboard)
     figures = [spec for entry in entries for spec in entry.figures]
@@ -267,6 +267,12 @@ def suite_records(results_dir: Path, data_root=None) -> list[Record]:
     if not entries:
         return records
     return [record for record in records if record.record_id in declared]
+
+
+def suite_entries(results_dir: Path) -> list[SuiteEntry]:
+    """The entries of the folder's suite.json (none without one)."""
+    path = suite_path(results_dir)
+    return load_suite(path) if path.exists() else []
 
 
 def _is_fixture(record: Record, entries: list[SuiteEntry]) -> bool:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from vpbench.engine.suite import SuiteEntry, load_suite, suite_path
+from vpbench.engine.suite import SuiteEntry, suite_path
 from vpbench.errors import VpbenchError
 from vpbench.files import atomic_write
-from vpbench.gate import check_suite, run_status, suite_records
+from vpbench.gate import check_suite, run_status, suite_entries, suite_records
 from vpbench.results.check import validate_record
 from vpbench.results.figures import DrawnFigures, render_figures
 from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
@@ -32,11 +32,12 @@ def render(results_dir: Path) -> tuple[Path, DrawnFigures]:
     the leaderboard's path and the figures drawn (and not drawn)."""
     results_dir = Path(results_dir)
     records = suite_records(results_dir)
-    text = render_leaderboard(records, results_dir)
+    entries = suite_entries(results_dir)
+    text = render_leaderboard(records, results_dir, entries)
     atomic_write(leaderboard_path(results_dir), lambda handle: handle.write(text))
-    if not suite_path(results_dir).exists():
+    if not entries:
         return leaderboard_path(results_dir), DrawnFigures()
-    specs = [spec for entry in load_suite(suite_path(results_dir)) for spec in entry.figures]
+    specs = [spec for entry in entries for spec in entry.figures]
     return leaderboard_path(results_dir), render_figures(specs, records, results_dir)
 
 

@@ -58,9 +58,9 @@ def table_command(
     from vpbench.results.table import build_table
 
     if leaderboard:
-        from vpbench.gate import suite_records
+        from vpbench.gate import suite_entries, suite_records
 
-        emit(render_leaderboard(suite_records(results_dir), results_dir), output)
+        emit(render_leaderboard(suite_records(results_dir), results_dir, suite_entries(results_dir)), output)
         return
     records = load_records(results_dir)
     options = table_options(

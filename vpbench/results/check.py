@@ -249,11 +249,12 @@ class ChecksumCache:
         return self._known[key]
 
 
-def check_leaderboard(records: list[Record], results_dir: Path) -> tuple[Finding | None, list[str]]:
-    """Compare results/leaderboard.md with what the records generate now; a unified diff when they differ."""
+def check_leaderboard(records: list[Record], results_dir: Path, suite_entries=()) -> tuple[Finding | None, list[str]]:
+    """Compare results/leaderboard.md with what the records (and the suite's pending lists) generate now; a
+    unified diff when they differ."""
     path = leaderboard_path(results_dir)
     where = path.name
-    expected = render_leaderboard(records, results_dir)
+    expected = render_leaderboard(records, results_dir, suite_entries)
     if not path.exists():
         if not records:
             return None, []

@@ -24,10 +24,11 @@ def leaderboard_path(results_dir: str | Path) -> Path:
     return Path(results_dir) / LEADERBOARD_NAME
 
 
-def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None = None) -> str:
+def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None = None, suite_entries=()) -> str:
     """Markdown: a section per dataset / data source / protocol / convention with the standard metric set,
     published rows of the same convention beside ours; `results_dir` gives the per-sequence values that
-    confidence intervals are computed from."""
+    confidence intervals are computed from; `suite_entries` (the suite's, vpbench.engine.suite.SuiteEntry)
+    name the models declared but not stored yet."""
     shown = [record for record in records if record.model.preset != CI_FIXTURE_PRESET]
     header = [
         "# vpbench leaderboard",
@@ -39,7 +40,7 @@ def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None
         "(CI fixtures) are not listed.",
         "",
     ]
-    header += _pending_lines(results_dir)
+    header += _pending_lines(suite_entries)
     if not shown:
         return "\n".join(header + ["No results yet.", ""])
     present = {convention for record in shown for convention in record.metrics}
@@ -50,20 +51,15 @@ def render_leaderboard(records: Iterable[Record], results_dir: str | Path | None
     return "\n".join(header) + "\n" + render_markdown(table)
 
 
-def _pending_lines(results_dir: str | Path | None) -> list[str]:
+def _pending_lines(suite_entries) -> list[str]:
     """The suite's `pending` models, so that a section missing a model reads as "not stored yet", not as a
-    model left out (the suite is what `vpbench check` holds these lists true against)."""
-    from vpbench.engine.suite import load_suite, suite_path
-
-    if results_dir is None or not suite_path(results_dir).exists():
-        return []
+    model left out (`vpbench check` holds these lists true against the stored records)."""
     lines = []
-    for entry in load_suite(suite_path(results_dir)):
+    for entry in suite_entries:
         if entry.pending:
             budget = f", {entry.run['steps']:,} steps" if "steps" in entry.run else ""
             preset = f", {entry.run['preset']} preset" if "preset" in entry.run else ""
-            names = ", ".join(entry.pending)
-            lines.append(f"- `{entry.name}` ({entry.dataset}{preset}{budget}): {names}")
+            lines.append(f"- `{entry.name}` ({entry.dataset}{preset}{budget}): {', '.join(entry.pending)}")
     if not lines:
         return []
     return ["Declared in `suite.json` but not stored yet, so missing from the tables below:", "", *lines, ""]
