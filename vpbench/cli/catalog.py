@@ -49,6 +49,10 @@ def models(
 
         canonical = get_model_entry(name).name  # one-line error for an unknown name; old names resolve
         rows = [row for row in rows if row["name"] == canonical]
+        if not rows:  # registered after the listing was cached (a plugin installed since)
+            from vpbench.catalog import describe_models
+
+            rows = [row for row in describe_models() if row["name"] == canonical]
     if as_json:
         print_json(rows[0] if name is not None else rows)
         return
