@@ -35,7 +35,7 @@ def render(results_dir: Path) -> tuple[Path, DrawnFigures]:
     entries = suite_entries(results_dir)
     text = render_leaderboard(records, results_dir, entries)
     atomic_write(leaderboard_path(results_dir), lambda handle: handle.write(text))
-    if not entries:
+    if not suite_path(results_dir).exists():  # a suite with no entries still rewrites the (empty) manifest
         return leaderboard_path(results_dir), DrawnFigures()
     specs = [spec for entry in entries for spec in entry.figures]
     return leaderboard_path(results_dir), render_figures(specs, records, results_dir)
