@@ -34,7 +34,10 @@ def test_models_with_a_name_shows_each_presets_arguments_training_and_note():
         assert " ".join(facts.note.split()) in text
         assert ", ".join(f"{key}={value}" for key, value in facts.model.items()) in text
         assert f"training: {facts.train.optimizer} lr {facts.train.lr:g}," in text
-    assert "budget: ;" not in text and not text.endswith("budget:")  # the smoke preset quotes no paper budget
+        # The training line ends with the paper's budget only when the preset quotes one (smoke does not).
+        budget = " ".join(facts.train.paper_budget.split())
+        ending = f"batch {facts.train.batch_size}" + (f"; the paper's budget: {budget}" if budget else "")
+        assert f"{ending} note: {' '.join(facts.note.split())}" in text
 
     as_json = json.loads(vpbench("models", "srvp", "--json").stdout)
     assert as_json["name"] == "srvp" and set(as_json["presets"]) == {"paper", "small", "smoke"}
