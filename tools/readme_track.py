@@ -1,0 +1,361 @@
+"""Keep the README's CPU-track numbers equal to the stored records.
+
+The README's prose is written by hand; its numbers about the 600-step track are not. Each sits in a block between
+`<!-- generated: NAME -->` and `<!-- end generated: NAME -->`, which this script rewrites from `results/` (the
+suite's records and `suite.json`) with the code behind `vpbench table` and `vpbench compare` (paired bootstrap,
+seeded, so the text is the same on every machine). `tests/test_readme_track.py` runs the check, so a README that
+disagrees with the stored records fails CI.
+
+    python tools/readme_track.py                  # rewrite the blocks
+    python tools/readme_track.py --check          # exit 1, naming the blocks that differ
+    python tools/readme_track.py --long-runs DIR  # also the long track's progress table, from DIR's run logs
+
+The long track's table comes from run logs, which are not committed, so it changes only with `--long-runs` and
+`--check` leaves it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import textwrap
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACK = "mmnist-cpu-track"
+SANITY = ("zeros", "last-frame")
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
+WIDTH = 115  # the README's line length
+
+# What the poster claims for the three ablations and the backbone: its Table (Moving MNIST 10->10, MSE per frame
+# in its own convention), quoted to say whether our order is the poster's.
+POSTER_ORDER = ["srvp", "srvp-wo-sa", "srvp-wo-crossatt", "srvp-wo-rfa", "convgru"]
+POSTER_MSE = "SRVP 935 < without SA 968 < without cross-attention 973 < without RFA 1024 < ConvGRU 1034"
+ABLATIONS = {
+    "srvp-wo-sa": "its standard attention, SA",
+    "srvp-wo-rfa": "its reinforced feature attention, RFA",
+    "srvp-wo-crossatt": "the cross-attention step of both modules",
+}
+RECURRENT = ["predrnn", "mim", "convlstm", "predrnn++", "convgru"]  # the poster's "best among RNNs" rivals
+NON_RECURRENT = ["simvp", "mimo-vp"]
+SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
+
+
+@dataclass
+class Track:
+    """The 600-step track as stored: its suite entry and records."""
+
+    results_dir: Path
+
+    @cached_property
+    def entry(self):
+        from vpbench.gate import suite_entries
+
+        return next(entry for entry in suite_entries(self.results_dir) if entry.name == TRACK)
+
+    @cached_property
+    def records(self) -> list:
+        from vpbench.gate import suite_records
+        from vpbench.results.sections import within_budget
+
+        return [
+            record
+            for record in suite_records(self.results_dir)
+            if record.dataset.name == self.entry.dataset
+            and record.model.preset == self.entry.run["preset"]
+            and record.model.name in self.entry.models
+            and within_budget(record, self.entry.run["steps"])
+        ]
+
+    @property
+    def trained(self) -> list[str]:
+        return [model for model in self.entry.models if model not in SANITY]
+
+    @property
+    def stored(self) -> list[str]:
+        return [model for model in self.trained if model not in self.entry.pending]
+
+    def record(self, model: str, protocol: str):
+        (found,) = [r for r in self.records if r.model.name == model and r.protocol.name == protocol]
+        return found
+
+    def compare(self, model_a: str, model_b: str, protocol: str) -> dict[str, object]:
+        """metric -> MetricComparison of A against B (vpbench convention)."""
+        from vpbench.results.compare import compare_models
+
+        (comparison,) = compare_models(
+            self.records,
+            model_a,
+            model_b,
+            self.results_dir,
+            protocol=protocol,
+            conventions=("vpbench",),
+            metrics=("mse", "ssim"),
+        )
+        return {row.metric: row for row in comparison.rows}
+
+
+def names(models: list[str]) -> str:
+    quoted = [f"`{model}`" for model in models]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def p_text(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def difference(row) -> str:
+    """'MSE -0.0012 [-0.0015, -0.0009] (p < 0.001)': A minus B with its paired 95% interval and p."""
+    digits = 4 if row.metric == "mse" else 3
+    low, high = row.interval
+    return (
+        f"{row.metric.upper()} {row.difference:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}] "
+        f"({p_text(row.p_value)})"
+    )
+
+
+def better(row, model: str) -> bool:
+    return row.verdict("a", "b") == f"{model} better"
+
+
+# --- the blocks -------------------------------------------------------------------------------------------------
+
+
+def track_status(track: Track) -> str:
+    stored, pending = track.stored, [m for m in track.trained if m in track.entry.pending]
+    text = f"**Stored:** {len(stored)} of {len(track.trained)} trained models ({names(stored)}) and both sanity rows."
+    if pending:
+        text += (
+            f" **Pending:** {names(pending)}; `vpbench sweep --suite results/suite.json --entry {TRACK} --plan` says "
+            "where each one stands and how much training is left."
+        )
+    return text
+
+
+def track_results(track: Track) -> str:
+    def cell(model: str, protocol: str, metric: str) -> str:
+        record = track.record(model, protocol)
+        digits = 4 if metric == "mse" else 3
+        mean = record.metrics["vpbench"]["overall"][metric]
+        low, high = record.confidence_intervals["vpbench"][metric]
+        return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    order = sorted(track.stored, key=lambda model: track.record(model, "10->10").metrics["vpbench"]["overall"]["mse"])
+    lines = ["| model | 10->10 MSE | 10->10 SSIM | 10->30 MSE | 10->30 SSIM |", "|---|---:|---:|---:|---:|"]
+    for model in [*order, *SANITY]:
+        label = f"*{model} (sanity)*" if model in SANITY else model
+        cells = [cell(model, p, m) for p in ("10->10", "10->30") for m in ("mse", "ssim")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def track_srvp(track: Track) -> str:
+    if set(SRVP_FAMILY) - set(track.stored):
+        return bullet(
+            "**SRVP against its backbone and its ablations, and the poster's claims** (SRVP best among recurrent "
+            "models at 10->10, best at 10->30, each ablation hurts): pending until `srvp`, its three ablations and "
+            "`convgru` are stored; this text then states them from the records."
+        )
+    return "\n".join(bullet(text) for text in (backbone(track), ablations(track), poster_claims(track)))
+
+
+def backbone(track: Track) -> str:
+    rows = {protocol: track.compare("srvp", "convgru", protocol) for protocol in ("10->10", "10->30")}
+    verdicts = [better(row, "a") for protocol_rows in rows.values() for row in protocol_rows.values()]
+    losses = [better(row, "b") for protocol_rows in rows.values() for row in protocol_rows.values()]
+    head = (
+        "SRVP beats its backbone `convgru` at both horizons, on MSE and SSIM"
+        if all(verdicts)
+        else "SRVP loses to its backbone `convgru` at both horizons, on MSE and SSIM"
+        if all(losses)
+        else "SRVP against its backbone `convgru` is mixed"
+    )
+    srvp, convgru = (track.record(m, "10->10").model.parameters for m in ("srvp", "convgru"))
+    parts = "; ".join(
+        f"at {protocol} {difference(rows[protocol]['mse'])}, {difference(rows[protocol]['ssim'])}" for protocol in rows
+    )
+    return (
+        f"**SRVP against its backbone and its ablations** (`srvp` minus the other model: negative MSE and positive "
+        f"SSIM differences favour `srvp`; paired bootstrap over the 1,000 test sequences, two-sided p). {head}: "
+        f"{parts}, with {srvp / convgru:.1f}x its parameters ({srvp / 1e3:.1f}k against {convgru / 1e3:.1f}k)."
+    )
+
+
+def ablations(track: Track) -> str:
+    parts, hurts = [], []
+    for other, removed in ABLATIONS.items():
+        rows = {protocol: track.compare("srvp", other, protocol) for protocol in ("10->10", "10->30")}
+        if all(better(row, "a") for row in rows["10->10"].values()):
+            hurts.append(other)
+        parts.append(
+            f"against `{other}` (without {removed}) at 10->10 {difference(rows['10->10']['mse'])}, "
+            f"{difference(rows['10->10']['ssim'])}, at 10->30 {difference(rows['10->30']['mse'])}, "
+            f"{difference(rows['10->30']['ssim'])}"
+        )
+    which = "all three" if len(hurts) == len(ABLATIONS) else f"{names(hurts)} only" if hurts else "none of the three"
+    text = (
+        "**Ablations** (`srvp` minus the ablation): " + "; ".join(parts) + ". At 10->10, the poster's ablation "
+        f'protocol, removing the module hurts on both MSE and SSIM for {which}, so "each ablation hurts" '
+        + ("holds at this budget." if len(hurts) == len(ABLATIONS) else "does not hold at this budget.")
+    )
+    mse = {model: track.record(model, "10->10").metrics["vpbench"]["overall"]["mse"] for model in POSTER_ORDER}
+    ours = sorted(mse, key=mse.get)
+    steps = [track.compare(a, b, "10->10")["mse"].p_value for a, b in pairwise(ours)]
+    chain = " < ".join(f"`{model}` {mse[model]:.4f}" for model in ours)
+    chain += (
+        " (every step p < 0.001, paired)"
+        if max(steps) < 0.001
+        else " (paired p of each step: " + ", ".join(f"{p:.3f}" for p in steps) + ")"
+    )
+    return (
+        text
+        + f" On 10->10 MSE the order is {chain}: "
+        + ("the poster's order" if ours == POSTER_ORDER else "not the poster's order")
+        + f" ({POSTER_MSE} in its convention)."
+    )
+
+
+def poster_claims(track: Track) -> str:
+    def verdict(protocol: str, others: list[str], claim: str) -> str:
+        beaters, beaten, level = [], [], []
+        for other in others:
+            rows = track.compare("srvp", other, protocol)
+            phrase = f"`{other}` ({difference(rows['mse'])}; {difference(rows['ssim'])})"
+            (beaters if better(rows["mse"], "b") else beaten if better(rows["mse"], "a") else level).append(phrase)
+        if not beaters and not level:
+            return f'"{claim}" holds at this budget on MSE: `srvp` has lower MSE than ' + ", ".join(beaten) + "."
+        text = (
+            f'"{claim}" does not hold at this budget: lower MSE than `srvp`: ' + ", ".join(beaters)
+            if beaters
+            else f'"{claim}" is not shown: no MSE difference from ' + ", ".join(level)
+        )
+        if beaters and level:
+            text += "; no MSE difference from " + ", ".join(level)
+        if beaten:
+            text += "; `srvp` does beat " + ", ".join(beaten)
+        return text + "."
+
+    steps = track.entry.run["steps"] * track.entry.run["batch_size"]
+    return (
+        "**The poster's claims at this budget** (differences as above). "
+        + verdict("10->10", RECURRENT, "SRVP is the best recurrent model at 10->10")
+        + " "
+        + verdict("10->30", RECURRENT + NON_RECURRENT, "SRVP is the best model at 10->30")
+        + f" Both verdicts are about {steps:,} training sequences; they say nothing about the converged models "
+        "of the poster."
+    )
+
+
+def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
+    """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
+    logs (`train_log.jsonl`); `labels` names runs by spec hash (e.g. a run of a former preset)."""
+    rows = []
+    for log in sorted(runs_dir.glob("*/*/train_log.jsonl")):
+        model, spec = log.parent.name.split("__")[0], log.parent.name.split("__")[-1]
+        points = {}
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("event") == "validation":
+                points[event["sequences"]] = event
+        if points:
+            rows.append((labels.get(spec, model), points))
+    columns = sorted({s for _, points in rows for s in points if s % 8000 == 0})
+    lines = [
+        "| run | " + " | ".join(f"{c:,}" for c in columns) + " | latest |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
+    for label, points in rows:
+        cells = [f"{points[c]['mse']:.4f} / {points[c]['ssim']:.3f}" if c in points else "" for c in columns]
+        last = points[max(points)]
+        cells.append(f"{last['mse']:.4f} / {last['ssim']:.3f} at {max(points):,}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --- the README -------------------------------------------------------------------------------------------------
+
+
+def bullet(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, WIDTH, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False))
+
+
+def paragraph(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, WIDTH, break_on_hyphens=False))
+
+
+def generated_blocks(results_dir: Path, long_runs: Path | None, labels: dict[str, str]) -> dict[str, str]:
+    track = Track(results_dir)
+    blocks = {
+        "track-status": paragraph(track_status(track)),
+        "track-results": track_results(track),
+        "track-srvp": track_srvp(track),
+    }
+    if long_runs is not None:
+        blocks["long-progress"] = long_progress(long_runs, labels)
+    return blocks
+
+
+def rewrite(readme: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
+    """The README with each named block replaced, and the names of the blocks that changed."""
+    found = {match["name"] for match in BLOCK.finditer(readme)}
+    missing = sorted(set(blocks) - found)
+    if missing:
+        raise SystemExit(
+            f"README.md has no block {', '.join(missing)}: add `<!-- generated: NAME -->` ... "
+            "`<!-- end generated: NAME -->` where it belongs"
+        )
+    changed = []
+
+    def replace(match: re.Match) -> str:
+        name = match["name"]
+        if name not in blocks:
+            return match[0]
+        body = blocks[name].rstrip("\n") + "\n"
+        if body != match["body"]:
+            changed.append(name)
+        return match[1] + body + match[4]
+
+    return BLOCK.sub(replace, readme), changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "results")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--long-runs", type=Path, help="the long track's runs folder (run logs under DIR/DATASET/RUN/)")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="SPEC=TEXT",
+        help="name a long-track run by its spec hash in the table (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    labels = dict(item.split("=", 1) for item in args.label)
+    readme = args.readme.read_text()
+    text, changed = rewrite(readme, generated_blocks(args.results_dir, args.long_runs, labels))
+    if args.check:
+        if changed:
+            print(
+                f"README.md is out of date with the stored records in blocks: {', '.join(changed)}; "
+                "run `python tools/readme_track.py`",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if changed:
+        from vpbench.files import atomic_write
+
+        atomic_write(args.readme, lambda handle: handle.write(text))
+    print(f"README.md: {', '.join(changed) if changed else 'up to date'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
