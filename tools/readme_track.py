@@ -44,6 +44,11 @@ ABLATIONS = {
 RECURRENT = ["predrnn", "mim", "convlstm", "predrnn++", "convgru"]  # the poster's "best among RNNs" rivals
 NON_RECURRENT = ["simvp", "mimo-vp"]
 SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
+# Long-track runs named by spec hash: two runs of srvp, before and after its small preset dropped dropout.
+LONG_RUN_LABELS = {
+    "cff47afa1bf15c4b": "srvp with dropout 0.5 (the former preset; stopped)",
+    "ff0fd7ba424883f3": "srvp (the preset since stop 21: no dropout)",
+}
 
 
 @dataclass
@@ -337,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         help="name a long-track run by its spec hash in the table (repeatable)",
     )
     args = parser.parse_args(argv)
-    labels = dict(item.split("=", 1) for item in args.label)
+    labels = LONG_RUN_LABELS | dict(item.split("=", 1) for item in args.label)
     readme = args.readme.read_text()
     text, changed = rewrite(readme, generated_blocks(args.results_dir, args.long_runs, labels))
     if args.check:
