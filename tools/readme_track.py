@@ -47,7 +47,7 @@ SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
 # Long-track runs named by spec hash: two runs of srvp, before and after its small preset dropped dropout.
 LONG_RUN_LABELS = {
     "cff47afa1bf15c4b": "srvp with dropout 0.5 (the former preset; stopped)",
-    "ff0fd7ba424883f3": "srvp (the preset since stop 21: no dropout)",
+    "ff0fd7ba424883f3": "srvp (the preset since b7ee6c9: no dropout)",
 }
 
 
