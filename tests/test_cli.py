@@ -157,3 +157,20 @@ def test_cli_help_quotes_the_defaults_the_spec_uses():
     assert f"CPU default {defaults.test_size_cpu})" in help_of["TestSize"]
     assert f"default {defaults.val_size_cpu} on CPU, {defaults.val_size_cuda} on CUDA" in help_of["ValSize"]
     assert f"default {defaults.seed})" in help_of["Seed"]
+
+
+def test_the_command_list_reflows_each_commands_summary():
+    """Docstrings wrap at the source's line length; the command list must join those lines, not break each one
+    mid-sentence in its column (what typer's "rich" markup mode did)."""
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "vpbench", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "250", "TERM": "dumb"},
+    )
+    assert result.returncode == 0
+    line = next(line for line in result.stdout.splitlines() if " eval " in line)
+    assert "(training facts such as seed, batch size and learning rate come from the checkpoint)" in line

@@ -16,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # with "rich", the command list keeps the docstrings' line breaks
     help="Benchmark and leaderboard for video prediction.",
 )
 
