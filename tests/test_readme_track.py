@@ -92,3 +92,14 @@ def test_srvp_that_loses_to_its_backbone_is_said_to_lose():
     flat = " ".join(readme_track.backbone(track).split())
     assert "SRVP loses to its backbone `convgru` at both horizons" in flat
     assert "MSE +0.0" in flat  # srvp minus convgru: positive, srvp worse
+
+
+def test_ablations_not_stored_yet_are_named_and_the_claim_is_not_judged():
+    track = _cast(readme_track.Track(ROOT / "results"), {"srvp": "predrnn", "srvp-wo-sa": "mim"})
+    track.__dict__["entry"] = dataclasses.replace(track.entry, pending=("srvp-wo-rfa", "srvp-wo-crossatt"))
+    track.__dict__["records"] = [r for r in track.records if r.model.name not in track.entry.pending]
+    flat = " ".join(readme_track.track_srvp(track).split())
+    assert "against `srvp-wo-sa` (without its standard attention, SA) at 10->10 MSE -0.0017" in flat
+    assert '`srvp-wo-rfa` and `srvp-wo-crossatt` are pending, so "each ablation hurts" is not judged yet.' in flat
+    assert "holds at this budget" not in flat.split("**The poster's claims")[0]
+    assert "SRVP beats its backbone" in flat
