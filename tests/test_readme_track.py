@@ -54,8 +54,9 @@ def test_blocks_outside_the_run_are_kept():
     assert readme_track.rewrite(text, {}) == (text, [])
 
 
-def _cast(track, roles: dict[str, str]):
-    """`track` with each role (a model name) played by another stored model's records: theirs, renamed."""
+def _cast(track, roles: dict[str, str], pending: tuple[str, ...] = ()):
+    """`track` with each role (a model name) played by another stored model's records (theirs, renamed), and
+    `pending` as the suite's pending list."""
     stored = readme_track.Track(ROOT / "results").records
     track.__dict__["records"] = [r for r in stored if r.model.name not in roles] + [
         dataclasses.replace(record, model=dataclasses.replace(record.model, name=role))
@@ -63,7 +64,7 @@ def _cast(track, roles: dict[str, str]):
         for record in stored
         if record.model.name == actor
     ]
-    track.__dict__["entry"] = dataclasses.replace(track.entry, pending=())
+    track.__dict__["entry"] = dataclasses.replace(track.entry, pending=pending)
     return track
 
 
@@ -103,3 +104,15 @@ def test_ablations_not_stored_yet_are_named_and_the_claim_is_not_judged():
     assert '`srvp-wo-rfa` and `srvp-wo-crossatt` are pending, so "each ablation hurts" is not judged yet.' in flat
     assert "holds at this budget" not in flat.split("**The poster's claims")[0]
     assert "SRVP beats its backbone" in flat
+
+
+def test_the_sanity_bullet_names_models_that_miss_or_reach_a_target():
+    """`convgru` played by `zeros` misses the MSE target (equal intervals are not disjoint) and, as `zeros` scores
+    0.771 against last-frame's 0.652, beats `last-frame` on SSIM."""
+    track = readme_track.Track(ROOT / "results")
+    track = _cast(track, {"convgru": "zeros"}, pending=track.entry.pending)
+    flat = " ".join(readme_track.track_sanity(track).split())
+    assert "All stored trained models but `convgru` beat `zeros` on MSE with disjoint intervals" in flat
+    assert "0 beat `zeros` (0.771) with disjoint intervals and 1 beat `last-frame` (0.652) (`convgru`)" in flat
+    stored = " ".join(readme_track.track_sanity(readme_track.Track(ROOT / "results")).split())
+    assert "Every stored trained model beats `zeros` on MSE" in stored and "None beats `zeros` on SSIM" in stored

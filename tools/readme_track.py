@@ -159,6 +159,43 @@ def track_results(track: Track) -> str:
     return "\n".join(lines)
 
 
+def track_sanity(track: Track) -> str:
+    """Which stored trained models beat the sanity rows: on MSE with disjoint 95% intervals (the track's target
+    for every model), on SSIM at 10->10 (its target for four)."""
+
+    def interval(model: str, protocol: str, metric: str) -> tuple[float, float]:
+        return tuple(track.record(model, protocol).confidence_intervals["vpbench"][metric])
+
+    def beats_on_mse(model: str, sanity: str) -> bool:
+        return all(interval(model, p, "mse")[1] < interval(sanity, p, "mse")[0] for p in ("10->10", "10->30"))
+
+    def beats_on_ssim(model: str, sanity: str) -> bool:
+        return interval(model, "10->10", "ssim")[0] > interval(sanity, "10->10", "ssim")[1]
+
+    missing = [m for m in track.stored if not beats_on_mse(m, "zeros")]
+    text = "**Against the sanity rows.** " + (
+        "Every stored trained model beats `zeros` on MSE with disjoint intervals, at 10->10 and at 10->30"
+        if not missing
+        else f"All stored trained models but {names(missing)} beat `zeros` on MSE with disjoint intervals, at "
+        "10->10 and at 10->30"
+    )
+    text += " (and `last-frame` by far more). " if all(beats_on_mse(m, "last-frame") for m in track.stored) else ". "
+    ssim = {name: track.record(name, "10->10").metrics["vpbench"]["overall"]["ssim"] for name in SANITY}
+    over = {sanity: [m for m in track.stored if beats_on_ssim(m, sanity)] for sanity in SANITY}
+    if not over["zeros"] and not over["last-frame"]:
+        text += (
+            f"None beats `zeros` on SSIM at 10->10 ({ssim['zeros']:.3f}), nor `last-frame` ({ssim['last-frame']:.3f})"
+        )
+    else:
+        text += (
+            f"On SSIM at 10->10, {len(over['zeros'])} beat `zeros` ({ssim['zeros']:.3f}) with disjoint intervals"
+            + (f" ({names(over['zeros'])})" if over["zeros"] else "")
+            + f" and {len(over['last-frame'])} beat `last-frame` ({ssim['last-frame']:.3f})"
+            + (f" ({names(over['last-frame'])})" if over["last-frame"] else "")
+        )
+    return bullet(text + ": see the pilot below for why, and what it would take.")
+
+
 def track_srvp(track: Track) -> str:
     """The backbone and poster-claim verdicts once `srvp` and `convgru` are stored; the ablations as they land."""
     if {"srvp", "convgru"} - set(track.stored):
@@ -309,6 +346,7 @@ def generated_blocks(results_dir: Path, long_runs: Path | None, labels: dict[str
     blocks = {
         "track-status": paragraph(track_status(track)),
         "track-results": track_results(track),
+        "track-sanity": track_sanity(track),
         "track-srvp": track_srvp(track),
     }
     if long_runs is not None:
