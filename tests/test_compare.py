@@ -3,6 +3,7 @@ that reflect the per-sequence differences."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -179,3 +180,44 @@ def test_a_model_against_itself_at_another_budget(tmp_path):
         compare_models(records, "srvp@600", "srvp@999", tmp_path)
     with pytest.raises(VpbenchError, match=r"'srvp@ten': the part after '@' is a training budget in steps"):
         compare_models(records, "srvp@ten", "srvp@600", tmp_path)
+
+
+def _variant(record_and_arrays, spec_hash: str, **config):
+    """The same model with other arguments: another config, spec and record id."""
+    record, arrays = record_and_arrays
+    model = dataclasses.replace(record.model, config={**record.model.config, **config})
+    spec = {**record.spec, "model_config": model.config}
+    return dataclasses.replace(record, model=model, spec=spec, spec_hash=spec_hash), arrays
+
+
+def test_two_variants_of_one_model_are_named_by_what_differs_and_picked_by_spec(tmp_path):
+    """Two runs of one model that differ only in an argument: `table` and `compare` name each by the argument,
+    the ambiguity error lists MODEL#SPEC for each, and MODEL#SPEC picks one."""
+    wide = make_record("srvp", test_size=16)
+    narrow = _variant(make_record("srvp", test_size=16, quality=0.5), "abcdef0123456789", hidden=16)
+    store(tmp_path, [wide, narrow])
+    records = load_records(tmp_path)
+    wide_spec = wide[0].spec_hash[:8]
+    with pytest.raises(VpbenchError, match=rf"srvp#{wide_spec} \(hidden=32, .*srvp#abcdef01 \(hidden=16, .*MODEL#SPEC"):
+        compare_models(records, "srvp", "srvp", tmp_path)
+    [comparison] = compare_models(records, f"srvp#{wide_spec}", "srvp#abcdef", tmp_path, metrics=("mse",))
+    assert comparison.labels == ("srvp (hidden=32)", "srvp (hidden=16)")
+    assert comparison.record_b.model.config["hidden"] == 16
+    with pytest.raises(VpbenchError, match="'srvp#zz': the part after '#' is the start of a spec hash"):
+        compare_models(records, "srvp#zz", "srvp", tmp_path)
+    with pytest.raises(VpbenchError, match="no record of model 'srvp' with a spec starting 0000"):
+        compare_models(records, "srvp#0000", "srvp", tmp_path)
+    from vpbench.results.table import TableOptions, build_table
+
+    [section] = build_table(records, TableOptions(), tmp_path).sections
+    assert sorted(row.label for row in section.rows) == ["srvp (hidden=16)", "srvp (hidden=32)"]
+
+
+def test_variants_that_differ_in_nothing_shown_are_named_by_spec(tmp_path):
+    from vpbench.results.sections import variant_suffixes
+
+    first, _ = make_record("srvp", test_size=16)
+    second = dataclasses.replace(first, spec_hash="abcdef0123456789")
+    assert variant_suffixes([first, second]) == [[f"spec {first.spec_hash[:8]}"], ["spec abcdef01"]]
+    other_seed, _ = make_record("srvp", test_size=16, seed=7)
+    assert variant_suffixes([first, other_seed]) == [["seed 42"], ["seed 7"]]

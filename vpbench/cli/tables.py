@@ -156,8 +156,16 @@ def extrapolate_command(
 
 @app.command("compare")
 def compare_command(
-    model_a: Annotated[str, typer.Argument(help="first model (its record); MODEL@STEPS picks a budget, e.g. srvp@600")],
-    model_b: Annotated[str, typer.Argument(help="second model on the same test set, or the first @ another budget")],
+    model_a: Annotated[
+        str,
+        typer.Argument(
+            help="first model (its record); MODEL@STEPS picks a budget (srvp@600), MODEL#SPEC a run by its spec "
+            "hash prefix (srvp#0e663daa)"
+        ),
+    ],
+    model_b: Annotated[
+        str, typer.Argument(help="second model on the same test set, or the first at another budget or spec")
+    ],
     metric: MetricList = None,
     dataset: DatasetFilter = None,
     protocol: ProtocolFilter = None,

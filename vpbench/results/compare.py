@@ -11,6 +11,7 @@ compared with itself at another budget ("did ten times the training help?").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from vpbench.errors import VpbenchError
 from vpbench.results.columns import higher_is_better
 from vpbench.results.schema import Record
-from vpbench.results.sections import CI_FIXTURE_PRESET, within_budget
+from vpbench.results.sections import CI_FIXTURE_PRESET, variant_suffixes, within_budget
 from vpbench.results.sequences import INDEX_KEY, SequenceCache, sequence_overall
 
 SIGNIFICANCE = 0.05
@@ -64,7 +65,8 @@ class Comparison:
             return f"{a.model.name}@{a.training.steps}", f"{b.model.name}@{b.training.steps}"
         if not same_model:
             return a.model.name, b.model.name
-        return f"{a.model.name} seed {a.provenance.seed}", f"{b.model.name} seed {b.provenance.seed}"
+        suffix_a, suffix_b = variant_suffixes([a, b])
+        return f"{a.model.name} ({', '.join(suffix_a)})", f"{b.model.name} ({', '.join(suffix_b)})"
 
     @property
     def title(self) -> str:
@@ -171,14 +173,17 @@ def compare_models(
     metrics: Iterable[str] = (),
 ) -> list[Comparison]:
     """One comparison per test set on which both models have exactly one matching record. A model given as
-    MODEL@STEPS takes only records of that budget (instead of `steps`)."""
+    MODEL@STEPS takes only records of that budget (instead of `steps`); MODEL#SPEC only the records whose spec
+    hash starts with SPEC (two runs of one model that differ in an argument)."""
+    (model_a, spec_a), (model_b, spec_b) = split_spec(model_a), split_spec(model_b)
     (model_a, steps_a), (model_b, steps_b) = split_budget(model_a, steps), split_budget(model_b, steps)
 
-    def matching(model: str, steps: int | None) -> list[Record]:
+    def matching(model: str, steps: int | None, spec: str) -> list[Record]:
         found = [
             r
             for r in records
             if r.model.name == model
+            and r.spec_hash.startswith(spec)
             and (dataset is None or r.dataset.name == dataset)
             and (protocol is None or r.protocol.name == protocol)
             and (source is None or r.dataset.source == source)
@@ -189,13 +194,15 @@ def compare_models(
         ]
         if not found:
             budget = f" at {steps} steps" if steps is not None else ""
+            budget += f" with a spec starting {spec}" if spec else ""
             raise VpbenchError(
                 f"no record of model '{model}'{budget} matches the filters; `vpbench table` lists the stored ones"
             )
         return found
 
     records = list(records)
-    by_set_a, by_set_b = _by_test_set(matching(model_a, steps_a)), _by_test_set(matching(model_b, steps_b))
+    by_set_a = _by_test_set(matching(model_a, steps_a, spec_a))
+    by_set_b = _by_test_set(matching(model_b, steps_b, spec_b))
     shared = [key for key in by_set_a if key in by_set_b]
     if not shared:
         raise VpbenchError(
@@ -210,15 +217,24 @@ def compare_models(
         for model, found in zip((model_a, model_b), candidates, strict=True):
             if len(found) > 1:
                 variants = ", ".join(
-                    f"preset {r.model.preset} seed {r.provenance.seed} budget {r.budget_label or 'none'}" for r in found
+                    f"{model}#{r.spec_hash[:8]} ({', '.join(suffix)}, budget {r.budget_label or 'none'})"
+                    for r, suffix in zip(found, variant_suffixes(found), strict=True)
                 )
                 raise VpbenchError(
-                    f"{model} has {len(found)} records on {key[0]} {key[2]} ({variants}); "
-                    "add --preset, --seed or --steps"
+                    f"{model} has {len(found)} records on {key[0]} {key[2]}: {variants}; name one as MODEL#SPEC "
+                    "as listed, or add --preset, --seed or --steps"
                 )
             pair.append(found[0])
         comparisons.append(compare_records(pair[0], pair[1], results_dir, conventions, metrics, sequences))
     return comparisons
+
+
+def split_spec(name: str) -> tuple[str, str]:
+    """'convlstm#b834ddfa' -> ('convlstm', 'b834ddfa'): a spec hash prefix, as `table` and errors show it."""
+    model, hash_mark, spec = name.partition("#")
+    if hash_mark and not re.fullmatch(r"[0-9a-f]{1,16}", spec):
+        raise VpbenchError(f"'{name}': the part after '#' is the start of a spec hash (hex), e.g. {model}#b834ddfa")
+    return model, spec
 
 
 def split_budget(name: str, steps: int | None) -> tuple[str, int | None]:

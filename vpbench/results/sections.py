@@ -8,6 +8,7 @@ value per column among trained models, compute relative change against the `--vs
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,43 @@ def within_budget(record: Record, steps: int | None) -> bool:
     predictors, which have no budget and so join every one. A trainable model evaluated untrained is a
     0-step run (`--steps 0`), not a sanity row."""
     return steps is None or record.model.family == SANITY_FAMILY or record.training.steps == steps
+
+
+def variant_suffixes(records: list[Record]) -> list[list[str]]:
+    """What tells records of one model apart, per record: its seed and preset where those differ, then the
+    model arguments and training settings whose values differ (`hidden_channels=4`), and, where all of that is
+    equal, the spec hash's first 8 characters. Used wherever two runs of one model share a view (a table
+    section, a comparison) so that neither is just "convlstm"."""
+
+    def settings(record: Record) -> dict[str, object]:
+        """Model arguments, then training settings (named `training.KEY` where a model argument has that name)."""
+        config = record.model.config
+        training = {f"training.{k}" if k in config else k: v for k, v in record.training.optimizer.items()}
+        return {**config, **training}
+
+    def differing(values: list[dict]) -> list[str]:
+        keys = list(dict.fromkeys(key for value in values for key in value))
+        return [key for key in keys if len({json.dumps(value.get(key), sort_keys=True) for value in values}) > 1]
+
+    def show(value: object) -> str:
+        return json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else str(value)
+
+    suffixes: list[list[str]] = [[] for _ in records]
+    if len({r.provenance.seed for r in records}) > 1:
+        for suffix, record in zip(suffixes, records, strict=True):
+            suffix.append(f"seed {record.provenance.seed}")
+    if len({r.model.preset for r in records}) > 1:
+        for suffix, record in zip(suffixes, records, strict=True):
+            suffix.append(record.model.preset)
+    all_settings = [settings(record) for record in records]
+    for key in differing(all_settings):  # in the order model arguments, then training settings
+        for suffix, values in zip(suffixes, all_settings, strict=True):
+            suffix.append(f"{key}={show(values.get(key))}")
+    names = [tuple(suffix) for suffix in suffixes]
+    for suffix, record, name in zip(suffixes, records, names, strict=True):
+        if names.count(name) > 1:
+            suffix.append(f"spec {record.spec_hash[:8]}")
+    return suffixes
 
 
 @dataclass(frozen=True)
@@ -153,13 +191,11 @@ def _disambiguate(section: Section) -> None:
         if row.kind != "published":
             by_model.setdefault(row.model, []).append(row)
     for rows in by_model.values():
-        for row in rows:
+        if len(rows) == 1 and shared_training:
+            continue
+        variants = variant_suffixes([row.record for row in rows]) if len(rows) > 1 else [[]]
+        for row, suffixes in zip(rows, variants, strict=True):
             record = row.record
-            suffixes = []
-            if len({r.record.provenance.seed for r in rows}) > 1:
-                suffixes.append(f"seed {record.provenance.seed}")
-            if len({r.record.model.preset for r in rows}) > 1:
-                suffixes.append(record.model.preset)
             if (
                 not shared_training
                 and record.training.trained
