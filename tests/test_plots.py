@@ -153,8 +153,23 @@ def test_a_second_budget_needs_steps_and_gets_its_own_figure_name(tmp_path, monk
         horizon_figure(records, "ssim", ONE_SETTING, tmp_path)
     figure = horizon_figure(records, "ssim", TableOptions(dataset="mmnist", protocol="10->10", steps=3000), tmp_path)
     assert "budget 3000 steps x 8" in figure.axes[0].get_title()
-    monkeypatch.setattr(sys, "argv", ["vpbench", "plot", "horizon", "--metric", "ssim", "--steps", "3000",
-                                      "--formats", "png", "--results-dir", str(tmp_path)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "vpbench",
+            "plot",
+            "horizon",
+            "--metric",
+            "ssim",
+            "--steps",
+            "3000",
+            "--formats",
+            "png",
+            "--results-dir",
+            str(tmp_path),
+        ],
+    )
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code in (0, None), capsys.readouterr().err
@@ -207,3 +222,15 @@ def test_cli_plot_samples_writes_both_formats(results, tmp_path, monkeypatch, ca
         main()
     assert stopped.value.code == 0
     assert (tmp_path / "grid.png").stat().st_size > 0 and (tmp_path / "grid.pdf").stat().st_size > 0
+
+
+def test_samples_rows_of_two_runs_of_one_model_are_named_as_in_the_table(tmp_path):
+    first, arrays = make_record("srvp", test_size=8)
+    seed_7, arrays_7 = make_record("srvp", test_size=8, seed=7)
+    store(tmp_path, [(first, arrays), (seed_7, arrays_7)])
+    records = load_records(tmp_path)
+    for record in records:
+        store_samples(tmp_path, record, indices=(0,))
+    figure = samples_figure(records, ONE_SETTING, tmp_path, indices=[0], max_frames=2)
+    labels = [axes.get_ylabel() for axes in figure.axes if axes.get_ylabel()]
+    assert sorted(labels[1:]) == ["srvp (seed 42)", "srvp (seed 7)"]

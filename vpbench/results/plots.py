@@ -342,6 +342,7 @@ def samples_figure(
     table = build_table(records, TableOptions(**{**options.__dict__, "conventions": ("vpbench",)}), None)
     section = _single_section(table, "sample grid")
     ordered = [row.record for row in section.rows if row.record is not None]
+    row_labels = {row.record.record_id: row.label for row in section.rows if row.record is not None}  # as in table
     truth, predictions = sample_grid(ordered, results_dir, indices)
     horizon = next(iter(truth.values()))[1].shape[0]
     shown = sorted(set(np.linspace(0, horizon - 1, min(max_frames, horizon)).round().astype(int).tolist()))
@@ -354,7 +355,7 @@ def samples_figure(
     for block, (index, (context, target)) in enumerate(sorted(truth.items())):
         grid = blocks[block].subgridspec(rows_per_sequence, columns, wspace=0.04, hspace=0.08)
         top = 0
-        labels = [f"test #{index}\ncontext, truth"] + [record.model.name for record, _ in predictions]
+        labels = [f"test #{index}\ncontext, truth"] + [row_labels[record.record_id] for record, _ in predictions]
         frames_by_row = [target] + [per_index[index] for _, per_index in predictions]
         for row_number, (label, frames) in enumerate(zip(labels, frames_by_row, strict=True)):
             for column in range(columns):
