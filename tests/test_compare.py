@@ -221,3 +221,28 @@ def test_variants_that_differ_in_nothing_shown_are_named_by_spec(tmp_path):
     assert variant_suffixes([first, second]) == [[f"spec {first.spec_hash[:8]}"], ["spec abcdef01"]]
     other_seed, _ = make_record("srvp", test_size=16, seed=7)
     assert variant_suffixes([first, other_seed]) == [["seed 42"], ["seed 7"]]
+
+
+def test_variants_with_many_differences_go_by_spec_and_the_differences_are_written_out(tmp_path):
+    first = make_record("srvp", test_size=16)
+    other = _variant(
+        make_record("srvp", test_size=16, quality=0.5),
+        "abcdef0123456789",
+        hidden=16,
+        dropout=0.5,
+        attention_dropout=0.2,
+    )
+    store(tmp_path, [first, other])
+    records = load_records(tmp_path)
+    spec = first[0].spec_hash[:8]
+    [comparison] = compare_models(records, f"srvp#{spec}", "srvp#abcdef01", tmp_path, metrics=("mse",))
+    assert comparison.labels == (f"srvp#{spec}", "srvp#abcdef01")
+    assert comparison.title.endswith(
+        f" · srvp#{spec}: hidden=32, dropout=None, attention_dropout=None"
+        " · srvp#abcdef01: hidden=16, dropout=0.5, attention_dropout=0.2"
+    )
+    from vpbench.results.table import TableOptions, build_table
+
+    [section] = build_table(records, TableOptions(), tmp_path).sections
+    assert sorted(row.label for row in section.rows) == [f"srvp#{spec}", "srvp#abcdef01"]
+    assert "srvp#abcdef01: hidden=16, dropout=0.5, attention_dropout=0.2" in section.notes

@@ -21,7 +21,7 @@ import numpy as np
 from vpbench.errors import VpbenchError
 from vpbench.results.columns import higher_is_better
 from vpbench.results.schema import Record
-from vpbench.results.sections import CI_FIXTURE_PRESET, variant_suffixes, within_budget
+from vpbench.results.sections import CI_FIXTURE_PRESET, variant_label, variant_suffixes, within_budget
 from vpbench.results.sequences import INDEX_KEY, SequenceCache, sequence_overall
 
 SIGNIFICANCE = 0.05
@@ -65,16 +65,25 @@ class Comparison:
             return f"{a.model.name}@{a.training.steps}", f"{b.model.name}@{b.training.steps}"
         if not same_model:
             return a.model.name, b.model.name
-        suffix_a, suffix_b = variant_suffixes([a, b])
-        return f"{a.model.name} ({', '.join(suffix_a)})", f"{b.model.name} ({', '.join(suffix_b)})"
+        (label_a, _), (label_b, _) = self._variants
+        return label_a, label_b
+
+    @property
+    def _variants(self) -> list[tuple[str, str]]:
+        """(label, differences not in the label) of two runs of one model."""
+        records = [self.record_a, self.record_b]
+        return [variant_label(r, suffixes) for r, suffixes in zip(records, variant_suffixes(records), strict=True)]
 
     @property
     def title(self) -> str:
         a, (label_a, label_b) = self.record_a, self.labels
-        return (
+        title = (
             f"{label_a} vs {label_b} · {a.dataset.name} · data {a.dataset.source} · {a.protocol.name} · "
             f"{a.dataset.test_size} paired test sequences"
         )
+        if a.model.name == self.record_b.model.name and label_a.startswith(f"{a.model.name}#"):
+            title += "".join(f" · {label}: {differences}" for label, differences in self._variants)
+        return title
 
 
 def test_set(record: Record) -> tuple:

@@ -179,6 +179,19 @@ def finish_section(section: Section, options: TableOptions) -> Section:
     return section
 
 
+LONGEST_SUFFIX = 40  # characters of "(dropout=0.0, ...)" a row label carries before it becomes MODEL#SPEC
+
+
+def variant_label(record: Record, suffixes: list[str]) -> tuple[str, str]:
+    """A run's short name beside others of its model, and the differences it stands for when they do not fit:
+    `convlstm (hidden_channels=4)`, or `srvp#0e663daa` with "dropout=0.0, attention_dropout=0.0, ..." to show
+    in a note (the spec prefix is what `compare MODEL#SPEC` takes)."""
+    text = ", ".join(suffixes)
+    if len(text) <= LONGEST_SUFFIX:
+        return (f"{record.model.name} ({text})" if text else record.model.name), ""
+    return f"{record.model.name}#{record.spec_hash[:8]}", text
+
+
 def _disambiguate(section: Section) -> None:
     trained_on = {
         row.record.protocol.train_protocol for row in section.rows if row.record and row.record.training.trained
@@ -202,8 +215,9 @@ def _disambiguate(section: Section) -> None:
                 and record.protocol.train_protocol != record.protocol.name
             ):
                 suffixes.append(f"trained {record.protocol.train_protocol}")
-            if suffixes:
-                row.label = f"{row.model} ({', '.join(suffixes)})"
+            row.label, differences = variant_label(record, suffixes)
+            if differences:
+                section.notes.append(f"{row.label}: {differences}")
 
 
 def _mark_best(section: Section) -> None:
