@@ -214,11 +214,15 @@ def test_two_variants_of_one_model_are_named_by_what_differs_and_picked_by_spec(
 
 
 def test_variants_that_differ_in_nothing_shown_are_named_by_spec(tmp_path):
-    from vpbench.results.sections import variant_suffixes
+    from vpbench.results.sections import variant_label, variant_suffixes
 
     first, _ = make_record("srvp", test_size=16)
     second = dataclasses.replace(first, spec_hash="abcdef0123456789")
-    assert variant_suffixes([first, second]) == [[f"spec {first.spec_hash[:8]}"], ["spec abcdef01"]]
+    suffixes = variant_suffixes([first, second])
+    assert [variant_label(r, s) for r, s in zip([first, second], suffixes, strict=True)] == [
+        (f"srvp#{first.spec_hash[:8]}", ""),
+        ("srvp#abcdef01", ""),
+    ]  # the form `compare MODEL#SPEC` takes
     other_seed, _ = make_record("srvp", test_size=16, seed=7)
     assert variant_suffixes([first, other_seed]) == [["seed 42"], ["seed 7"]]
 

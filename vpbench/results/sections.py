@@ -21,6 +21,7 @@ from vpbench.results.schema import Record
 DEFAULT_CONVENTION = "vpbench"
 PUBLISHED = "published"  # the data-source slot of a section holding only published rows
 SANITY_FAMILY = "reference"
+SPEC_MARK = "#spec"  # the variant suffix of runs of one model told apart by nothing but their spec
 CI_FIXTURE_PRESET = "smoke"  # tiny models whose records are regression fixtures for `vpbench check`, not results
 
 
@@ -34,8 +35,8 @@ def within_budget(record: Record, steps: int | None) -> bool:
 def variant_suffixes(records: list[Record]) -> list[list[str]]:
     """What tells records of one model apart, per record: its seed and preset where those differ, then the
     model arguments and training settings whose values differ (`hidden_channels=4`), and, where all of that is
-    equal, the spec hash's first 8 characters. Used wherever two runs of one model share a view (a table
-    section, a comparison) so that neither is just "convlstm"."""
+    equal, SPEC_MARK (the run then goes by MODEL#SPEC, see `variant_label`). Used wherever two runs of one
+    model share a view (a table section, a comparison) so that neither is just "convlstm"."""
 
     def settings(record: Record) -> dict[str, object]:
         """Model arguments, then training settings (named `training.KEY` where a model argument has that name)."""
@@ -62,9 +63,9 @@ def variant_suffixes(records: list[Record]) -> list[list[str]]:
         for suffix, values in zip(suffixes, all_settings, strict=True):
             suffix.append(f"{key}={show(values.get(key))}")
     names = [tuple(suffix) for suffix in suffixes]
-    for suffix, record, name in zip(suffixes, records, names, strict=True):
+    for suffix, name in zip(suffixes, names, strict=True):
         if names.count(name) > 1:
-            suffix.append(f"spec {record.spec_hash[:8]}")
+            suffix.append(SPEC_MARK)
     return suffixes
 
 
@@ -186,8 +187,8 @@ def variant_label(record: Record, suffixes: list[str]) -> tuple[str, str]:
     """A run's short name beside others of its model, and the differences it stands for when they do not fit:
     `convlstm (hidden_channels=4)`, or `srvp#0e663daa` with "dropout=0.0, attention_dropout=0.0, ..." to show
     in a note (the spec prefix is what `compare MODEL#SPEC` takes)."""
-    text = ", ".join(suffixes)
-    if len(text) <= LONGEST_SUFFIX:
+    text = ", ".join(suffix for suffix in suffixes if suffix != SPEC_MARK)
+    if SPEC_MARK not in suffixes and len(text) <= LONGEST_SUFFIX:
         return (f"{record.model.name} ({text})" if text else record.model.name), ""
     return f"{record.model.name}#{record.spec_hash[:8]}", text
 
