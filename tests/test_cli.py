@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 
-def vpbench(*args: str, env_root=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vpbench", *args], capture_output=True, text=True, timeout=300)
+def vpbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vpbench", *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_models_json_lists_sanity_predictors_with_presets_and_costs():
@@ -164,13 +166,7 @@ def test_the_command_list_reflows_each_commands_summary():
     mid-sentence in its column (what typer's "rich" markup mode did)."""
     import os
 
-    result = subprocess.run(
-        [sys.executable, "-m", "vpbench", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "250", "TERM": "dumb"},
-    )
+    result = vpbench("--help", env={**os.environ, "COLUMNS": "250", "TERM": "dumb"})
     assert result.returncode == 0
     line = next(line for line in result.stdout.splitlines() if " eval " in line)
     assert "(training facts such as seed, batch size and learning rate come from the checkpoint)" in line

@@ -89,8 +89,19 @@ class Track:
         (found,) = [r for r in self.records if r.model.name == model and r.protocol.name == protocol]
         return found
 
+    @cached_property
+    def _comparisons(self) -> dict[tuple[str, str, str], dict[str, object]]:
+        return {}
+
     def compare(self, model_a: str, model_b: str, protocol: str) -> dict[str, object]:
-        """metric -> MetricComparison of A against B (vpbench convention)."""
+        """metric -> MetricComparison of A against B (vpbench convention). Each pair is bootstrapped once: the
+        backbone, ablation and poster-claim verdicts ask for several of the same pairs."""
+        key = (model_a, model_b, protocol)
+        if key not in self._comparisons:
+            self._comparisons[key] = self._compare(*key)
+        return self._comparisons[key]
+
+    def _compare(self, model_a: str, model_b: str, protocol: str) -> dict[str, object]:
         from vpbench.results.compare import compare_models
 
         (comparison,) = compare_models(
