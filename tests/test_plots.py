@@ -153,23 +153,8 @@ def test_a_second_budget_needs_steps_and_gets_its_own_figure_name(tmp_path, monk
         horizon_figure(records, "ssim", ONE_SETTING, tmp_path)
     figure = horizon_figure(records, "ssim", TableOptions(dataset="mmnist", protocol="10->10", steps=3000), tmp_path)
     assert "budget 3000 steps x 8" in figure.axes[0].get_title()
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "vpbench",
-            "plot",
-            "horizon",
-            "--metric",
-            "ssim",
-            "--steps",
-            "3000",
-            "--formats",
-            "png",
-            "--results-dir",
-            str(tmp_path),
-        ],
-    )
+    monkeypatch.setattr(sys, "argv", ["vpbench", "plot", "horizon", "--metric", "ssim", "--steps", "3000",
+                                      "--formats", "png", "--results-dir", str(tmp_path)])
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code in (0, None), capsys.readouterr().err
