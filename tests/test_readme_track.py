@@ -116,3 +116,10 @@ def test_the_sanity_bullet_names_models_that_miss_or_reach_a_target():
     assert "0 beat `zeros` (0.771) with disjoint intervals and 1 beat `last-frame` (0.652) (`convgru`)" in flat
     stored = " ".join(readme_track.track_sanity(readme_track.Track(ROOT / "results")).split())
     assert "Every stored trained model beats `zeros` on MSE" in stored and "None beats `zeros` on SSIM" in stored
+
+
+def test_a_wrong_results_folder_or_readme_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="declares no entry 'mmnist-cpu-track'"):
+        readme_track.main(["--check", "--results-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no such file; pass the repository's README.md"):
+        readme_track.main(["--check", "--readme", str(tmp_path / "README.md")])

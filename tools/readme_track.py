@@ -61,7 +61,12 @@ class Track:
     def entry(self):
         from vpbench.gate import suite_entries
 
-        return next(entry for entry in suite_entries(self.results_dir) if entry.name == TRACK)
+        found = [entry for entry in suite_entries(self.results_dir) if entry.name == TRACK]
+        if not found:
+            raise SystemExit(
+                f"{self.results_dir}/suite.json declares no entry '{TRACK}': pass the repository's results/"
+            )
+        return found[0]
 
     @cached_property
     def records(self) -> list:
@@ -403,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     labels = LONG_RUN_LABELS | dict(item.split("=", 1) for item in args.label)
+    if not args.readme.is_file():
+        raise SystemExit(f"{args.readme}: no such file; pass the repository's README.md with --readme")
     readme = args.readme.read_text()
     text, changed = rewrite(readme, generated_blocks(args.results_dir, args.long_runs, labels))
     if args.check:
