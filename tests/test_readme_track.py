@@ -4,24 +4,13 @@ comparisons it reports."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from _tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("readme_track", ROOT / "tools" / "readme_track.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["readme_track"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-readme_track = _load_tool()
+readme_track = load_tool("readme_track")
 
 
 def test_the_committed_readme_agrees_with_the_stored_records():

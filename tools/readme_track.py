@@ -8,10 +8,9 @@ disagrees with the stored records fails CI.
 
     python tools/readme_track.py                  # rewrite the blocks
     python tools/readme_track.py --check          # exit 1, naming the blocks that differ
-    python tools/readme_track.py --long-runs DIR  # also the long track's progress table, from DIR's run logs
 
-The long track's table comes from run logs, which are not committed, so it changes only with `--long-runs` and
-`--check` leaves it alone.
+The long track's progress table comes from the run logs carried in `campaign/runs/` (tools/carry_runs.py);
+`--long-runs DIR` reads another runs folder instead.
 """
 
 from __future__ import annotations
@@ -45,10 +44,7 @@ RECURRENT = ["predrnn", "mim", "convlstm", "predrnn++", "convgru"]  # the poster
 NON_RECURRENT = ["simvp", "mimo-vp"]
 SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
 # Long-track runs named by spec hash: two runs of srvp, before and after its small preset dropped dropout.
-LONG_RUN_LABELS = {
-    "cff47afa1bf15c4b": "srvp with dropout 0.5 (the former preset; stopped)",
-    "ff0fd7ba424883f3": "srvp (the preset since b7ee6c9: no dropout)",
-}
+CARRIED_RUNS = ROOT / "campaign" / "runs"
 
 
 @dataclass
@@ -333,6 +329,8 @@ def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
                 points[event["sequences"]] = event
         if points:
             rows.append((labels.get(spec, model), points))
+    if not rows:
+        return "No long-track run has reached its first validation point yet."
     columns = sorted({s for _, points in rows for s in points if s % 8000 == 0})
     lines = [
         "| run | " + " | ".join(f"{c:,}" for c in columns) + " | latest |",
@@ -357,17 +355,15 @@ def paragraph(text: str) -> str:
     return "\n".join(textwrap.wrap(text, WIDTH, break_on_hyphens=False))
 
 
-def generated_blocks(results_dir: Path, long_runs: Path | None, labels: dict[str, str]) -> dict[str, str]:
+def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str]) -> dict[str, str]:
     track = Track(results_dir)
-    blocks = {
+    return {
         "track-status": paragraph(track_status(track)),
         "track-results": track_results(track),
         "track-sanity": track_sanity(track),
         "track-srvp": track_srvp(track),
+        "long-progress": long_progress(long_runs, labels),
     }
-    if long_runs is not None:
-        blocks["long-progress"] = long_progress(long_runs, labels)
-    return blocks
 
 
 def rewrite(readme: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
@@ -398,7 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "results")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
-    parser.add_argument("--long-runs", type=Path, help="the long track's runs folder (run logs under DIR/DATASET/RUN/)")
+    parser.add_argument(
+        "--long-runs",
+        type=Path,
+        default=CARRIED_RUNS,
+        help="the long track's runs folder (run logs under DIR/DATASET/RUN/) [campaign/runs]",
+    )
     parser.add_argument(
         "--label",
         action="append",
@@ -407,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         help="name a long-track run by its spec hash in the table (repeatable)",
     )
     args = parser.parse_args(argv)
-    labels = LONG_RUN_LABELS | dict(item.split("=", 1) for item in args.label)
+    labels = dict(item.split("=", 1) for item in args.label)
     if not args.readme.is_file():
         raise SystemExit(f"{args.readme}: no such file; pass the repository's README.md with --readme")
     readme = args.readme.read_text()

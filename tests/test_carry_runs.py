@@ -1,0 +1,84 @@
+"""tools/carry_runs.py: run folders go through git and back without losing a step, a log or a curve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _tools import load_tool
+from filelock import FileLock
+
+from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
+
+carry_runs = load_tool("carry_runs")
+RUN = "mmnist/srvp__small__10-10__seed42__0123456789abcdef"
+
+
+def make_run(runs: Path, step: int, name: str = RUN, padding: int = 0) -> Path:
+    """A run folder as the trainer leaves it: spec, log up to `step`, last.pt at `step`, best.pt."""
+    folder = runs / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(json.dumps({"model": name.split("/")[1].split("__")[0]}))
+    events = [{"event": "train", "step": s} for s in range(10, step + 1, 10)]
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    save_checkpoint(folder / "last.pt", {"step": step, "padding": "x" * padding})
+    save_checkpoint(folder / "best.pt", {"step": step - step % 50, "padding": "x" * padding})
+    (folder / ".lock").touch()
+    return folder
+
+
+def test_a_run_goes_through_git_and_back_and_resumes_where_it_stopped(tmp_path):
+    runs, carried, fresh = tmp_path / "runs", tmp_path / "carried", tmp_path / "fresh"
+    make_run(runs, step=120)
+    assert carry_runs.save(runs, carried) == [f"{RUN}: step 120, checkpoints carried"]
+    assert sorted(p.name for p in (carried / RUN).iterdir()) == ["best.pt", "last.pt", "spec.json", "train_log.jsonl"]
+    assert carry_runs.restore(carried, fresh) == [f"{RUN}: restored at step 120"]
+    assert load_checkpoint(fresh / RUN / "last.pt")["step"] == 120
+    assert (fresh / RUN / "train_log.jsonl").read_text() == (runs / RUN / "train_log.jsonl").read_text()
+
+
+def test_restore_never_replaces_a_run_that_is_further_along(tmp_path):
+    runs, carried = tmp_path / "runs", tmp_path / "carried"
+    make_run(runs, step=100)
+    carry_runs.save(runs, carried)
+    make_run(runs, step=150)  # this machine kept its runs and trained on
+    assert carry_runs.restore(carried, runs) == [f"{RUN}: kept {runs / RUN} (step 150, carried 100)"]
+    assert load_checkpoint(runs / RUN / "last.pt")["step"] == 150
+
+
+def test_large_checkpoints_stay_behind_and_their_log_is_history(tmp_path):
+    runs, carried, fresh = tmp_path / "runs", tmp_path / "carried", tmp_path / "fresh"
+    make_run(runs, step=60, padding=200_000)
+    assert carry_runs.save(runs, carried, max_mb=0.1) == [f"{RUN}: log only, step 60 (checkpoints 0.2 MB > 0.1 MB)"]
+    assert sorted(p.name for p in (carried / RUN).iterdir()) == ["spec.json", "train_log.jsonl"]
+    assert carry_runs.restore(carried, fresh) == [f"{RUN}: not restored (no checkpoint carried; its log is history)"]
+    assert not fresh.exists()
+
+
+def test_a_restarted_run_does_not_replace_the_longer_carried_log(tmp_path):
+    runs, carried = tmp_path / "runs", tmp_path / "carried"
+    make_run(runs, step=300, padding=200_000)
+    carry_runs.save(runs, carried, max_mb=0.1)
+    restarted = tmp_path / "fresh-machine"
+    make_run(restarted, step=40, padding=200_000)
+    report = carry_runs.save(restarted, carried, max_mb=0.1)
+    assert report == [f"{RUN}: kept the carried log (step 300); this one is behind it (step 40), a restart"]
+    assert carry_runs.logged_step(carried / RUN) == 300
+
+
+def test_a_run_that_is_still_training_is_refused(tmp_path):
+    runs = tmp_path / "runs"
+    folder = make_run(runs, step=20)
+    with FileLock(folder / ".lock"), pytest.raises(SystemExit, match="still training .* stop the sweep first"):
+        carry_runs.save(runs, tmp_path / "carried")
+    assert not (tmp_path / "carried").exists()
+
+
+def test_every_committed_carried_run_can_be_read():
+    """What is committed under campaign/runs is whole: its checkpoints load and their steps are in the log."""
+    for folder in carry_runs.run_folders(carry_runs.CARRIED):
+        last = folder / "last.pt"
+        if last.is_file():
+            assert carry_runs.checkpoint_step(last) <= carry_runs.logged_step(folder)
+        assert (folder / "train_log.jsonl").stat().st_size > 0
