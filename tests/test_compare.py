@@ -227,6 +227,26 @@ def test_variants_that_differ_in_nothing_shown_are_named_by_spec(tmp_path):
     assert variant_suffixes([first, other_seed]) == [["seed 42"], ["seed 7"]]
 
 
+def test_settings_that_cannot_change_training_do_not_name_a_variant():
+    """`paper_budget` is text, and the plateau settings act only under the plateau schedule: a record written
+    before they were stored (None) is not a variant because of them; under that schedule they name one."""
+    from vpbench.results.sections import SPEC_MARK, variant_suffixes
+
+    first, _ = make_record("srvp", test_size=16)
+
+    def with_settings(**settings):
+        training = dataclasses.replace(first.training, optimizer={**first.training.optimizer, **settings})
+        return dataclasses.replace(first, training=training, spec_hash="abcdef0123456789")
+
+    older = with_settings(paper_budget="150 epochs", plateau_patience=None, plateau_every_sequences=None)
+    assert variant_suffixes([first, older]) == [[SPEC_MARK], [SPEC_MARK]]
+    plateau = {"schedule": "plateau", "plateau_patience": 2}
+    assert variant_suffixes([with_settings(**plateau), with_settings(**plateau | {"plateau_patience": 3})]) == [
+        ["plateau_patience=2"],
+        ["plateau_patience=3"],
+    ]
+
+
 def test_variants_with_many_differences_go_by_spec_and_the_differences_are_written_out(tmp_path):
     first = make_record("srvp", test_size=16)
     other = _variant(

@@ -54,6 +54,16 @@ class TrainSettings:
     plateau_every_sequences: int | None = None
 
 
+PLATEAU_SETTINGS = ("plateau_factor", "plateau_patience", "plateau_every_sequences")
+
+
+def settings_that_train(settings: dict[str, Any]) -> dict[str, Any]:
+    """A record's training settings less those that cannot change its training: `paper_budget` (text for the
+    record) and the plateau settings of a run without the plateau schedule. What tells two runs apart."""
+    unused = ("paper_budget",) + (PLATEAU_SETTINGS if settings.get("schedule") != "plateau" else ())
+    return {key: value for key, value in settings.items() if key not in unused}
+
+
 @dataclass(frozen=True)
 class Preset:
     """Architecture keyword arguments plus training settings; `note` says where the numbers come from."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from vpbench.errors import VpbenchError
 from vpbench.metrics.conventions import CONVENTIONS
+from vpbench.registry import settings_that_train
 from vpbench.results.columns import Column
 from vpbench.results.schema import Record
 
@@ -39,9 +40,11 @@ def variant_suffixes(records: list[Record]) -> list[list[str]]:
     model share a view (a table section, a comparison) so that neither is just "convlstm"."""
 
     def settings(record: Record) -> dict[str, object]:
-        """Model arguments, then training settings (named `training.KEY` where a model argument has that name)."""
+        """Model arguments, then the training settings that change training (named `training.KEY` where a model
+        argument has that name)."""
         config = record.model.config
-        training = {f"training.{k}" if k in config else k: v for k, v in record.training.optimizer.items()}
+        optimizer = settings_that_train(record.training.optimizer)
+        training = {f"training.{k}" if k in config else k: v for k, v in optimizer.items()}
         return {**config, **training}
 
     def differing(values: list[dict]) -> list[str]:
