@@ -165,6 +165,16 @@ def test_eval_of_a_stored_checkpoint_reproduces_the_run(tmp_path):
     assert again.metrics == trained.metrics
 
 
+def test_the_best_checkpoint_holds_weights_and_facts_not_the_resume_state(tmp_path):
+    """best.pt is only evaluated: without Adam's moments it is a third of last.pt's size (what is carried)."""
+    run(smoke_config(tmp_path))
+    best, last = (load_checkpoint(run_dir(tmp_path) / name) for name in ("best.pt", "last.pt"))
+    assert {"optimizer", "scheduler", "rng"} <= set(last)
+    assert not {"optimizer", "scheduler", "rng"} & set(best)
+    assert best["model"].keys() == last["model"].keys() and best["spec"] == last["spec"]
+    assert (run_dir(tmp_path) / "best.pt").stat().st_size < (run_dir(tmp_path) / "last.pt").stat().st_size
+
+
 def test_model_that_does_not_fit_the_frames_says_which(tmp_path):
     with pytest.raises(VpbenchError, match="divisible"):
         run(smoke_config(tmp_path, model="convlstm", data_options={"size": 64, "height": 18, "width": 18}))

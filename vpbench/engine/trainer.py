@@ -224,27 +224,31 @@ def train(
     if step < plan.total_steps and code_versions[-1:] != [code_version()]:
         code_versions.append(code_version())  # this process trains: name its code beside the earlier segments'
 
-    def save(path: Path) -> None:
+    def save(path: Path, *, resumable: bool = True) -> None:
+        """`last.pt` holds everything a resume needs. `best.pt` is only ever evaluated, so it leaves out the
+        optimizer, scheduler and RNG states: a third of the size with Adam, which matters for checkpoints
+        carried between machines (tools/carry_runs.py)."""
         if distributed.is_main:
-            save_checkpoint(
-                path,
-                {
-                    "identity": plan.identity,
-                    "spec": plan.spec,
-                    "model": model.state_dict(),
+            payload = {
+                "identity": plan.identity,
+                "spec": plan.spec,
+                "model": model.state_dict(),
+                "step": step,
+                "epoch": epoch,
+                "position": position,
+                "best_loss": best_loss,
+                "best_step": best_step,
+                "elapsed_s": elapsed_before + (time.perf_counter() - started),
+                "curve": curve,
+                "code_versions": code_versions,
+            }
+            if resumable:
+                payload |= {
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "rng": rng_state(),
-                    "step": step,
-                    "epoch": epoch,
-                    "position": position,
-                    "best_loss": best_loss,
-                    "best_step": best_step,
-                    "elapsed_s": elapsed_before + (time.perf_counter() - started),
-                    "curve": curve,
-                    "code_versions": code_versions,
-                },
-            )
+                }
+            save_checkpoint(path, payload)
         distributed.barrier()
 
     wrapped: nn.Module = LossModule(model)
@@ -292,7 +296,7 @@ def train(
             scheduler.step(point["loss"])
         if point["loss"] < best_loss:
             best_loss, best_step = point["loss"], step
-            save(best_path)
+            save(best_path, resumable=False)
 
     with interrupt_flag() as interrupted:
         if validation_due(step) and (not curve or curve[-1]["step"] != step):
