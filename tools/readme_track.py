@@ -43,7 +43,7 @@ ABLATIONS = {
 RECURRENT = ["predrnn", "mim", "convlstm", "predrnn++", "convgru"]  # the poster's "best among RNNs" rivals
 NON_RECURRENT = ["simvp", "mimo-vp"]
 SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
-# Long-track runs named by spec hash: two runs of srvp, before and after its small preset dropped dropout.
+# The long track's run folders, carried between machines by tools/carry_runs.py: its progress table's source.
 CARRIED_RUNS = ROOT / "campaign" / "runs"
 
 
