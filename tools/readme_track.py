@@ -25,6 +25,8 @@ from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 
+from carry_runs import CARRIED  # the long track's run folders, carried between machines: the progress table's source
+
 ROOT = Path(__file__).resolve().parents[1]
 TRACK = "mmnist-cpu-track"
 SANITY = ("zeros", "last-frame")
@@ -43,8 +45,6 @@ ABLATIONS = {
 RECURRENT = ["predrnn", "mim", "convlstm", "predrnn++", "convgru"]  # the poster's "best among RNNs" rivals
 NON_RECURRENT = ["simvp", "mimo-vp"]
 SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
-# The long track's run folders, carried between machines by tools/carry_runs.py: its progress table's source.
-CARRIED_RUNS = ROOT / "campaign" / "runs"
 
 
 @dataclass
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--long-runs",
         type=Path,
-        default=CARRIED_RUNS,
+        default=CARRIED,
         help="the long track's runs folder (run logs under DIR/DATASET/RUN/) [campaign/runs]",
     )
     parser.add_argument(
