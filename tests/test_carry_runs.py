@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
+import torch
+from _engine_helpers import SMOKE_MODEL, smoke_config, weights
 from _tools import load_tool
 from filelock import FileLock
 
 from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
-from vpbench.registry import create_model
+from vpbench.engine.run import run
+from vpbench.engine.suite import load_suite
+from vpbench.errors import RunInterrupted
+from vpbench.files import read_json_lines
+from vpbench.registry import create_model, get_model_entry
 
 carry_runs = load_tool("carry_runs")
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +46,32 @@ def test_a_run_goes_through_git_and_back_and_resumes_where_it_stopped(tmp_path):
     assert carry_runs.restore(carried, fresh) == [f"{RUN}: restored at step 120"]
     assert load_checkpoint(fresh / RUN / "last.pt")["step"] == 120
     assert (fresh / RUN / "train_log.jsonl").read_text() == (runs / RUN / "train_log.jsonl").read_text()
+
+
+def test_a_real_run_stopped_carried_and_restored_on_another_machine_ends_as_if_never_stopped(tmp_path, monkeypatch):
+    """The trainer's own folder: interrupted at step 6 of 12 (a SIGTERM, as at the end of a session), saved,
+    restored into an empty runs folder, resumed: the final weights equal those of an uninterrupted run."""
+    run(smoke_config(tmp_path / "uninterrupted"))
+    model_class = get_model_entry(SMOKE_MODEL).cls
+    real_loss = model_class.training_loss
+
+    def stop_at_six(self, context, target, step):
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGTERM)  # the trainer checkpoints before the next step and stops
+        return real_loss(self, context, target, step)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(model_class, "training_loss", stop_at_six)
+        with pytest.raises(RunInterrupted):
+            run(smoke_config(tmp_path / "first-machine"))
+    carry_runs.save(tmp_path / "first-machine" / "runs", tmp_path / "git")
+    assert carry_runs.restore(tmp_path / "git", tmp_path / "second-machine" / "runs")[0].endswith("restored at step 7")
+    run(smoke_config(tmp_path / "second-machine"))
+    [(name, resumed)] = [(f.name, f) for f in (tmp_path / "second-machine" / "runs" / "synthetic").iterdir()]
+    reference = weights(tmp_path / "uninterrupted" / "runs" / "synthetic" / name / "last.pt")
+    final = weights(resumed / "last.pt")
+    assert {"event": "resume", "step": 7} in read_json_lines(resumed / "train_log.jsonl")  # not trained again
+    assert all(torch.equal(final[key], reference[key]) for key in reference)
 
 
 def test_restore_never_replaces_a_run_that_is_further_along(tmp_path):
@@ -89,8 +123,6 @@ def test_every_committed_carried_run_can_be_read():
 def test_the_runs_that_can_be_carried_are_the_ones_the_readme_names():
     """last.pt holds the weights and Adam's two moments: 12 bytes a parameter. Under the limit at the small
     preset: the SRVP family and convgru, which the README's long track runs first for that reason."""
-    from vpbench.engine.suite import load_suite
-
     [entry] = [e for e in load_suite(ROOT / "results" / "suite.json") if e.name == "mmnist-cpu-long"]
     fits = set()
     for name in entry.models:
