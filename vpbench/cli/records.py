@@ -21,8 +21,18 @@ def check_command(
     results_dir: ResultsDir = Path("results"),
     rerun: Annotated[bool, typer.Option(help="re-run the stored smoke records and compare")] = True,
     checksums: Annotated[bool, typer.Option(help="verify data checksums where the data are at hand")] = True,
-    rtol: Annotated[float, typer.Option(help="relative tolerance for re-run numbers")] = 1e-4,
-    atol: Annotated[float, typer.Option(help="absolute tolerance for re-run numbers")] = 1e-7,
+    rtol: Annotated[
+        float | None, typer.Option(help="relative tolerance for re-run numbers (default: in the report)")
+    ] = None,
+    atol: Annotated[
+        float | None, typer.Option(help="absolute tolerance for re-run numbers (default: in the report)")
+    ] = None,
+    rtol_other_environment: Annotated[
+        float | None,
+        typer.Option(
+            help="relative tolerance where a record names other torch or CPU kernels (default: in the report)"
+        ),
+    ] = None,
     data_root: DataRoot = None,
 ) -> None:
     """Regression gate: validate records, compare leaderboard.md and the declared figures with the records,
@@ -30,12 +40,12 @@ def check_command(
     from vpbench.gate import run_check
     from vpbench.results.check import Tolerance, render_report
 
-    tolerance = Tolerance(rtol=rtol, atol=atol)
+    given = {"rtol": rtol, "atol": atol, "rtol_other_environment": rtol_other_environment}
+    tolerance = Tolerance(**{name: value for name, value in given.items() if value is not None})
     report = run_check(results_dir, rerun=rerun, verify_checksums=checksums, tolerance=tolerance, data_root=data_root)
     sys.stdout.write(render_report(report, tolerance))
     if not report.ok:
         raise typer.Exit(1)
-
 
 
 @app.command("upgrade-records")
@@ -50,4 +60,3 @@ def upgrade_records_command(
     lines = upgrade_folder(results_dir, data_root)
     for line in lines or [f"nothing to upgrade: every record under {results_dir} is at schema 2"]:
         stdout.print(line, highlight=False)
-

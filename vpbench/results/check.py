@@ -49,23 +49,35 @@ METRIC_FLOORS = {"ssim": 1e-4, "psnr": 1e-2}
 class Tolerance:
     """|now - stored| <= max(atol, floor of the metric) + rtol * |stored|. Re-runs on CPU with the same seed and
     torch are exact on one machine; across machines float summation order differs, which 1e-4 relative covers
-    for the float metrics and `METRIC_FLOORS` for SSIM and PSNR (bounded or logarithmic, often near zero)."""
+    for the float metrics and `METRIC_FLOORS` for SSIM and PSNR (bounded or logarithmic, often near zero).
+
+    Another CPU kernel set (AVX2 -> AVX512) or torch changes more than the order: ten training steps amplify
+    it. Measured on the 14 smoke records made with AVX2 and re-run with AVX512 (2026-12-01): at most 2.5e-5
+    relative for 13 of them, 4.1e-4 for `srvp-wo-crossatt`. So a re-run whose record names another environment
+    is held to `rtol_other_environment` (5x the worst seen); the models' equations are held to their golden
+    outputs (tests/golden/) on every machine."""
 
     rtol: float = 1e-4
     atol: float = 1e-7
+    rtol_other_environment: float = 2e-3
     floors: dict[str, float] = field(default_factory=lambda: dict(METRIC_FLOORS))
 
-    def allows(self, stored: float, now: float, metric: str | None = None) -> bool:
+    def allows(self, stored: float, now: float, metric: str | None = None, same_environment: bool = True) -> bool:
         if math.isnan(stored) or math.isnan(now):
             return math.isnan(stored) and math.isnan(now)
         if math.isinf(stored) or math.isinf(now):
             return stored == now
         atol = max(self.atol, self.floors.get(metric, 0.0))
-        return abs(now - stored) <= atol + self.rtol * abs(stored)
+        rtol = self.rtol if same_environment else max(self.rtol, self.rtol_other_environment)
+        return abs(now - stored) <= atol + rtol * abs(stored)
 
     def describe(self) -> str:
         floors = ", ".join(f"{metric} {value:g}" for metric, value in self.floors.items())
-        return f"|now − stored| ≤ max({self.atol:g}, floor) + {self.rtol:g}·|stored|; floors: {floors or 'none'}"
+        return (
+            f"|now − stored| ≤ max({self.atol:g}, floor) + {self.rtol:g}·|stored| "
+            f"({self.rtol_other_environment:g}·|stored| in another torch or CPU kernel set than the record's); "
+            f"floors: {floors or 'none'}"
+        )
 
 
 def metric_of(name: str) -> str:
@@ -275,6 +287,7 @@ def check_leaderboard(records: list[Record], results_dir: Path, suite_entries=()
 def compare_numbers(stored: Record, now: Record, tolerance: Tolerance) -> list[Finding]:
     """Every number a re-run must reproduce: metrics (overall and per horizon), regions, identity counts."""
     where = stored.record_id
+    same_environment = not environment_differences(stored, now)
     found = []
     exact = {
         "dataset.test_checksum": (stored.dataset.test_checksum, now.dataset.test_checksum),
@@ -291,7 +304,7 @@ def compare_numbers(stored: Record, now: Record, tolerance: Tolerance) -> list[F
     ):
         if after is None:
             found.append(Finding(where, "re-run", f"{name} is missing from the re-run", before, None))
-        elif not tolerance.allows(before, after, metric_of(name)):
+        elif not tolerance.allows(before, after, metric_of(name), same_environment):
             found.append(Finding(where, "re-run", name, before, after))
     return found
 
@@ -377,7 +390,10 @@ def render_report(report: CheckReport, tolerance: Tolerance = Tolerance(), max_d
             lines.append(f"… {len(report.leaderboard_diff) - max_diff_lines} more diff lines")
     if report.environment:
         lines.append("")
-        lines.append("re-run in another environment than the record's (last-digit differences are expected):")
+        lines.append(
+            "re-run in another environment than the record's (last digits move; these are compared within "
+            f"{tolerance.rtol_other_environment:g} relative):"
+        )
         lines.extend(f"  {line}" for line in report.environment)
     if report.notes:
         lines.append("")
