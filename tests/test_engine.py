@@ -300,6 +300,29 @@ def test_records_name_the_code_that_trained_and_evaluated_them(tmp_path, monkeyp
     assert legacy.training.trained_by == ["unrecorded", "v3"]
 
 
+def test_records_name_the_cpu_kernels_of_every_training_segment(tmp_path, monkeypatch):
+    """A run resumed on a machine with other CPU kernels (AVX2, then AVX512) rounds differently from there on:
+    `training.trained_on` says so, in order; evaluating elsewhere adds nothing."""
+    from vpbench.engine import trainer as trainer_module
+
+    def use_kernels(kernels):
+        monkeypatch.setattr(trainer_module, "kernels_or_gpu", lambda device: kernels)
+
+    use_kernels("AVX2")
+    (first,) = run(smoke_config(tmp_path))
+    assert first.training.trained_on == ["AVX2"]
+    last = run_dir(tmp_path) / "last.pt"
+    state = load_checkpoint(last)
+    payload = {key: value for key, value in state.items() if key not in ("format", "version")}
+    save_checkpoint(last, {**payload, "step": 4})  # stopped at step 4 on the first machine
+    for path in (tmp_path / "results" / "synthetic").glob("convgru__*"):
+        path.unlink()
+    use_kernels("AVX512")
+    (resumed,) = run(smoke_config(tmp_path))
+    assert resumed.training.trained_on == ["AVX2", "AVX512"]
+    assert load_checkpoint(last)["trained_on"] == ["AVX2", "AVX512"]
+
+
 def test_the_code_version_is_read_once_per_process(monkeypatch):
     from vpbench.engine import provenance
 

@@ -54,6 +54,11 @@ def cpu_kernels(device: torch.device) -> str:
     return torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else ""
 
 
+def kernels_or_gpu(device: torch.device) -> str:
+    """Where a training segment ran, as far as its numbers depend on it: the CPU kernel set, or the GPU."""
+    return cpu_kernels(device) or device_name(device)
+
+
 def stable_hash(payload: Any, length: int = 16) -> str:
     """SHA-256 of a JSON-serialisable payload with sorted keys: the same config always hashes the same."""
     text = json.dumps(payload, sort_keys=True, default=str)

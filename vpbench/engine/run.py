@@ -374,7 +374,7 @@ def load_for_evaluation(execution: Execution, model) -> TrainResult:
     model.load_state_dict(state["model"])
     return TrainResult(
         state["step"], state["step"], state.get("best_loss"), state.get("elapsed_s", 0.0), path,
-        state.get("curve", []), state.get("code_versions", []),
+        state.get("curve", []), state.get("code_versions", []), state.get("trained_on", []),
     )
 
 
@@ -481,6 +481,7 @@ def make_record(execution: Execution, model, protocol, test_set, evaluation, res
             trained=trained,
             curve=result.curve,
             trained_by=result.code_versions,
+            trained_on=result.trained_on,
         ),
         efficiency=EfficiencyInfo(
             parameters=parameters,

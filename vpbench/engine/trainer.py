@@ -27,7 +27,7 @@ from vpbench.data.base import ClipDataset
 from vpbench.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from vpbench.engine.distributed import Distributed, all_reduce_mean
 from vpbench.engine.optim import build_optimizer, build_scheduler, is_plateau
-from vpbench.engine.provenance import code_version
+from vpbench.engine.provenance import code_version, kernels_or_gpu
 from vpbench.errors import RunFailed, RunInterrupted, VpbenchError
 from vpbench.metrics import MetricAccumulator
 from vpbench.registry import TrainSettings
@@ -63,6 +63,7 @@ class TrainResult:
     selected_checkpoint: Path | None
     curve: list[dict] = field(default_factory=list)  # one point per validation, see `validate`
     code_versions: list[str] = field(default_factory=list)  # of the processes that trained it, in order
+    trained_on: list[str] = field(default_factory=list)  # their CPU kernel sets (or GPUs), in order
 
 
 class LossModule(nn.Module):
@@ -202,6 +203,7 @@ def train(
     best_loss, best_step, elapsed_before = math.inf, 0, 0.0
     curve: list[dict] = []
     code_versions: list[str] = []
+    trained_on: list[str] = []
     last_path, best_path = run_dir / LAST, run_dir / BEST
 
     if resume and last_path.exists():
@@ -220,9 +222,12 @@ def train(
         best_loss, best_step, elapsed_before = state["best_loss"], state["best_step"], state["elapsed_s"]
         curve = list(state.get("curve", []))
         code_versions = list(state.get("code_versions") or [UNRECORDED_VERSION])
+        trained_on = list(state.get("trained_on") or [UNRECORDED_VERSION])
         log.write(event="resume", step=step)
-    if step < plan.total_steps and code_versions[-1:] != [code_version()]:
-        code_versions.append(code_version())  # this process trains: name its code beside the earlier segments'
+    if step < plan.total_steps:  # this process trains: name its code and kernels beside the earlier segments'
+        for segments, here in ((code_versions, code_version()), (trained_on, kernels_or_gpu(device))):
+            if segments[-1:] != [here]:
+                segments.append(here)
 
     def save(path: Path, *, resumable: bool = True) -> None:
         """`last.pt` holds everything a resume needs. `best.pt` is only ever evaluated, so it leaves out the
@@ -241,6 +246,7 @@ def train(
                 "elapsed_s": elapsed_before + (time.perf_counter() - started),
                 "curve": curve,
                 "code_versions": code_versions,
+                "trained_on": trained_on,
             }
             if resumable:
                 payload |= {
@@ -352,7 +358,7 @@ def train(
     log.write(event="done", step=step, best_step=best_step, best_loss=best_loss, wall_time_s=wall)
     selected = best_path if best_path.exists() else None
     return TrainResult(
-        step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected, curve, code_versions
+        step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected, curve, code_versions, trained_on
     )
 
 

@@ -71,6 +71,9 @@ class TrainingInfo:
     # Code versions of the processes that trained it, in order (a resumed run adds one when the code changed
     # between segments); empty for parameter-free predictors and records older than this field.
     trained_by: list[str] = field(default_factory=list)
+    # Where those segments ran, in order: torch's CPU kernel set ("AVX2", "AVX512") or the GPU's name, one entry
+    # per change. A run resumed on a machine with other kernels is not bit-reproducible on either machine.
+    trained_on: list[str] = field(default_factory=list)
 
 
 @dataclass
