@@ -110,8 +110,8 @@ def load_clips(dataset: ClipDataset, count: int) -> torch.Tensor:
 
 
 CURVE_METRICS = ("mse", "mse_sum", "mae", "psnr", "ssim")
-# A resumed checkpoint written before checkpoints named their code: its earlier segments' code is unknown.
-UNRECORDED_VERSION = "unrecorded"
+# A resumed checkpoint written before checkpoints named their code (or kernels): its earlier segments' are unknown.
+UNRECORDED = "unrecorded"
 
 
 @torch.inference_mode()
@@ -221,8 +221,8 @@ def train(
         step, epoch, position = state["step"], state["epoch"], state["position"]
         best_loss, best_step, elapsed_before = state["best_loss"], state["best_step"], state["elapsed_s"]
         curve = list(state.get("curve", []))
-        code_versions = list(state.get("code_versions") or [UNRECORDED_VERSION])
-        trained_on = list(state.get("trained_on") or [UNRECORDED_VERSION])
+        code_versions = list(state.get("code_versions") or [UNRECORDED])
+        trained_on = list(state.get("trained_on") or [UNRECORDED])
         log.write(event="resume", step=step)
     if step < plan.total_steps:  # this process trains: name its code and kernels beside the earlier segments'
         for segments, here in ((code_versions, code_version()), (trained_on, kernels_or_gpu(device))):
