@@ -92,6 +92,14 @@ def test_large_checkpoints_stay_behind_and_their_log_is_history(tmp_path):
     assert not fresh.exists()
 
 
+def test_a_run_without_a_checkpoint_yet_carries_its_log(tmp_path):
+    runs = tmp_path / "runs"
+    folder = make_run(runs, step=30)
+    (folder / "last.pt").unlink()
+    (folder / "best.pt").unlink()
+    assert carry_runs.save(runs, tmp_path / "carried") == [f"{RUN}: log only, step 30 (no checkpoint written yet)"]
+
+
 def test_a_restarted_run_does_not_replace_the_longer_carried_log(tmp_path):
     runs, carried = tmp_path / "runs", tmp_path / "carried"
     make_run(runs, step=300, padding=200_000)

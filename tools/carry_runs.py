@@ -95,6 +95,8 @@ def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[s
             report.append(
                 f"{name}: log only, step {logged_step(folder)} (checkpoints {biggest:.1f} MB > {max_mb:g} MB)"
             )
+        elif not sizes:
+            report.append(f"{name}: log only, step {logged_step(folder)} (no checkpoint written yet)")
         else:
             report.append(f"{name}: step {checkpoint_step(target / 'last.pt')}, checkpoints carried")
     return report
