@@ -47,6 +47,22 @@ def test_a_figure_drawn_from_other_records_is_stale_until_rendered_again(tmp_pat
     assert stale_figures([HORIZON], load_records(results), results) == []
 
 
+def test_a_field_added_to_the_record_schema_does_not_make_stored_figures_stale(tmp_path, monkeypatch):
+    """A later vpbench adds a field (empty in the records stored before it): the figures still match; a
+    changed number still makes them stale."""
+    from vpbench.results.schema import Record
+
+    results = tmp_path / "results"
+    store(results, leaderboard_records(("convgru", "zeros"), test_size=16))
+    render_figures([HORIZON], load_records(results), results)
+    to_dict = Record.to_dict
+    monkeypatch.setattr(Record, "to_dict", lambda self: {**to_dict(self), "added_later": {"segments": []}})
+    assert stale_figures([HORIZON], load_records(results), results) == []
+    records = load_records(results)
+    records[0].metrics["vpbench"]["overall"]["ssim"] += 0.01
+    assert stale_figures([HORIZON], records, results) != []
+
+
 def test_missing_and_undeclared_figure_files_are_named(tmp_path):
     results = tmp_path / "results"
     store(results, leaderboard_records(("convgru", "zeros"), test_size=16))

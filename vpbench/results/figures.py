@@ -132,9 +132,21 @@ class DrawnFigures:
 
 
 def records_hash(records: Sequence[Record]) -> str:
-    """SHA-256 of the records' full content (companion files enter through the digests a record holds)."""
-    text = json.dumps([record.to_dict() for record in records], sort_keys=True, default=str)
+    """SHA-256 of the records' full content (companion files enter through the digests a record holds).
+
+    Empty fields are left out, so a field a later vpbench adds (empty in the records stored before it) does
+    not make every stored figure look drawn from other records."""
+    text = json.dumps([_without_empty(record.to_dict()) for record in records], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _without_empty(value):
+    if isinstance(value, dict):
+        kept = {key: _without_empty(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in ({}, [], "", None)}
+    if isinstance(value, list):
+        return [_without_empty(item) for item in value]
+    return value
 
 
 def drawable(records: Sequence[Record]) -> bool:
