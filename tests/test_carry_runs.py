@@ -14,6 +14,7 @@ from _tools import load_tool
 from filelock import FileLock
 
 from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
+from vpbench.engine.config import RunConfig
 from vpbench.engine.run import run
 from vpbench.engine.suite import load_suite
 from vpbench.errors import RunInterrupted
@@ -120,11 +121,12 @@ def test_a_run_that_is_still_training_is_refused(tmp_path):
 
 
 def test_every_committed_carried_run_can_be_read():
-    """What is committed under campaign/runs is whole: its checkpoints load and their steps are in the log."""
+    """What is committed under campaign/runs is whole: its checkpoints load, and the log reaches their step (to
+    within one logging interval: a run stopped between two log lines checkpoints at the step it reached)."""
     for folder in carry_runs.run_folders(carry_runs.CARRIED):
         last = folder / "last.pt"
         if last.is_file():
-            assert carry_runs.checkpoint_step(last) <= carry_runs.logged_step(folder)
+            assert carry_runs.checkpoint_step(last) < carry_runs.logged_step(folder) + RunConfig.log_every
         assert (folder / "train_log.jsonl").stat().st_size > 0
 
 
