@@ -77,10 +77,11 @@ def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[s
         if is_training(folder):
             raise SystemExit(f"{name} is still training (its lock is held): stop the sweep first, then save")
         target = carried / folder.parent.name / folder.name
-        if logged_step(folder) < logged_step(target):
+        reached, carried_reached = logged_step(folder), logged_step(target)
+        if reached < carried_reached:
             report.append(
-                f"{name}: kept the carried log (step {logged_step(target)}); this one is behind it "
-                f"(step {logged_step(folder)}), a restart"
+                f"{name}: kept the carried log (step {carried_reached}); this one is behind it "
+                f"(step {reached}), a restart"
             )
             continue
         sizes = {file: (folder / file).stat().st_size / 1e6 for file in CHECKPOINTS if (folder / file).is_file()}
@@ -92,11 +93,9 @@ def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[s
             for file in CHECKPOINTS:  # a carried checkpoint must never fall behind its carried log
                 (target / file).unlink(missing_ok=True)
             biggest = max(too_large.values())
-            report.append(
-                f"{name}: log only, step {logged_step(folder)} (checkpoints {biggest:.1f} MB > {max_mb:g} MB)"
-            )
+            report.append(f"{name}: log only, step {reached} (checkpoints {biggest:.1f} MB > {max_mb:g} MB)")
         elif not sizes:
-            report.append(f"{name}: log only, step {logged_step(folder)} (no checkpoint written yet)")
+            report.append(f"{name}: log only, step {reached} (no checkpoint written yet)")
         else:
             report.append(f"{name}: step {checkpoint_step(target / 'last.pt')}, checkpoints carried")
     return report
