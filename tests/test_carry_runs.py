@@ -101,6 +101,15 @@ def test_a_run_without_a_checkpoint_yet_carries_its_log(tmp_path):
     assert carry_runs.save(runs, tmp_path / "carried") == [f"{RUN}: log only, step 30 (no checkpoint written yet)"]
 
 
+def test_a_corrupt_carried_checkpoint_is_one_line_and_nothing_is_restored(tmp_path):
+    carried, runs = tmp_path / "carried", tmp_path / "runs"
+    make_run(carried, step=50)
+    (carried / RUN / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match=r"^carry_runs restore: .*last.pt is not a torch file"):
+        carry_runs.main(["restore", str(runs), "--carried", str(carried)])
+    assert not runs.exists()
+
+
 def test_a_restarted_run_does_not_replace_the_longer_carried_log(tmp_path):
     runs, carried = tmp_path / "runs", tmp_path / "carried"
     make_run(runs, step=300, padding=200_000)

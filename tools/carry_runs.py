@@ -25,6 +25,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from vpbench.engine.checkpoint import load_checkpoint
+from vpbench.errors import VpbenchError
 from vpbench.files import read_json_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path, help="the sweep's runs folder (its --runs-dir)")
     parser.add_argument("--carried", type=Path, default=CARRIED, help="the committed copy [campaign/runs]")
     args = parser.parse_args(argv)
-    if args.action == "save":
-        if not args.runs.is_dir():
-            raise SystemExit(f"{args.runs}: no such runs folder; pass the sweep's --runs-dir")
-        report = save(args.runs, args.carried)
-    else:
-        report = restore(args.carried, args.runs)
+    if args.action == "save" and not args.runs.is_dir():
+        raise SystemExit(f"{args.runs}: no such runs folder; pass the sweep's --runs-dir")
+    try:
+        report = save(args.runs, args.carried) if args.action == "save" else restore(args.carried, args.runs)
+    except VpbenchError as error:  # a corrupt or foreign checkpoint: one line, and nothing copied over it
+        raise SystemExit(f"carry_runs {args.action}: {error}") from None
     print("\n".join(report) or "no runs", file=sys.stdout)
     return 0
 
