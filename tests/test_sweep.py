@@ -195,6 +195,8 @@ def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_pat
         f"training left: about {hours:.1f} h in one job; about {hours:.1f} h of wall time with --jobs 2 "
         "(evaluation not included); no pace measured for convlstm (not counted)"
     )
+    # With one job the wall time is the total: the line says what two jobs would take instead.
+    assert campaign_estimate([convgru, zeros, convlstm], records, jobs=1) == line
 
 
 def test_the_wall_time_of_a_campaign_follows_the_pool_order():

@@ -147,13 +147,16 @@ def wall_seconds(durations: list[float], jobs: int) -> float:
 
 
 def campaign_estimate(items: list[SweepItem], records: list, jobs: int) -> str:
-    """One line: the training still to do, in single-job hours and in wall hours with `jobs` side by side;
-    evaluation not included."""
+    """One line: the training still to do, in single-job hours and in wall hours with `jobs` side by side
+    (with one job those are the same hours, so the line shows what `--jobs 2` would take instead); evaluation
+    not included."""
     left = [(item.spec.model, training_left(item, records)[0]) for item in items]
     known = [seconds for _, seconds in left if seconds]
+    side_by_side = max(jobs, 2)
     line = (
         f"training left: about {sum(known) / 3600:.1f} h in one job; about "
-        f"{wall_seconds(known, jobs) / 3600:.1f} h of wall time with --jobs {jobs} (evaluation not included)"
+        f"{wall_seconds(known, side_by_side) / 3600:.1f} h of wall time with --jobs {side_by_side} "
+        "(evaluation not included)"
     )
     unknown = sorted({model for model, seconds in left if seconds is None})
     if unknown:
