@@ -128,7 +128,7 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypa
     assert progress(convgru) == "stored" and progress(zeros) == "stored" and progress(convlstm) == "not started"
     convlstm.run_dir.mkdir(parents=True)
     (convlstm.run_dir / "spec.json").write_text("{}")  # what a run writes before its first checkpoint
-    assert progress(convlstm).startswith("started, no checkpoint yet; run folder last written 0 min ago")
+    assert progress(convlstm).startswith("started, no checkpoint yet; not running, run folder last written 0 min ago")
     (convlstm.run_dir / "spec.json").unlink()
 
     for record in (tmp_path / "results" / "synthetic").glob("convgru__*"):
@@ -143,7 +143,14 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypa
     text = progress(convgru, now=last.stat().st_mtime + 600)
     assert text.startswith("checkpointed at step 4 of 12 (logged step 12), about ") and "min ago" in text
     assert " s per step; last validation (step 12, 48 sequences): MSE 0." in text
-    assert "; run folder last written 10 min ago" in text
+    assert "; not running, run folder last written 10 min ago" in text
+    # A process that holds the run's lock is training it, however old its files (and a restored folder that
+    # nobody trains is "not running", however fresh).
+    from filelock import FileLock
+
+    with FileLock(str(convgru.run_dir / ".lock")):
+        assert "; training now, run folder last written 10 min ago" in progress(convgru, now=last.stat().st_mtime + 600)
+    assert "; not running," in progress(convgru)
 
     before = sorted(path.name for path in tmp_path.rglob("*"))
     monkeypatch.setattr(sys, "argv", ["vpbench", "sweep", "--dataset", "synthetic", "--models", "convgru,convlstm",

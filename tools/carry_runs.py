@@ -22,9 +22,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from vpbench.engine.checkpoint import load_checkpoint
+from vpbench.engine.run import is_training
 from vpbench.errors import VpbenchError
 from vpbench.files import read_json_lines
 
@@ -57,17 +56,6 @@ def copy(source: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(source, partial)
     os.replace(partial, target)
-
-
-def is_training(folder: Path) -> bool:
-    lock = folder / ".lock"
-    if not lock.exists():
-        return False
-    try:
-        with FileLock(lock, timeout=0):
-            return False
-    except Timeout:
-        return True
 
 
 def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[str]:

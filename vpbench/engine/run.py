@@ -46,6 +46,8 @@ from vpbench.results.schema import (
 from vpbench.results.sequences import flatten_per_sequence
 from vpbench.results.store import ensure_writable, load_record, write_record
 
+RUN_LOCK = ".lock"  # in a run directory: held by the one process that trains it
+
 
 @dataclass
 class Execution:
@@ -299,7 +301,7 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     run_dir = execution.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     scale_scheduled_sampling(model, spec.steps)
-    lock = FileLock(str(run_dir / ".lock")) if execution.distributed.is_main else _SharedLock()
+    lock = FileLock(str(run_dir / RUN_LOCK)) if execution.distributed.is_main else _SharedLock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -328,6 +330,20 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     if result.selected_checkpoint is not None:
         model.load_state_dict(load_checkpoint(result.selected_checkpoint, map_location=device)["model"])
     return result
+
+
+def is_training(run_dir: Path) -> bool:
+    """Whether a process trains this run directory now (holds its lock), told at once and without reading
+    times: a run folder just restored or copied is as fresh as one being written. The probe holds the free lock
+    for an instant; a run started in that same instant stops with the "another vpbench process" error."""
+    lock = run_dir / RUN_LOCK
+    if not lock.exists():
+        return False
+    try:
+        with FileLock(str(lock), timeout=0):
+            return False
+    except Timeout:
+        return True
 
 
 class _SharedLock:

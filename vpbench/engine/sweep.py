@@ -167,7 +167,7 @@ def campaign_estimate(items: list[SweepItem], records: list, jobs: int) -> str:
 def progress(item: SweepItem, now: float | None = None, records: list | None = None) -> str:
     """Where one run of a sweep stands, from its files alone (read-only, safe beside a running campaign):
     stored, trained and awaiting evaluation, at step k of N, started without a checkpoint yet, or not
-    started — and how long ago its run folder last changed, so a live job is told from a stopped one; an
+    started — whether a process trains it now (holds its lock) and when its folder last changed; an
     unfinished run also shows its latest validation point, which answers "is the budget enough" hours before
     the record does. `records` (the results folder's) pace a run that has not started."""
     if item.stored:
@@ -182,9 +182,13 @@ def progress(item: SweepItem, now: float | None = None, records: list | None = N
                 f"step (the pace of {pace.stored_run})"
             )
         return "not started"
+    from vpbench.engine.run import is_training
+
     minutes = ((now if now is not None else time.time()) - max(path.stat().st_mtime for path in files)) / 60
+    running = "training now" if is_training(item.run_dir) else "not running"
+    activity = f"{running}, run folder last written {minutes:.0f} min ago ({item.run_dir})"
     if not last.exists():
-        return f"started, no checkpoint yet; run folder last written {minutes:.0f} min ago ({item.run_dir})"
+        return f"started, no checkpoint yet; {activity}"
     step = checkpoint_step(last)
     total = item.spec.steps
     logged, _, validation = _training_log_tail(item.run_dir / "train_log.jsonl")
@@ -204,7 +208,7 @@ def progress(item: SweepItem, now: float | None = None, records: list | None = N
             f"; last validation (step {validation['step']}, {validation['sequences']:,} sequences): "
             f"MSE {validation['mse']:.4f}, SSIM {validation['ssim']:.3f}"
         )
-    return f"{state}; run folder last written {minutes:.0f} min ago ({item.run_dir})"
+    return f"{state}; {activity}"
 
 
 def _training_log_tail(log_path: Path, last: int = 30) -> tuple[int, float | None, dict | None]:
