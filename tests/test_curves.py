@@ -141,10 +141,15 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
 
     store(tmp_path / "results", [make_record("zeros", test_size=16)])
     fake_run(tmp_path / "runs", "srvp", lambda s: 0.1 + 0.1 * math.log(s / 1000), until=3200)
-    target, (srvp,) = extrapolate_runs(run_curves(tmp_path / "runs"), load_records(tmp_path / "results"), "ssim")
+    fake_run(tmp_path / "runs", "predrnn", lambda s: 0.5, until=2000)  # two points from 1,600 on: no fit
+    runs = run_curves(tmp_path / "runs")
+    target, (srvp, predrnn) = extrapolate_runs(runs, load_records(tmp_path / "results"), "ssim")
     assert target == load_records(tmp_path / "results")[0].metrics["vpbench"]["overall"]["ssim"]
     assert srvp.points == 5 and srvp.last_sequences == 3200 and srvp.slope == pytest.approx(0.1)
     assert srvp.sequences == pytest.approx(1000 * math.exp((target - 0.1) / 0.1), rel=1e-6)
+    # A run too young to fit is listed, not dropped: its last point, and no slope or crossing.
+    assert (predrnn.model, predrnn.points, predrnn.last_sequences, predrnn.fitted) == ("predrnn", 2, 2000, False)
+    assert predrnn.slope is None and predrnn.sequences is None
 
     monkeypatch.setattr(sys, "argv", ["vpbench", "extrapolate", "--runs-dir", str(tmp_path / "runs"),
                                       "--results-dir", str(tmp_path / "results")])
@@ -153,6 +158,7 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
         main()
     out = capsys.readouterr().out
     assert stopped.value.code in (None, 0) and "srvp" in out and "validation ssim under" in out
+    assert "no fit: 2 of 3 points needed from 1,600 on" in out
 
     other = tmp_path / "other"
     fake_run(other, "srvp", lambda s: 0.3, test_size=64)  # no sanity row was evaluated on these test clips

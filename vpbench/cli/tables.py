@@ -116,7 +116,7 @@ def extrapolate_command(
     With --runs-dir, the curves of a campaign still training: whether its budget looks enough."""
     from vpbench.gate import suite_records
     from vpbench.protocols import parse_protocol
-    from vpbench.results.curves import extrapolate_crossings, extrapolate_runs, run_curves
+    from vpbench.results.curves import FIT_POINTS, extrapolate_crossings, extrapolate_runs, run_curves
 
     if runs_dir is not None:
         protocol = parse_protocol(protocol).name if protocol else None
@@ -137,7 +137,9 @@ def extrapolate_command(
     for column in ("model", "last point", f"last {metric}", "b per e-fold", "points", f"reaches {against} at"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for crossing in crossings:
-        if crossing.sequences is None:
+        if not crossing.fitted:
+            reach = f"no fit: {crossing.points} of {FIT_POINTS} points needed from {from_sequences:,} on"
+        elif crossing.sequences is None:
             reach = "never (moving away)"
         elif crossing.sequences <= crossing.last_sequences:
             reach = "already (by the fit)"
@@ -146,8 +148,8 @@ def extrapolate_command(
         table.add_row(
             crossing.model,
             f"{crossing.last_sequences:,}",
-            f"{crossing.last_value:.4g}",
-            f"{crossing.slope:+.3g}",
+            f"{crossing.last_value:#.4g}",  # '#': 0.4740, not 0.474 beside 0.4227
+            f"{crossing.slope:+#.3g}" if crossing.fitted else "",
             str(crossing.points),
             reach,
         )

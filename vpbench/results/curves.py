@@ -110,9 +110,13 @@ class Crossing:
     model: str
     last_sequences: int
     last_value: float
-    slope: float  # metric change per e-fold of training sequences
-    sequences: float | None  # None: the fit moves away from the target (or is flat)
-    points: int
+    slope: float | None  # metric change per e-fold of training sequences; None: too few points to fit
+    sequences: float | None  # None: the fit moves away from the target (or is flat), or there is no fit
+    points: int  # validation points from the fit's start on
+
+    @property
+    def fitted(self) -> bool:
+        return self.slope is not None
 
 
 def extrapolate_crossings(
@@ -140,30 +144,39 @@ def extrapolate_crossings(
         for row in section.rows
     ]
     crossings = _fit_crossings(curves, metric, target, from_sequences)
-    if not crossings:
+    if not any(crossing.fitted for crossing in crossings):
         raise VpbenchError(
-            f"no model in '{section.title}' has 3+ validation points from {from_sequences:,} sequences on"
+            f"no model in '{section.title}' has {FIT_POINTS}+ validation points from {from_sequences:,} sequences on"
         )
     return target, crossings
+
+
+FIT_POINTS = 3  # the fewest validation points a log-linear fit is made from
 
 
 def _fit_crossings(
     curves: Iterable[tuple[str, list[dict]]], metric: str, target: float, from_sequences: int
 ) -> list[Crossing]:
-    """The log-linear fit of each (model, validation points) from `from_sequences` on, solved for `target`;
-    models with fewer than 3 such points are left out. The nearest crossing first."""
+    """The log-linear fit of each (model, validation points) from `from_sequences` on, solved for `target`.
+    A model with a curve but fewer than FIT_POINTS such points stays in the list, unfitted, so a reader sees
+    why it has no estimate rather than missing it. The nearest crossing first, then no crossing, then no fit."""
     higher = higher_is_better(metric)
     crossings = []
     for model, curve in curves:
-        points = [(p["sequences"], p[metric]) for p in curve if p.get("sequences", 0) >= from_sequences and metric in p]
-        if len(points) < 3:
+        measured = [(p["sequences"], p[metric]) for p in curve if "sequences" in p and metric in p]
+        if not measured:
+            continue
+        points = [(x, y) for x, y in measured if x >= from_sequences]
+        last_sequences, last_value = measured[-1]
+        if len(points) < FIT_POINTS:
+            crossings.append(Crossing(model, last_sequences, float(last_value), None, None, len(points)))
             continue
         xs, ys = np.log([x for x, _ in points]), np.array([y for _, y in points])
         slope, intercept = np.polyfit(xs, ys, 1)
         toward = slope > 0 if higher else slope < 0
         sequences = float(np.exp((target - intercept) / slope)) if toward else None
-        crossings.append(Crossing(model, points[-1][0], float(ys[-1]), float(slope), sequences, len(points)))
-    return sorted(crossings, key=lambda c: (c.sequences is None, c.sequences or 0.0))
+        crossings.append(Crossing(model, last_sequences, float(last_value), float(slope), sequences, len(points)))
+    return sorted(crossings, key=lambda c: (not c.fitted, c.sequences is None, c.sequences or 0.0))
 
 
 @dataclass(frozen=True)
@@ -291,8 +304,8 @@ def extrapolate_runs(
     labels = run_labels(curves)
     named = [(labels[curve.run_dir], curve.points) for curve in curves]
     crossings = _fit_crossings(named, metric, targets[against], from_sequences)
-    if not crossings:
-        raise VpbenchError(f"no run{where} has 3+ validation points from {from_sequences:,} sequences on")
+    if not any(crossing.fitted for crossing in crossings):
+        raise VpbenchError(f"no run{where} has {FIT_POINTS}+ validation points from {from_sequences:,} sequences on")
     return targets[against], crossings
 
 
