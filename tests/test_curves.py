@@ -10,6 +10,7 @@ import json
 import math
 import sys
 
+import numpy as np
 import pytest
 from _records import make_record, store
 
@@ -97,7 +98,8 @@ def test_progress_draws_unfinished_runs_from_their_logs_beside_the_sanity_rows(t
     assert {"-", ":", "--"} <= styles
 
     monkeypatch.setattr(sys, "argv", ["vpbench", "plot", "progress", "--runs-dir", str(tmp_path / "runs"),
-                                      "--formats", "png", "--results-dir", str(tmp_path / "results")])
+                                      "--formats", "png", "--results-dir", str(tmp_path / "results"),
+                                      "--fit", "--from-sequences", "8"])
     with pytest.raises(SystemExit) as stopped:
         main()
     assert stopped.value.code in (None, 0), capsys.readouterr().err
@@ -181,3 +183,28 @@ def test_two_runs_of_one_model_go_by_what_differs_from_its_preset(tmp_path):
     assert sorted(run_labels(curves).values()) == ["srvp", "srvp attention_dropout=0.2 dropout=0.5"]
     _, crossings = extrapolate_runs(curves, load_records(tmp_path / "results"), "ssim")
     assert [c.model for c in crossings] == ["srvp attention_dropout=0.2 dropout=0.5", "srvp"]  # the nearest first
+
+
+def test_progress_fit_draws_each_runs_extrapolation_to_the_budget_and_where_it_meets_zeros(tmp_path):
+    """`plot progress --fit`: the same log-linear fit as `extrapolate`, straight on a log axis, out to the
+    budget (10,000 steps x 8 here), with an x where it meets the sanity row; a run too young to fit has none."""
+    from vpbench.results.curves import progress_figure, run_curves
+
+    store(tmp_path / "results", [make_record("zeros", test_size=16)])
+    fake_run(tmp_path / "runs", "srvp", lambda s: -0.4 + 0.3 * math.log(s / 1000))  # meets zeros (0.22) at ~7,800
+    fake_run(tmp_path / "runs", "predrnn", lambda s: 0.5, until=2000)  # two points from 1,600 on: no fit
+    records = load_records(tmp_path / "results")
+    target = records[0].metrics["vpbench"]["overall"]["ssim"]
+    figure = progress_figure(run_curves(tmp_path / "runs"), "ssim", "sequences", records, fit_from=1600)
+    axes = figure.axes[0]
+    assert axes.get_xscale() == "log"
+    (fit,) = [line for line in axes.lines if line.get_linestyle() == "-."]  # srvp's only
+    xs, ys = fit.get_data()
+    assert xs[0] == 1600 and xs[-1] == pytest.approx(80_000)
+    assert ys == pytest.approx(-0.4 + 0.3 * np.log(xs / 1000))
+    (meets,) = [line for line in axes.lines if line.get_marker() == "x"]
+    assert meets.get_xdata()[0] == pytest.approx(1000 * math.exp((target + 0.4) / 0.3), rel=1e-6)
+    assert meets.get_ydata()[0] == target
+
+    with pytest.raises(VpbenchError, match="the fit is drawn against training sequences"):
+        progress_figure(run_curves(tmp_path / "runs"), "ssim", "time", records, fit_from=1600)

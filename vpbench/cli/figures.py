@@ -117,6 +117,13 @@ def plot_progress_command(
     ] = None,
     formats: FigureFormats = "png,pdf",
     results_dir: ResultsDir = Path("results"),
+    fit: Annotated[
+        bool, typer.Option("--fit", help="draw each run's log-linear fit (as `vpbench extrapolate`) to the budget")
+    ] = False,
+    from_sequences: Annotated[
+        int, typer.Option("--from-sequences", help="with --fit: fit only the points from this many sequences on")
+    ] = 1600,
+    against: Annotated[str, typer.Option("--against", help="with --fit: mark where each fit meets this row")] = "zeros",
 ) -> None:
     """Learning curves of the runs in a runs folder, unfinished (dotted) or done, read from their training
     logs, with the stored sanity rows of the same test clips as lines: for watching a long campaign before its
@@ -132,7 +139,8 @@ def plot_progress_command(
         sanity = suite_records(results_dir)  # the figure draws their sanity rows of the same test clips
     except VpbenchError:
         sanity = []  # no stored results here: the curves alone
-    figure = progress_figure(curves, metric, x_axis, sanity, f" under {runs_dir}")
+    fit_from = from_sequences if fit else None
+    figure = progress_figure(curves, metric, x_axis, sanity, f" under {runs_dir}", fit_from, against)
     # Beside the runs, never among the committed figures.
     stem = _figure_stem(output, Path(runs_dir), "progress", dataset, protocol, metric, x_axis, _budget(steps))
     _print_written(save_figure(figure, stem, split_names([formats])))

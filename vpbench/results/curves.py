@@ -113,6 +113,7 @@ class Crossing:
     slope: float | None  # metric change per e-fold of training sequences; None: too few points to fit
     sequences: float | None  # None: the fit moves away from the target (or is flat), or there is no fit
     points: int  # validation points from the fit's start on
+    intercept: float | None = None  # a in a + b ln(sequences); None: too few points to fit
 
     @property
     def fitted(self) -> bool:
@@ -175,7 +176,9 @@ def _fit_crossings(
         slope, intercept = np.polyfit(xs, ys, 1)
         toward = slope > 0 if higher else slope < 0
         sequences = float(np.exp((target - intercept) / slope)) if toward else None
-        crossings.append(Crossing(model, last_sequences, float(last_value), float(slope), sequences, len(points)))
+        crossings.append(
+            Crossing(model, last_sequences, float(last_value), float(slope), sequences, len(points), float(intercept))
+        )
     return sorted(crossings, key=lambda c: (not c.fitted, c.sequences is None, c.sequences or 0.0))
 
 
@@ -315,10 +318,18 @@ def progress_figure(
     x_axis: str = "sequences",
     sanity_records: Iterable[Record] = (),
     where: str = "",
+    fit_from: int | None = None,
+    against: str = "zeros",
 ) -> Figure:
     """Validation `metric` of runs not finished (dotted: training, or stopped) or done (solid), with the sanity
-    rows of the same test clips as lines: for watching a campaign, so nothing in it is a stored result."""
+    rows of the same test clips as lines: for watching a campaign, so nothing in it is a stored result.
+
+    `fit_from`: also draw each run's log-linear fit (`vpbench extrapolate`'s, from that many sequences on) out to
+    the budget, on a log axis where it is a straight line, with an x where it meets `against`: whether the
+    budget looks enough, seen rather than read off a table."""
     _check_request(metric, x_axis)
+    if fit_from is not None and (x_axis != "sequences" or metric == "loss"):
+        raise VpbenchError("the fit is drawn against training sequences, for a test metric (--x sequences, not loss)")
     setting, curves = _one_setting(curves, where)
     dataset, source, protocol, preset, total, batch, _, _ = setting
     key, label = X_AXES[x_axis]
@@ -335,13 +346,37 @@ def progress_figure(
         axes.plot(xs, ys, marker="o", markersize=2.5, color=color, linestyle="-" if finished else ":")
         state = "done" if finished else f"step {curve.step:,} of {total:,}"
         ends.append((xs[-1], ys[-1], f"{labels[curve.run_dir]} ({state})", color))
-    if metric != "loss":
-        for model, value in sorted(_sanity_values(sanity_records, setting, metric).items()):
-            axes.axhline(value, **SANITY_STYLE)
-            ends.append((None, value, f"{model} (test)", SANITY_STYLE["color"]))
+    sanity = _sanity_values(sanity_records, setting, metric) if metric != "loss" else {}
+    for model, value in sorted(sanity.items()):
+        axes.axhline(value, **SANITY_STYLE)
+        ends.append((None, value, f"{model} (test)", SANITY_STYLE["color"]))
     title = (
         f"runs in progress · {dataset} · data {source} · {protocol} · preset {preset} · budget {total} steps x "
         f"{batch} (dotted: not finished)"
     )
+    if fit_from is not None:
+        _draw_fits(axes, curves, labels, colors, metric, sanity.get(against, float("nan")), fit_from, total * batch)
+        title += f"\ndash-dot: a + b ln(sequences) from {fit_from:,} sequences on, to the budget; x: meets {against}"
     _finish_axes(figure, axes, ends, metric, label, title)
     return figure
+
+
+def _draw_fits(axes, curves, labels, colors, metric, target, fit_from, budget_sequences) -> None:
+    """Each fittable run's log-linear fit from its first fitted point to the budget, and where it meets `target`."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))  # 20,000, not 2 x 10^4
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.axvline(budget_sequences, color="0.6", linewidth=0.8, linestyle=":")
+    for curve in curves:
+        (fit,) = _fit_crossings([(labels[curve.run_dir], curve.points)], metric, target, fit_from)
+        if not fit.fitted:
+            continue
+        start = min(point["sequences"] for point in curve.points if point.get("sequences", 0) >= fit_from)
+        xs = np.geomspace(start, max(budget_sequences, fit.last_sequences), 50)
+        color = colors[curve.spec["model"]]
+        axes.plot(xs, fit.intercept + fit.slope * np.log(xs), color=color, linewidth=0.8, linestyle="-.", alpha=0.7)
+        if fit.sequences is not None and start <= fit.sequences <= budget_sequences:
+            axes.plot([fit.sequences], [target], marker="x", markersize=7, color=color, linestyle="none")
