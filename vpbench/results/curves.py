@@ -114,6 +114,7 @@ class Crossing:
     sequences: float | None  # None: the fit moves away from the target (or is flat), or there is no fit
     points: int  # validation points from the fit's start on
     intercept: float | None = None  # a in a + b ln(sequences); None: too few points to fit
+    first_sequences: int | None = None  # the first point the fit used; None: too few points to fit
 
     @property
     def fitted(self) -> bool:
@@ -177,7 +178,10 @@ def _fit_crossings(
         toward = slope > 0 if higher else slope < 0
         sequences = float(np.exp((target - intercept) / slope)) if toward else None
         crossings.append(
-            Crossing(model, last_sequences, float(last_value), float(slope), sequences, len(points), float(intercept))
+            Crossing(
+                model, last_sequences, float(last_value), float(slope), sequences, len(points), float(intercept),
+                points[0][0],
+            )
         )
     return sorted(crossings, key=lambda c: (not c.fitted, c.sequences is None, c.sequences or 0.0))
 
@@ -374,7 +378,7 @@ def _draw_fits(axes, curves, labels, colors, metric, target, fit_from, budget_se
         (fit,) = _fit_crossings([(labels[curve.run_dir], curve.points)], metric, target, fit_from)
         if not fit.fitted:
             continue
-        start = min(point["sequences"] for point in curve.points if point.get("sequences", 0) >= fit_from)
+        start = fit.first_sequences
         xs = np.geomspace(start, max(budget_sequences, fit.last_sequences), 50)
         color = colors[curve.spec["model"]]
         axes.plot(xs, fit.intercept + fit.slope * np.log(xs), color=color, linewidth=0.8, linestyle="-.", alpha=0.7)
