@@ -359,7 +359,12 @@ def progress_figure(
         f"{batch} (dotted: not finished)"
     )
     if fit_from is not None:
-        _draw_fits(axes, curves, labels, colors, metric, sanity.get(against, float("nan")), fit_from, total * batch)
+        if against not in sanity:
+            raise VpbenchError(
+                f"no stored '{against}' record with {metric} on the runs' test clips ({dataset} {protocol}, "
+                f"{setting[-1]} clips) for --fit to meet; stored sanity rows there: {sorted(sanity)}"
+            )
+        _draw_fits(axes, curves, labels, colors, metric, sanity[against], fit_from, total * batch)
         title += f"\ndash-dot: a + b ln(sequences) from {fit_from:,} sequences on, to the budget; x: meets {against}"
     _finish_axes(figure, axes, ends, metric, label, title)
     return figure
