@@ -94,8 +94,17 @@ def _start_sweep(tmp_path: Path, models: str) -> subprocess.Popen:
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
-    )
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        preexec_fn=_as_a_terminals_foreground_job,
+    )  # fmt: skip
+
+
+def _as_a_terminals_foreground_job() -> None:
+    """Default SIGINT/SIGTERM in the child. A test run started in the background of a script (`pytest &`)
+    ignores SIGINT, and the sweep rightly keeps a caller's SIG_IGN, so Ctrl-C never reached it and the test
+    timed out: the flaky failure seen when the suite ran as a background job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _wait_for_logs(tmp_path: Path, count: int, text: str, timeout: float = 180) -> None:
