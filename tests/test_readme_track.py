@@ -43,6 +43,28 @@ def test_blocks_outside_the_run_are_kept():
     assert readme_track.rewrite(text, {}) == (text, [])
 
 
+def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(tmp_path):
+    """A width pilot (`predrnn` at 12 hidden channels beside the preset's run) once shared the row name
+    `predrnn` with the preset's run, so the table could not say which curve was which."""
+    import json
+
+    carried = ROOT / "campaign" / "runs" / "mmnist"
+    preset_run = next(carried.glob("predrnn__*"))
+    spec = json.loads((preset_run / "spec.json").read_text())
+    for hidden, mse in ((spec["model_config"]["hidden_channels"], 0.03), (12, 0.04)):
+        folder = tmp_path / "mmnist" / f"predrnn__small__10-10__seed42__{hidden:016d}"
+        folder.mkdir(parents=True)
+        run_spec = {**spec, "model_config": {**spec["model_config"], "hidden_channels": hidden}}
+        (folder / "spec.json").write_text(json.dumps(run_spec))
+        event = {"event": "validation", "step": 1000, "sequences": 8000, "mse": mse, "ssim": 0.5}
+        (folder / "train_log.jsonl").write_text(json.dumps(event) + "\n")
+    rows = readme_track.long_progress(tmp_path, {}).splitlines()[2:]
+    assert rows == [
+        "| predrnn | 0.0300 / 0.500 | 0.0300 / 0.500 at 8,000 |",
+        "| predrnn hidden_channels=12 | 0.0400 / 0.500 | 0.0400 / 0.500 at 8,000 |",
+    ]
+
+
 def _cast(track, roles: dict[str, str], pending: tuple[str, ...] = ()):
     """`track` with each role (a model name) played by another stored model's records (theirs, renamed), and
     `pending` as the suite's pending list."""

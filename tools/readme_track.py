@@ -16,7 +16,6 @@ The long track's progress table comes from the run logs carried in `campaign/run
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import textwrap
@@ -352,17 +351,18 @@ def poster_claims(track: Track) -> str:
 
 def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
     """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
-    logs (`train_log.jsonl`); `labels` names runs by spec hash (e.g. a run of a former preset)."""
+    logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a second run of a model by the
+    arguments that differ from its preset, e.g. a width pilot); `labels` renames runs by spec hash."""
+    from vpbench.results.curves import run_curves, run_labels
+
+    curves = run_curves(runs_dir) if runs_dir.is_dir() else []
+    names = run_labels(curves)
     rows = []
-    for log in sorted(runs_dir.glob("*/*/train_log.jsonl")):
-        model, spec = log.parent.name.split("__")[0], log.parent.name.split("__")[-1]
-        points = {}
-        for line in log.read_text().splitlines():
-            event = json.loads(line)
-            if event.get("event") == "validation":
-                points[event["sequences"]] = event
+    for curve in curves:
+        points = {event["sequences"]: event for event in curve.points}
         if points:
-            rows.append((labels.get(spec, model), points))
+            spec = curve.run_dir.name.rsplit("__", 1)[-1]
+            rows.append((labels.get(spec, names[curve.run_dir]), points))
     if not rows:
         return "No long-track run has reached its first validation point yet."
     columns = sorted({s for _, points in rows for s in points if s % 8000 == 0})
@@ -370,7 +370,7 @@ def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
         "| run | " + " | ".join(f"{c:,}" for c in columns) + " | latest |",
         "|---|" + "---:|" * (len(columns) + 1),
     ]
-    for label, points in rows:
+    for label, points in sorted(rows, key=lambda row: row[0]):
         cells = [f"{points[c]['mse']:.4f} / {points[c]['ssim']:.3f}" if c in points else "" for c in columns]
         last = points[max(points)]
         cells.append(f"{last['mse']:.4f} / {last['ssim']:.3f} at {max(points):,}")
