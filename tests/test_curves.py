@@ -107,6 +107,31 @@ def test_progress_draws_unfinished_runs_from_their_logs_beside_the_sanity_rows(t
     assert not (tmp_path / "results" / "figures").exists()
 
 
+def test_progress_gives_two_runs_of_one_model_their_own_colour(tmp_path):
+    """A width pilot beside the preset's run of the same model was drawn in the model's one colour, so its
+    curve, its fit and its label could not be told from the other run's."""
+    import shutil
+
+    from _engine_helpers import smoke_config
+    from matplotlib.colors import to_hex
+
+    from vpbench.engine.run import run
+    from vpbench.results.curves import progress_figure, run_curves
+
+    run(smoke_config(tmp_path, model="convgru"))
+    (preset_run,) = (tmp_path / "runs" / "synthetic").iterdir()
+    pilot = preset_run.with_name(preset_run.name[:-16] + "0" * 16)
+    shutil.copytree(preset_run, pilot)
+    spec = json.loads((pilot / "spec.json").read_text())
+    hidden = spec["model_config"]["hidden_channels"]
+    (pilot / "spec.json").write_text(json.dumps({**spec, "model_config": {**spec["model_config"],
+                                                                           "hidden_channels": hidden + 1}}))
+    figure = progress_figure(run_curves(tmp_path / "runs"), "ssim", "sequences", [])
+    colours = {text.get_text(): to_hex(text.get_color()) for text in figure.axes[0].texts}
+    assert sorted(colours) == ["convgru (done)", f"convgru hidden_channels={hidden + 1} (done)"]
+    assert len(set(colours.values())) == 2
+
+
 def test_progress_refuses_runs_of_two_settings_in_one_line(tmp_path):
     from _engine_helpers import smoke_config
 

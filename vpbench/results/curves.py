@@ -337,16 +337,16 @@ def progress_figure(
     setting, curves = _one_setting(curves, where)
     dataset, source, protocol, preset, total, batch, _, _ = setting
     key, label = X_AXES[x_axis]
-    colors = model_colors(curve.spec["model"] for curve in curves)
+    labels = run_labels(curves)
+    colors = model_colors(labels.values())  # per run: two runs of one model (a pilot) must not share a colour
     figure = Figure(figsize=(7.5, 4.5))
     axes = figure.add_subplot()
     ends = []
-    labels = run_labels(curves)
     for curve in sorted(curves, key=lambda c: (c.spec["model"], c.spec["seed"])):
         xs = [point[key] for point in curve.points if key in point and metric in point]
         ys = [point[metric] for point in curve.points if key in point and metric in point]
         finished = curve.step >= total
-        color = colors[curve.spec["model"]]
+        color = colors[labels[curve.run_dir]]
         axes.plot(xs, ys, marker="o", markersize=2.5, color=color, linestyle="-" if finished else ":")
         state = "done" if finished else f"step {curve.step:,} of {total:,}"
         ends.append((xs[-1], ys[-1], f"{labels[curve.run_dir]} ({state})", color))
@@ -385,7 +385,7 @@ def _draw_fits(axes, curves, labels, colors, metric, target, fit_from, budget_se
             continue
         start = fit.first_sequences
         xs = np.geomspace(start, max(budget_sequences, fit.last_sequences), 50)
-        color = colors[curve.spec["model"]]
+        color = colors[labels[curve.run_dir]]
         axes.plot(xs, fit.intercept + fit.slope * np.log(xs), color=color, linewidth=0.8, linestyle="-.", alpha=0.7)
         if fit.sequences is not None and start <= fit.sequences <= budget_sequences:
             axes.plot([fit.sequences], [target], marker="x", markersize=7, color=color, linestyle="none")
