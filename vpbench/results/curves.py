@@ -26,6 +26,7 @@ from vpbench.results.plots import (
     _row_style,
     _single_section,
     model_colors,
+    row_colors,
 )
 from vpbench.results.schema import Record
 from vpbench.results.sections import SANITY_FAMILY
@@ -77,7 +78,7 @@ def curves_figure(
     table_metric = "mse" if metric == "loss" else metric
     section = _curve_section(records, options, table_metric, results_dir, "learning-curve figure")
     key, label = X_AXES[x_axis]
-    colors = model_colors(row.model for row in section.rows)
+    colors = row_colors(section.rows)
     figure = Figure(figsize=(7.5, 4.5))
     axes = figure.add_subplot()
     ends, drawn = [], 0

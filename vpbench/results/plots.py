@@ -117,12 +117,19 @@ def _label_ends(figure: Figure, axes, ends: list[tuple[float, float, str, tuple]
 SANITY_STYLE = {"color": "0.45", "linestyle": "--", "linewidth": 1.2}  # parameter-free rows: grey dashes
 
 
+def row_colors(rows: Iterable[Row]) -> dict[str, tuple]:
+    """`model_colors` for a section's rows, keyed by the name each row is drawn under: a trained row's label, so
+    two runs of one model (`convlstm (hidden_channels=4)` beside `convlstm`) get two colours; a published row
+    its model's, so it shares the colour of that model's run."""
+    return model_colors(row.model if row.kind == "published" else row.label for row in rows)
+
+
 def _row_style(row: Row, colors: dict) -> dict:
     if row.kind == "sanity":
         return dict(SANITY_STYLE)
     if row.kind == "published":
         return {"color": colors.get(row.model, "0.3"), "linestyle": ":", "linewidth": 1.2}
-    return {"color": colors[row.model], "linestyle": "-", "linewidth": 1.8}
+    return {"color": colors[row.label], "linestyle": "-", "linewidth": 1.8}
 
 
 def horizon_figure(
@@ -132,7 +139,7 @@ def horizon_figure(
     options = TableOptions(**{**options.__dict__, "metrics": (metric,), "per_horizon": True, "vs": None})
     section = _single_section(build_table(records, options, results_dir), "per-horizon figure")
     steps = [c for c in section.columns if c.kind == "horizon"]
-    colors = model_colors(row.model for row in section.rows)
+    colors = row_colors(section.rows)
     figure = Figure(figsize=(7.5, 4.5))
     axes = figure.add_subplot()
     ends = []
@@ -165,7 +172,7 @@ def efficiency_figure(
     options = TableOptions(**{**options.__dict__, "metrics": (metric, "macs"), "per_horizon": False, "vs": None})
     section = _single_section(build_table(records, options, results_dir), "efficiency figure")
     key = next(c.key for c in section.columns if c.kind == "metric")
-    colors = model_colors(row.model for row in section.rows)
+    colors = row_colors(section.rows)
     figure = Figure(figsize=(7.0, 4.5))
     axes = figure.add_subplot()
     axes.set_xscale("log")
