@@ -48,10 +48,11 @@ def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(
     `predrnn` with the preset's run, so the table could not say which curve was which."""
     import json
 
+    from vpbench.registry import model_kwargs
+
     carried = ROOT / "campaign" / "runs" / "mmnist"
-    preset_run = next(carried.glob("predrnn__*"))
-    spec = json.loads((preset_run / "spec.json").read_text())
-    for hidden, mse in ((spec["model_config"]["hidden_channels"], 0.03), (12, 0.04)):
+    spec = json.loads(next(carried.glob("predrnn__*/spec.json")).read_text())  # either carried run: widths are set
+    for hidden, mse in ((model_kwargs("predrnn", "small")["hidden_channels"], 0.03), (12, 0.04)):
         folder = tmp_path / "mmnist" / f"predrnn__small__10-10__seed42__{hidden:016d}"
         folder.mkdir(parents=True)
         run_spec = {**spec, "model_config": {**spec["model_config"], "hidden_channels": hidden}}
