@@ -8,6 +8,7 @@ intervals computed from the stored arrays bracket the stored numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import zlib
@@ -225,6 +226,14 @@ def make_record(
         spec_hash=spec.spec_hash,
     )
     return record, per_sequence
+
+
+def variant_record(record_and_arrays, spec_hash: str, **config):
+    """The same model with other arguments: another config, spec and record id (a second run of one model)."""
+    record, arrays = record_and_arrays
+    model = dataclasses.replace(record.model, config={**record.model.config, **config})
+    spec = {**record.spec, "model_config": model.config}
+    return dataclasses.replace(record, model=model, spec=spec, spec_hash=spec_hash), arrays
 
 
 def leaderboard_records(models=tuple(MODELS), **kwargs) -> list[tuple[Record, dict[str, np.ndarray]]]:

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from _records import make_record, store
+from _records import make_record, store, variant_record
 
 from vpbench.cli import main
 from vpbench.errors import VpbenchError
@@ -182,19 +182,11 @@ def test_a_model_against_itself_at_another_budget(tmp_path):
         compare_models(records, "srvp@ten", "srvp@600", tmp_path)
 
 
-def _variant(record_and_arrays, spec_hash: str, **config):
-    """The same model with other arguments: another config, spec and record id."""
-    record, arrays = record_and_arrays
-    model = dataclasses.replace(record.model, config={**record.model.config, **config})
-    spec = {**record.spec, "model_config": model.config}
-    return dataclasses.replace(record, model=model, spec=spec, spec_hash=spec_hash), arrays
-
-
 def test_two_variants_of_one_model_are_named_by_what_differs_and_picked_by_spec(tmp_path):
     """Two runs of one model that differ only in an argument: `table` and `compare` name each by the argument,
     the ambiguity error lists MODEL#SPEC for each, and MODEL#SPEC picks one."""
     wide = make_record("srvp", test_size=16)
-    narrow = _variant(make_record("srvp", test_size=16, quality=0.5), "abcdef0123456789", hidden=16)
+    narrow = variant_record(make_record("srvp", test_size=16, quality=0.5), "abcdef0123456789", hidden=16)
     store(tmp_path, [wide, narrow])
     records = load_records(tmp_path)
     wide_spec = wide[0].spec_hash[:8]
@@ -227,7 +219,7 @@ def test_variants_that_differ_in_nothing_shown_are_named_by_spec(tmp_path):
     assert variant_suffixes([first, other_seed]) == [["seed 42"], ["seed 7"]]
 
 
-def test_settings_that_cannot_change_training_do_not_name_a_variant():
+def test_settings_that_cannot_change_training_do_not_name_avariant_record():
     """`paper_budget` is text, and the plateau settings act only under the plateau schedule: a record written
     before they were stored (None) is not a variant because of them; under that schedule they name one."""
     from vpbench.results.sections import SPEC_MARK, variant_suffixes
@@ -249,7 +241,7 @@ def test_settings_that_cannot_change_training_do_not_name_a_variant():
 
 def test_variants_with_many_differences_go_by_spec_and_the_differences_are_written_out(tmp_path):
     first = make_record("srvp", test_size=16)
-    other = _variant(
+    other = variant_record(
         make_record("srvp", test_size=16, quality=0.5),
         "abcdef0123456789",
         hidden=16,

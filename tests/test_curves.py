@@ -233,6 +233,6 @@ def test_progress_fit_draws_each_runs_extrapolation_to_the_budget_and_where_it_m
 
     with pytest.raises(VpbenchError, match="the fit is drawn against training sequences"):
         progress_figure(run_curves(tmp_path / "runs"), "ssim", "time", records, fit_from=1600)
+    runs = run_curves(tmp_path / "runs")
     with pytest.raises(VpbenchError, match=r"no stored 'last-frame' record .*stored sanity rows there: \['zeros'\]"):
-        runs = run_curves(tmp_path / "runs")
         progress_figure(runs, "ssim", sanity_records=records, fit_from=1600, against="last-frame")

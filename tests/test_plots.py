@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from _records import leaderboard_records, make_record, store, store_samples
+from _records import leaderboard_records, make_record, store, store_samples, variant_record
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 from matplotlib.text import Annotation, Text
@@ -224,16 +224,11 @@ def test_samples_rows_of_two_runs_of_one_model_are_named_as_in_the_table(tmp_pat
 def test_two_runs_of_one_model_are_drawn_in_two_colours(tmp_path):
     """Two records of one model that differ in an argument (`srvp (hidden=16)` beside `srvp (hidden=32)`) were
     drawn in the model's one colour, so their curves and labels could not be told apart."""
-    import dataclasses
-
     from matplotlib.colors import to_hex
 
-    wide, arrays = make_record("srvp", test_size=16)
-    narrow, narrow_arrays = make_record("srvp", test_size=16, quality=0.5)
-    config = {**narrow.model.config, "hidden": 16}
-    narrow = dataclasses.replace(narrow, model=dataclasses.replace(narrow.model, config=config),
-                                 spec={**narrow.spec, "model_config": config}, spec_hash="abcdef0123456789")
-    store(tmp_path, [(wide, arrays), (narrow, narrow_arrays), make_record("zeros", test_size=16)])
+    wide = make_record("srvp", test_size=16)
+    narrow = variant_record(make_record("srvp", test_size=16, quality=0.5), "abcdef0123456789", hidden=16)
+    store(tmp_path, [wide, narrow, make_record("zeros", test_size=16)])
     figure = horizon_figure(load_records(tmp_path), "ssim", ONE_SETTING, tmp_path)
     colours = {text.get_text(): to_hex(text.get_color()) for text in figure.axes[0].texts}
     assert sorted(colours) == ["srvp (hidden=16)", "srvp (hidden=32)", "zeros"]
