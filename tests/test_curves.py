@@ -149,15 +149,18 @@ def test_progress_refuses_runs_of_two_settings_in_one_line(tmp_path):
         run_curves(tmp_path / "missing")  # a typo in --runs-dir is named, not reported as "no validation yet"
 
 
-def fake_run(runs_dir, model: str, law, test_size: int = 16, until: int = 4800, model_config: dict | None = None):
+def fake_run(runs_dir, model: str, law, test_size: int = 16, until: int = 4800, model_config: dict | None = None,
+             **spec_changes):
     """A run folder as the trainer leaves it mid-campaign: its spec and a log of validation points."""
-    spec_hash = f"{test_size:08d}" + hashlib.sha256(json.dumps(model_config, sort_keys=True).encode()).hexdigest()[:8]
+    varied = json.dumps([model_config, spec_changes], sort_keys=True)
+    spec_hash = f"{test_size:08d}" + hashlib.sha256(varied.encode()).hexdigest()[:8]
     folder = runs_dir / "mmnist" / f"{model}__small__10-10__seed42__{spec_hash}"
     folder.mkdir(parents=True)
     spec = {"version": 1, "model": model, "dataset": "mmnist", "data_source": "offline-5k", "train_protocol": "10->10",
             "preset": "small", "steps": 10_000, "batch_size": 8, "val_size": 128, "test_size": test_size, "seed": 42}
     if model_config is not None:
         spec["model_config"] = model_config
+    spec.update(spec_changes)
     (folder / "spec.json").write_text(json.dumps(spec))
     events = [{"event": "validation", "step": s // 8, "sequences": s, "ssim": law(s)} for s in SEQUENCES if s <= until]
     (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
@@ -208,6 +211,24 @@ def test_two_runs_of_one_model_go_by_what_differs_from_its_preset(tmp_path):
     assert sorted(run_labels(curves).values()) == ["srvp", "srvp attention_dropout=0.2 dropout=0.5"]
     _, crossings = extrapolate_runs(curves, load_records(tmp_path / "results"), "ssim")
     assert [c.model for c in crossings] == ["srvp attention_dropout=0.2 dropout=0.5", "srvp"]  # the nearest first
+
+
+def test_a_run_with_another_schedule_or_learning_rate_goes_by_it(tmp_path):
+    """`vpbench run --schedule onecycle` (or `--lr`) beside the preset's run: the curves are named by the training
+    setting that differs, not by a spec hash (`run_labels` looked at model arguments only)."""
+    import dataclasses
+
+    from vpbench.registry import get_preset, settings_that_train
+    from vpbench.results.curves import run_curves, run_labels
+
+    preset = get_preset("srvp", "small")
+    optimizer = settings_that_train(dataclasses.asdict(preset.train))
+    config, lr = dict(preset.model), preset.train.lr
+    fake_run(tmp_path, "srvp", lambda s: 0.3, model_config=config, optimizer=optimizer, learning_rate=lr)
+    onecycle = {**optimizer, "schedule": "onecycle"}
+    fake_run(tmp_path, "srvp", lambda s: 0.4, model_config=config, optimizer=onecycle, learning_rate=lr)
+    fake_run(tmp_path, "srvp", lambda s: 0.5, model_config=config, optimizer=optimizer, learning_rate=lr / 2)
+    assert sorted(run_labels(run_curves(tmp_path)).values()) == ["srvp", "srvp lr=0.0005", "srvp schedule=onecycle"]
 
 
 def test_progress_fit_draws_each_runs_extrapolation_to_the_budget_and_where_it_meets_zeros(tmp_path):

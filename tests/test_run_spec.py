@@ -100,7 +100,7 @@ def test_impossible_values_are_refused_before_anything_runs(tmp_path, change, me
 
 
 @pytest.mark.parametrize("arguments", [["--steps", "0"], ["--steps", "-5"], ["--seed", "-1"], ["--lr", "-1"],
-                                       ["--time-budget", "0s"], ["--batch-size", "0"]])
+                                       ["--time-budget", "0s"], ["--batch-size", "0"], ["--schedule", "linear"]])
 def test_bad_values_on_the_command_line_are_one_line_usage_errors(tmp_path, arguments):
     command = [sys.executable, "-m", "vpbench", "run", "--model", "zeros", "--dataset", "synthetic",
                "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"), *arguments]
@@ -108,6 +108,27 @@ def test_bad_values_on_the_command_line_are_one_line_usage_errors(tmp_path, argu
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1, result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_schedule_from_the_command_line_trains_with_it_and_is_its_own_spec(tmp_path):
+    """`--schedule onecycle` on a constant-lr preset: the learning rate moves during training, and the run is a
+    new spec (its own folder and record) beside the preset's."""
+    (constant,) = run(smoke_config(tmp_path))
+    (onecycle,) = run(smoke_config(tmp_path, schedule="onecycle"))
+    assert [r.training.optimizer["schedule"] for r in (constant, onecycle)] == ["constant", "onecycle"]
+    assert constant.spec_hash != onecycle.spec_hash and constant.record_id != onecycle.record_id
+    rates = {}
+    for folder in (tmp_path / "runs" / "synthetic").iterdir():
+        spec = json.loads((folder / "spec.json").read_text())
+        events = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+        rates[spec["optimizer"]["schedule"]] = {event["lr"] for event in events if event.get("event") == "train"}
+    assert len(rates["constant"]) == 1 and len(rates["onecycle"]) > 1
+    # `vpbench check` re-runs a record from its spec: the schedule has to come back with it.
+    from vpbench.gate import config_from_spec
+
+    stored = RunSpec.from_dict(onecycle.spec)
+    again = resolve_spec(config_from_spec(stored, list(stored.protocols), tmp_path / "scratch", "check"), "cpu")
+    assert again.spec_hash == stored.spec_hash
 
 
 def test_eval_stores_the_checkpoints_own_seed_batch_size_and_learning_rate(tmp_path):

@@ -217,6 +217,18 @@ def preset_overrides(name: str, preset: str, config: dict[str, Any]) -> dict[str
     return {key: value for key, value in config.items() if defaults.get(key, object()) != value}
 
 
+def training_overrides(name: str, preset: str, optimizer: dict[str, Any], learning_rate: float) -> dict[str, Any]:
+    """The training settings of a run spec (its `optimizer` dict and `learning_rate`) that differ from the
+    preset's, among those that change training: a `--schedule` or `--lr` given on the command line."""
+    settings = get_preset(name, preset).train
+    defaults = settings_that_train(dataclasses.asdict(settings))
+    changed = {key: value for key, value in settings_that_train(optimizer).items() if defaults.get(key) != value}
+    changed.pop("lr", None)  # the spec's `learning_rate` is the one the trainer uses
+    if learning_rate is not None and learning_rate != settings.lr:
+        changed["lr"] = learning_rate
+    return changed
+
+
 def create_model(
     name: str,
     preset: str = "small",

@@ -84,6 +84,10 @@ def run(
     resume: Annotated[bool, typer.Option(help="resume an existing run directory")] = True,
     batch_size: BatchSize = None,
     lr: Annotated[float | None, typer.Option(help="learning rate (default: the preset's)")] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(help="learning-rate schedule: constant | onecycle | cosine | plateau (default: the preset's)"),
+    ] = None,
     test_size: TestSize = None,
     val_every: ValEvery = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="checkpoint every N steps")] = None,
@@ -114,6 +118,7 @@ def run(
         resume=resume,
         batch_size=batch_size,
         learning_rate=lr,
+        schedule=schedule,
         test_size=test_size,
         val_every=val_every,
         checkpoint_every=checkpoint_every,

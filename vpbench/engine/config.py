@@ -32,6 +32,7 @@ class RunConfig:
     threads: int | None = None  # torch intra-op threads on CPU (see spec.thread_policy)
     batch_size: int | None = None
     learning_rate: float | None = None
+    schedule: str | None = None  # learning-rate schedule (vpbench.engine.optim.SCHEDULES); None: the preset's
     test_size: int | None = None
     val_size: int | None = None
     val_every: int | None = None

@@ -23,6 +23,9 @@ def build_optimizer(model: nn.Module, settings: TrainSettings, lr: float) -> tor
     raise VpbenchError(f"unknown optimizer '{name}' in the preset; use adam, adamw, rmsprop or sgd")
 
 
+SCHEDULES = ("constant", "onecycle", "cosine", "plateau")
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, lr: float, total_steps: int):
     """Per-step scheduler (stepped after every optimizer step), or ReduceLROnPlateau (stepped on validation)."""
     schedule = settings.schedule
@@ -36,7 +39,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, l
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=settings.plateau_factor, patience=settings.plateau_patience
         )
-    raise VpbenchError(f"unknown schedule '{schedule}' in the preset; use constant, onecycle, cosine or plateau")
+    raise VpbenchError(f"unknown schedule '{schedule}' in the preset; use {', '.join(SCHEDULES)}")
 
 
 def is_plateau(scheduler) -> bool:

@@ -132,6 +132,7 @@ def spec_for_checkpoint(config: RunConfig, device_kind: str, world_size: int) ->
         seed=trained.seed,
         batch_size=trained.batch_size,
         learning_rate=trained.learning_rate,
+        schedule=trained.optimizer.get("schedule"),
         val_size=trained.val_size,
         model_overrides={**trained.model_config},
         data_options={**trained.data_options, **(config.data_options or {})},

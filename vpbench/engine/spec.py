@@ -147,6 +147,11 @@ def validate_request(config: RunConfig) -> None:
         math.isfinite(config.learning_rate) and config.learning_rate > 0
     ):
         raise VpbenchError(f"--lr must be a positive number, got {config.learning_rate!r}")
+    if config.schedule is not None:
+        from vpbench.engine.optim import SCHEDULES
+
+        if config.schedule not in SCHEDULES:
+            raise VpbenchError(f"unknown --schedule '{config.schedule}'; use {', '.join(SCHEDULES)}")
     budgets = [n for n, v in (("--steps", config.steps), ("--epochs", config.epochs),
                                ("--time-budget", config.time_budget_s)) if v is not None]
     if len(budgets) > 1:
@@ -188,6 +193,8 @@ def resolve_spec(config: RunConfig, device_kind: str, world_size: int = 1, steps
     preset = config.preset or (DEFAULTS.preset_cuda if device_kind == "cuda" else DEFAULTS.preset_cpu)
     preset_entry = get_preset(entry.name, preset)
     settings = preset_entry.train
+    if config.schedule is not None:
+        settings = dataclasses.replace(settings, schedule=config.schedule)
     protocols = [parse_protocol(p) for p in config.protocols] or list(data_spec.default_protocols)
     train_protocol = parse_protocol(config.train_protocol) if config.train_protocol else protocols[0]
     if any(p.context != train_protocol.context for p in protocols):

@@ -237,12 +237,16 @@ def run_curves(
 
 def run_labels(curves: list[RunCurve]) -> dict[Path, str]:
     """run folder -> the name its curve goes by: the model, then what makes it differ from the model's other
-    runs in view — its arguments that are not the preset's (`srvp dropout=0.0`), then its seed and spec."""
-    from vpbench.registry import preset_overrides
+    runs in view — its arguments and training settings that are not the preset's (`srvp dropout=0.0`,
+    `srvp schedule=onecycle`), then its seed and spec."""
+    from vpbench.registry import preset_overrides, training_overrides
 
     def changed(spec: dict) -> str:
         try:
             overrides = preset_overrides(spec["model"], spec["preset"], spec.get("model_config") or {})
+            overrides |= training_overrides(
+                spec["model"], spec["preset"], spec.get("optimizer") or {}, spec.get("learning_rate")
+            )
         except VpbenchError:  # a model or preset no longer registered: the spec hash still tells the runs apart
             return ""
         return " ".join(f"{key}={value}" for key, value in sorted(overrides.items()))

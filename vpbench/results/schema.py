@@ -29,7 +29,7 @@ class ModelInfo:
     name: str  # registry name, e.g. "srvp"
     preset: str  # "paper" | "small" | "smoke"
     config: dict[str, Any]  # constructor arguments after overrides
-    config_hash: str  # SHA-256 (16 hex) of model name + config + training settings
+    config_hash: str  # SHA-256 (16 hex) of model name + config (the architecture; training is in spec_hash)
     family: str
     loss: str  # the training objective, e.g. "bce"
     parameters: int
