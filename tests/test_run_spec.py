@@ -110,7 +110,7 @@ def test_bad_values_on_the_command_line_are_one_line_usage_errors(tmp_path, argu
     assert not (tmp_path / "results").exists()
 
 
-def test_a_schedule_from_the_command_line_trains_with_it_and_is_its_own_spec(tmp_path):
+def test_a_schedule_from_the_command_line_trains_with_it_and_is_its_own_spec(tmp_path, capsys):
     """`--schedule onecycle` on a constant-lr preset: the learning rate moves during training, and the run is a
     new spec (its own folder and record) beside the preset's."""
     (constant,) = run(smoke_config(tmp_path))
@@ -123,6 +123,7 @@ def test_a_schedule_from_the_command_line_trains_with_it_and_is_its_own_spec(tmp
         events = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
         rates[spec["optimizer"]["schedule"]] = {event["lr"] for event in events if event.get("event") == "train"}
     assert len(rates["constant"]) == 1 and len(rates["onecycle"]) > 1
+    assert "adam lr 0.001 onecycle, run dir" in capsys.readouterr().err  # the banner says how it trains
     # `vpbench check` re-runs a record from its spec: the schedule has to come back with it.
     from vpbench.gate import config_from_spec
 

@@ -248,7 +248,8 @@ def banner(execution: Execution, missing: list[str]) -> None:
         if config.checkpoint_source is not None:
             training = f"no training: evaluating {spec.budget}"
     elif spec.trained:
-        training = f"training: {spec.budget}, batch {spec.batch_size}, run dir {execution.run_dir}"
+        recipe = f"{spec.optimizer['optimizer']} lr {spec.learning_rate:g} {spec.optimizer['schedule']}"
+        training = f"training: {spec.budget}, batch {spec.batch_size}, {recipe}, run dir {execution.run_dir}"
     else:
         training = "no training (parameter-free predictor)"
     threads = f", {spec.threads} thread(s)" if spec.threads else ""
