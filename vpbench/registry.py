@@ -217,7 +217,9 @@ def preset_overrides(name: str, preset: str, config: dict[str, Any]) -> dict[str
     return {key: value for key, value in config.items() if defaults.get(key, object()) != value}
 
 
-def training_overrides(name: str, preset: str, optimizer: dict[str, Any], learning_rate: float) -> dict[str, Any]:
+def training_overrides(
+    name: str, preset: str, optimizer: dict[str, Any], learning_rate: float | None
+) -> dict[str, Any]:
     """The training settings of a run spec (its `optimizer` dict and `learning_rate`) that differ from the
     preset's, among those that change training: a `--schedule` or `--lr` given on the command line."""
     settings = get_preset(name, preset).train
