@@ -219,7 +219,7 @@ def test_variants_that_differ_in_nothing_shown_are_named_by_spec(tmp_path):
     assert variant_suffixes([first, other_seed]) == [["seed 42"], ["seed 7"]]
 
 
-def test_settings_that_cannot_change_training_do_not_name_avariant_record():
+def test_settings_that_cannot_change_training_do_not_name_a_variant():
     """`paper_budget` is text, and the plateau settings act only under the plateau schedule: a record written
     before they were stored (None) is not a variant because of them; under that schedule they name one."""
     from vpbench.results.sections import SPEC_MARK, variant_suffixes

@@ -30,6 +30,9 @@ BUILTIN_MODULES = ("vpbench.baselines", "vpbench.models")
 DEPRECATED_NAMES: dict[str, str] = {"st-lstm": "predrnn", "causal-lstm": "predrnn++", "predrnnpp": "predrnn++"}
 
 
+SCHEDULES = ("constant", "onecycle", "cosine", "plateau")  # what TrainSettings.schedule (and --schedule) may be
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """How a preset is trained: the paper's optimizer and schedule, as data the trainer reads.

@@ -33,6 +33,7 @@ from vpbench.cli.common import (
     stdout,
 )
 from vpbench.errors import VpbenchError
+from vpbench.registry import SCHEDULES
 
 
 def _progress_reporter(model: str):
@@ -86,7 +87,7 @@ def run(
     lr: Annotated[float | None, typer.Option(help="learning rate (default: the preset's)")] = None,
     schedule: Annotated[
         str | None,
-        typer.Option(help="learning-rate schedule: constant | onecycle | cosine | plateau (default: the preset's)"),
+        typer.Option(help=f"learning-rate schedule: {' | '.join(SCHEDULES)} (default: the preset's)"),
     ] = None,
     test_size: TestSize = None,
     val_every: ValEvery = None,

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vpbench.errors import VpbenchError
-from vpbench.registry import TrainSettings
+from vpbench.registry import SCHEDULES, TrainSettings
 
 
 def build_optimizer(model: nn.Module, settings: TrainSettings, lr: float) -> torch.optim.Optimizer:
@@ -21,9 +21,6 @@ def build_optimizer(model: nn.Module, settings: TrainSettings, lr: float) -> tor
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=settings.weight_decay, momentum=settings.momentum)
     raise VpbenchError(f"unknown optimizer '{name}' in the preset; use adam, adamw, rmsprop or sgd")
-
-
-SCHEDULES = ("constant", "onecycle", "cosine", "plateau")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, lr: float, total_steps: int):

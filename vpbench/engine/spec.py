@@ -148,7 +148,7 @@ def validate_request(config: RunConfig) -> None:
     ):
         raise VpbenchError(f"--lr must be a positive number, got {config.learning_rate!r}")
     if config.schedule is not None:
-        from vpbench.engine.optim import SCHEDULES
+        from vpbench.registry import SCHEDULES
 
         if config.schedule not in SCHEDULES:
             raise VpbenchError(f"unknown --schedule '{config.schedule}'; use {', '.join(SCHEDULES)}")
