@@ -66,6 +66,38 @@ def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(
     ]
 
 
+def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_path):
+    """One run whose validation SSIM rises by 0.1 per doubling, one that falls, one with too few points: the block
+    gives the first's crossing in sequences and budgets (the line solved by hand), and says why the others have
+    none, nearest first; a run named by its spec hash goes by that name."""
+    import json
+
+    from vpbench.gate import suite_records
+    from vpbench.results.curves import extrapolate_runs, run_curves
+
+    carried = ROOT / "campaign" / "runs" / "mmnist"
+    points = {"srvp": [0.3, 0.4, 0.5], "convgru": [0.5, 0.45, 0.4], "predrnn": [0.5, 0.6]}
+    for number, (model, values) in enumerate(points.items()):
+        spec = json.loads(next(carried.glob(f"{model}__*/spec.json")).read_text())
+        folder = tmp_path / "mmnist" / f"{model}__small__10-10__seed42__{number:016d}"
+        folder.mkdir(parents=True)
+        (folder / "spec.json").write_text(json.dumps(spec))
+        events = [
+            {"event": "validation", "step": 200 * 2**i, "sequences": 1600 * 2**i, "mse": 0.03, "ssim": ssim}
+            for i, ssim in enumerate(values)
+        ]
+        (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    zeros, _ = extrapolate_runs(run_curves(tmp_path), suite_records(ROOT / "results"), "ssim")
+    crossing = 1600 * 2 ** ((zeros - 0.3) / 0.1)
+    text = " ".join(readme_track.long_fits(tmp_path, ROOT / "results", {f"{2:016d}": "predrnn, lost"}).split())
+    assert f"solved for `zeros`' {zeros:.3f}" in text
+    assert text.endswith(
+        f"the budget of 80,000: `srvp` ~{float(f'{crossing:.3g}'):,.0f} ({crossing / 80000:.1f}x the budget; points "
+        "through 6,400); `convgru` never: its fit does not rise (points through 6,400); `predrnn, lost` no fit yet (2 "
+        "points from 1,600 sequences on)."
+    )
+
+
 def _cast(track, roles: dict[str, str], pending: tuple[str, ...] = ()):
     """`track` with each role (a model name) played by another stored model's records (theirs, renamed), and
     `pending` as the suite's pending list."""

@@ -378,6 +378,39 @@ def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
+    """Where each long-track run's validation SSIM would reach `zeros` by its log-linear fit (as `vpbench
+    extrapolate --runs-dir` prints it), in sequences and in multiples of the track's budget: the extrapolated
+    budget, kept current by every carry instead of quoted once."""
+    from vpbench.gate import suite_records
+    from vpbench.results.curves import extrapolate_runs, run_curves, run_labels
+
+    curves = [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
+    if not curves:
+        return "No long-track run has validation points to fit yet."
+    target, crossings = extrapolate_runs(curves, suite_records(results_dir), "ssim")
+    budget = curves[0].spec["steps"] * curves[0].spec["batch_size"]  # extrapolate_runs checked: one setting
+    names = run_labels(curves)  # the names extrapolate_runs gives the crossings; `labels` may rename by spec
+    renamed = {names[c.run_dir]: labels.get(c.run_dir.name.rsplit("__", 1)[-1], names[c.run_dir]) for c in curves}
+
+    def estimate(crossing) -> str:
+        if not crossing.fitted:
+            return f"no fit yet ({crossing.points} points from 1,600 sequences on)"
+        if crossing.sequences is None:
+            return f"never: its fit does not rise (points through {crossing.last_sequences:,})"
+        rounded = float(f"{crossing.sequences:.3g}")
+        through = crossing.last_sequences
+        return f"~{rounded:,.0f} ({crossing.sequences / budget:.1f}x the budget; points through {through:,})"
+
+    parts = [f"`{renamed[crossing.model]}` {estimate(crossing)}" for crossing in crossings]
+    return paragraph(
+        f"**Where the curves point.** Fitted as `vpbench extrapolate --runs-dir campaign/runs --steps "
+        f"{curves[0].spec['steps']}` fits them (validation SSIM = a + b ln(sequences), points from 1,600 "
+        f"sequences on, solved for `zeros`' {target:.3f} on the test clips), each run reaches `zeros` at, in "
+        f"training sequences against the budget of {budget:,}: " + "; ".join(parts) + "."
+    )
+
+
 # --- the README -------------------------------------------------------------------------------------------------
 
 
@@ -398,6 +431,7 @@ def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str])
         "track-background": track_background(track),
         "track-srvp": track_srvp(track),
         "long-progress": long_progress(long_runs, labels),
+        "long-fits": long_fits(long_runs, results_dir, labels),
     }
 
 
