@@ -289,3 +289,30 @@ def test_a_non_finite_value_is_explained_by_its_convention(tmp_path):
     section = build_table(records, TableOptions(protocol="10->10", conventions=("srvp-paper",)), None).sections[0]
     (note,) = [note for note in section.notes if "own arithmetic" in note]
     assert note.startswith("inf / nan (zeros) is the srvp-paper convention's") and "SSIM is nan when the range" in note
+
+
+def _with_zeros_at(results_dir, quality: float):
+    """convgru (error multiplier 1.0), simvp (0.85) and the sanity rows, `zeros` made as good as `quality`."""
+    pairs = [make_record(model, test_size=16) for model in ("convgru", "simvp", "last-frame")]
+    store(results_dir, [*pairs, make_record("zeros", quality=quality, test_size=16)])
+    return load_records(results_dir)
+
+
+def test_a_sanity_row_ahead_of_every_trained_model_is_named_in_a_note(tmp_path):
+    """Where `zeros` beats every trained model (SSIM on Moving MNIST at small budgets), the bold "best" marks the
+    best of models that all trail it: the table says so under itself, per column and per horizon, and says
+    nothing where one trained model is ahead of it."""
+    ahead = _with_zeros_at(tmp_path / "ahead", 0.80)
+    options = TableOptions(metrics=("mse", "ssim"), protocol="10->10")
+    (section,) = build_table(ahead, options, tmp_path / "ahead").sections
+    leads = [note for note in section.notes if "better than every trained model" in note]
+    assert leads == ["zeros scores better than every trained model on MSE, SSIM: there the ranking is among models "
+                     "that all trail it"]
+    options = TableOptions(metrics=("ssim",), protocol="10->10", per_horizon=True)
+    (per_horizon,) = build_table(ahead, options, tmp_path / "ahead").sections
+    assert "zeros scores better than every trained model on ssim overall and at every horizon" in " ".join(
+        per_horizon.notes
+    )
+    between = _with_zeros_at(tmp_path / "between", 0.90)  # behind simvp (0.85), ahead of convgru (1.00)
+    (section,) = build_table(between, TableOptions(protocol="10->10"), tmp_path / "between").sections
+    assert not [note for note in section.notes if "better than every trained model" in note]

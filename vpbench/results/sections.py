@@ -289,6 +289,7 @@ def _add_notes(section: Section) -> None:
         if any(column.key == "throughput" for column in section.columns):
             note += "; their seq/s would time a tensor fill, so it is not shown"
         section.notes.append(note)
+    section.notes.extend(_sanity_leads(section))
     undefined = [
         row.label
         for row in section.rows
@@ -299,3 +300,41 @@ def _add_notes(section: Section) -> None:
             f"inf / nan ({', '.join(undefined)}) is the {section.key.convention} convention's own arithmetic: "
             f"{CONVENTIONS[section.key.convention].identical_frames}"
         )
+
+
+def _sanity_leads(section: Section) -> list[str]:
+    """A note for each sanity row that scores better than every trained row in some quality column: the bold
+    "best" there marks the best of models that all trail a parameter-free predictor, which a reader should not
+    have to find out by reading to the bottom of the table (on Moving MNIST, `zeros` leads SSIM until models
+    are well trained)."""
+    trained = [row for row in section.rows if row.kind == "result"]
+    quality = [c for c in section.columns if c.kind != "efficiency" and c.higher_is_better is not None]
+    if not trained:
+        return []
+    notes = []
+    for sanity in (row for row in section.rows if row.kind == "sanity"):
+        led = [column for column in quality if _leads(sanity, trained, column)]
+        where = []
+        named = [column.title for column in led if column.kind != "horizon"]
+        if named:  # a per-horizon section's one non-horizon column is "overall": name its metric
+            metric = f"{section.key.metric} " if section.key.metric else ""
+            where.append(f"on {metric}{', '.join(named)}")
+        horizons = [column for column in led if column.kind == "horizon"]
+        if horizons:
+            total = sum(column.kind == "horizon" for column in quality)
+            where.append("at every horizon" if len(horizons) == total else f"at {len(horizons)} of {total} horizons")
+        if where:
+            notes.append(
+                f"{sanity.label} scores better than every trained model {' and '.join(where)}: there the ranking "
+                "is among models that all trail it"
+            )
+    return notes
+
+
+def _leads(sanity: Row, trained: list[Row], column: Column) -> bool:
+    """Whether `sanity`'s value in `column` is better than every trained row's (all of them finite)."""
+    own = sanity.cells[column.key].value
+    others = [row.cells[column.key].value for row in trained]
+    if own is None or not np.isfinite(own) or any(v is None or not np.isfinite(v) for v in others):
+        return False
+    return all(own > v if column.higher_is_better else own < v for v in others)
