@@ -349,20 +349,28 @@ def poster_claims(track: Track) -> str:
     )
 
 
+def run_names(curves: list, labels: dict[str, str]) -> dict[Path, str]:
+    """run folder -> its name in the README's long-track blocks: as `vpbench plot progress` names it
+    (`run_labels`), unless `labels` renames it by spec hash (the folder name's last part)."""
+    from vpbench.results.curves import run_labels
+
+    names = run_labels(curves)
+    return {curve.run_dir: labels.get(curve.run_dir.name.rsplit("__", 1)[-1], names[curve.run_dir]) for curve in curves}
+
+
 def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
     """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
     logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a second run of a model by the
     arguments that differ from its preset, e.g. a width pilot); `labels` renames runs by spec hash."""
-    from vpbench.results.curves import run_curves, run_labels
+    from vpbench.results.curves import run_curves
 
     curves = run_curves(runs_dir) if runs_dir.is_dir() else []
-    names = run_labels(curves)
+    names = run_names(curves, labels)
     rows = []
     for curve in curves:
         points = {event["sequences"]: event for event in curve.points}
         if points:
-            spec = curve.run_dir.name.rsplit("__", 1)[-1]
-            rows.append((labels.get(spec, names[curve.run_dir]), points))
+            rows.append((names[curve.run_dir], points))
     if not rows:
         return "No long-track run has reached its first validation point yet."
     columns = sorted({s for _, points in rows for s in points if s % 8000 == 0})
@@ -390,8 +398,9 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
         return "No long-track run has validation points to fit yet."
     target, crossings = extrapolate_runs(curves, suite_records(results_dir), "ssim")
     budget = curves[0].spec["steps"] * curves[0].spec["batch_size"]  # extrapolate_runs checked: one setting
-    names = run_labels(curves)  # the names extrapolate_runs gives the crossings; `labels` may rename by spec
-    renamed = {names[c.run_dir]: labels.get(c.run_dir.name.rsplit("__", 1)[-1], names[c.run_dir]) for c in curves}
+    given = run_labels(curves)  # the names extrapolate_runs gives the crossings
+    names = run_names(curves, labels)
+    renamed = {given[curve.run_dir]: names[curve.run_dir] for curve in curves}
 
     def estimate(crossing) -> str:
         if not crossing.fitted:
