@@ -1,0 +1,117 @@
+"""Would `torch.compile` make CPU training cheaper? Eager against compiled training steps, and where a step's time goes.
+
+Why: the CPU track is bound by training compute (about 190 CPU-hours for the long track), so any kernel-level
+speed-up that leaves the numbers alone would shorten it. This script answers whether `torch.compile` is one:
+
+    python benchmarks/bench_compile.py                          # convgru, predrnn, srvp; 1 thread, batch 8
+    python benchmarks/bench_compile.py --models simvp --steps 5 --json
+
+Per model: the compile time (the first compiled step, minus nothing: what a run would pay once), the median
+seconds of an eager and of a compiled training step (`training_loss` + backward + Adam, alternated in this
+process so that a busy machine slows both alike), their ratio (above 1: compiling pays), the largest difference
+between the two losses over the timed steps (compiled kernels round differently, so a compiled run would not
+reproduce an eager record bit for bit), and the share of an eager step spent in convolutions (torch's profiler).
+Every step passes the same step index, so the PredRNN family's scheduled-sampling probability stays fixed: vpbench
+passes the optimizer step, and a compiled model then recompiles at every step (predrnn measured 9x slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch.profiler import ProfilerActivity, profile
+
+from vpbench.registry import create_model
+
+stderr = Console(stderr=True)
+
+
+def convolution_share(model: torch.nn.Module, clips: torch.Tensor) -> float:
+    """Fraction of one eager training step's self CPU time spent in aten convolution kernels."""
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        _train_step(model.training_loss, optimizer, clips)
+    events = profiler.key_averages()
+    total = sum(event.self_cpu_time_total for event in events)
+    convolution = sum(event.self_cpu_time_total for event in events if "conv" in event.key)
+    return convolution / total if total else float("nan")
+
+
+def _train_step(loss_function, optimizer: torch.optim.Optimizer, clips: torch.Tensor) -> float:
+    torch.manual_seed(0)
+    loss = loss_function(clips[:, :10], clips[:, 10:], 0)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def measure(name: str, *, steps: int, batch: int) -> dict:
+    torch.manual_seed(0)
+    eager = create_model(name, "small").train()
+    compiled = copy.deepcopy(eager)
+    clips = torch.rand(batch, 20, 1, 64, 64, generator=torch.Generator().manual_seed(1))
+    share = convolution_share(copy.deepcopy(eager), clips)
+    eager_optimizer = torch.optim.Adam(eager.parameters(), 1e-3)
+    compiled_optimizer = torch.optim.Adam(compiled.parameters(), 1e-3)
+    compiled_loss = torch.compile(compiled.training_loss)
+    begin = time.perf_counter()
+    _train_step(compiled_loss, compiled_optimizer, clips)
+    compile_seconds = time.perf_counter() - begin
+    _train_step(eager.training_loss, eager_optimizer, clips)
+    eager_times, compiled_times, differences = [], [], []
+    for _ in range(steps):
+        begin = time.perf_counter()
+        eager_value = _train_step(eager.training_loss, eager_optimizer, clips)
+        eager_times.append(time.perf_counter() - begin)
+        begin = time.perf_counter()
+        compiled_value = _train_step(compiled_loss, compiled_optimizer, clips)
+        compiled_times.append(time.perf_counter() - begin)
+        differences.append(abs(eager_value - compiled_value))
+    eager_step, compiled_step = statistics.median(eager_times), statistics.median(compiled_times)
+    return {"model": name, "compile_s": compile_seconds, "eager_step_s": eager_step,
+            "compiled_step_s": compiled_step, "speedup": eager_step / compiled_step,
+            "max_loss_difference": max(differences), "convolution_share": share}
+
+
+def render(rows: list[dict], conditions: dict) -> Table:
+    table = Table(title=f"torch.compile vs eager, one training step ({conditions})")
+    for column in ("model", "compile s", "eager s/step", "compiled s/step", "speedup", "max |dloss|", "conv share"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(row["model"], f"{row['compile_s']:.0f}", f"{row['eager_step_s']:.2f}",
+                      f"{row['compiled_step_s']:.2f}", f"{row['speedup']:.2f}x",
+                      f"{row['max_loss_difference']:.1e}", f"{row['convolution_share']:.0%}")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="convgru,predrnn,srvp", help="comma-separated names")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps of each kind; the median is reported")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (vpbench's default: 1)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    arguments = parser.parse_args(argv)
+    torch.set_num_threads(arguments.threads)
+    rows = []
+    for name in [name.strip() for name in arguments.models.split(",") if name.strip()]:
+        stderr.print(f"measuring {name} (compiling takes minutes)...")
+        rows.append(measure(name, steps=arguments.steps, batch=arguments.batch))
+    conditions = f"batch {arguments.batch}, {arguments.threads} thread(s), small presets, torch {torch.__version__}"
+    if arguments.json:
+        print(json.dumps({"conditions": conditions, "rows": rows}, indent=1))
+    else:
+        Console().print(render(rows, conditions))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
