@@ -26,8 +26,9 @@ def test_check_names_a_block_that_differs_and_rewrite_mends_it(tmp_path, capsys)
     assert readme_track.main(["--check", "--readme", str(readme)]) == 1
     assert "track-results" in capsys.readouterr().err
     assert readme.read_text() == stale  # --check writes nothing
-    assert readme_track.main(["--readme", str(readme)]) == 0
+    assert readme_track.main(["--readme", str(readme), "--long-figure", str(tmp_path / "progress")]) == 0
     assert readme.read_text() == text
+    assert (tmp_path / "progress.png").stat().st_size > 0  # the long track's curves, drawn beside, not in the repo
 
 
 def test_a_readme_without_a_block_is_refused():
@@ -167,3 +168,24 @@ def test_a_wrong_results_folder_or_readme_is_one_line(tmp_path):
         readme_track.main(["--check", "--results-dir", str(tmp_path)])
     with pytest.raises(SystemExit, match="no such file; pass the repository's README.md"):
         readme_track.main(["--check", "--readme", str(tmp_path / "README.md")])
+
+
+def test_the_long_figure_draws_the_carried_curves_and_nothing_without_points(tmp_path):
+    """The README shows the long track's curves as a figure that every rewrite redraws from the carried logs; a
+    runs folder without validation points draws nothing rather than an empty frame."""
+    import json
+
+    carried = ROOT / "campaign" / "runs" / "mmnist"
+    spec = json.loads(next(carried.glob("srvp__*/spec.json")).read_text())
+    folder = tmp_path / "runs" / "mmnist" / "srvp__small__10-10__seed42__0000000000000000"
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps(spec))
+    assert readme_track.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "empty") is None
+    events = [
+        {"event": "validation", "step": 200 * 2**i, "sequences": 1600 * 2**i, "mse": 0.03, "ssim": ssim}
+        for i, ssim in enumerate([0.3, 0.4, 0.5])
+    ]
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    drawn = readme_track.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress")
+    assert drawn == tmp_path / "progress.png" and drawn.read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "empty.png").exists()

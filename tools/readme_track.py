@@ -9,8 +9,8 @@ disagrees with the stored records fails CI.
     python tools/readme_track.py                  # rewrite the blocks
     python tools/readme_track.py --check          # exit 1, naming the blocks that differ
 
-The long track's progress table comes from the run logs carried in `campaign/runs/` (tools/carry_runs.py);
-`--long-runs DIR` reads another runs folder instead.
+The long track's progress table and fits come from the run logs carried in `campaign/runs/` (tools/carry_runs.py);
+`--long-runs DIR` reads another runs folder instead. A rewrite also redraws their figure, `campaign/progress_ssim.png`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ TRACK = "mmnist-cpu-track"
 SANITY = ("zeros", "last-frame")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
 WIDTH = 115  # the README's line length
+LONG_FIGURE = CARRIED.parent / "progress_ssim"  # beside the carried runs, not among results/figures: no record in it
 
 # What the poster claims for the three ablations and the backbone: its Table (Moving MNIST 10->10, MSE per frame
 # in its own convention), quoted to say whether our order is the poster's.
@@ -431,6 +432,23 @@ def paragraph(text: str) -> str:
     return "\n".join(textwrap.wrap(text, WIDTH, break_on_hyphens=False))
 
 
+def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:
+    """Draw the long track's validation SSIM curves with their fits to the budget, as `vpbench plot progress
+    --fit` draws them, to `stem`.png: the long-progress and long-fits blocks seen at a glance. Only the PNG (the
+    README shows it), and not part of `--check`: its pixels depend on the fonts at hand, while every number in it
+    is also in the two blocks, which are checked, so a carry that changes the curves fails CI until this is rerun.
+    None when no run has validation points yet."""
+    from vpbench.gate import suite_records
+    from vpbench.results.curves import progress_figure, run_curves
+    from vpbench.results.plots import save_figure
+
+    curves = [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
+    if not curves:
+        return None
+    figure = progress_figure(curves, "ssim", "sequences", suite_records(results_dir), " under campaign/runs", 1600)
+    return save_figure(figure, stem, ["png"])[0]
+
+
 def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str]) -> dict[str, str]:
     track = Track(results_dir)
     return {
@@ -479,6 +497,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the long track's runs folder (run logs under DIR/DATASET/RUN/) [campaign/runs]",
     )
     parser.add_argument(
+        "--long-figure",
+        type=Path,
+        default=LONG_FIGURE,
+        help="file stem of the long track's curves figure, drawn as PNG [campaign/progress_ssim]",
+    )
+    parser.add_argument(
         "--label",
         action="append",
         default=[],
@@ -505,6 +529,9 @@ def main(argv: list[str] | None = None) -> int:
 
         atomic_write(args.readme, lambda handle: handle.write(text))
     print(f"README.md: {', '.join(changed) if changed else 'up to date'}")
+    figure = long_figure(args.long_runs, args.results_dir, args.long_figure)
+    if figure is not None:
+        print(f"drew {figure}")
     return 0
 
 
