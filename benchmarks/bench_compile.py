@@ -7,7 +7,7 @@ speed-up that leaves the numbers alone would shorten it. This script answers whe
     python benchmarks/bench_compile.py --models simvp --steps 5 --json
     python benchmarks/bench_compile.py --models predrnn --advance-step   # the step index as vpbench passes it
 
-Per model: the compile time (the first compiled step, minus nothing: what a run would pay once), the median
+Per model: the compile time (the whole first compiled step: what a run would pay once), the median
 seconds of an eager and of a compiled training step (`training_loss` + backward + Adam, alternated in this
 process so that a busy machine slows both alike), their ratio (above 1: compiling pays), the largest difference
 between the two losses over the timed steps (compiled kernels round differently, so a compiled run would not
