@@ -24,6 +24,7 @@ import argparse
 import copy
 import json
 import statistics
+import sys
 import time
 
 import torch
@@ -31,7 +32,8 @@ from rich.console import Console
 from rich.table import Table
 from torch.profiler import ProfilerActivity, profile
 
-from vpbench.registry import create_model
+from vpbench.errors import VpbenchError
+from vpbench.registry import create_model, get_model_entry
 
 stderr = Console(stderr=True)
 
@@ -106,9 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (vpbench's default: 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     arguments = parser.parse_args(argv)
+    try:  # every name first, in one line, before minutes of compiling
+        names = [get_model_entry(name.strip()).name for name in arguments.models.split(",") if name.strip()]
+    except VpbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     torch.set_num_threads(arguments.threads)
     rows = []
-    for name in [name.strip() for name in arguments.models.split(",") if name.strip()]:
+    for name in names:
         stderr.print(f"measuring {name} (compiling takes minutes)...")
         rows.append(measure(name, steps=arguments.steps, batch=arguments.batch, advance_step=arguments.advance_step))
     step = "optimizer step" if arguments.advance_step else "step index 0"
