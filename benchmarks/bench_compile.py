@@ -87,7 +87,7 @@ def measure(name: str, *, steps: int, batch: int, advance_step: bool = False) ->
             "max_loss_difference": max(differences), "convolution_share": share}
 
 
-def render(rows: list[dict], conditions: dict) -> Table:
+def render(rows: list[dict], conditions: str) -> Table:
     table = Table(title=f"torch.compile vs eager, one training step ({conditions})")
     for column in ("model", "compile s", "eager s/step", "compiled s/step", "speedup", "max |dloss|", "conv share"):
         table.add_column(column, justify="left" if column == "model" else "right")

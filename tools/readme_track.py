@@ -359,6 +359,14 @@ def run_names(curves: list, labels: dict[str, str]) -> dict[Path, str]:
     return {curve.run_dir: labels.get(curve.run_dir.name.rsplit("__", 1)[-1], names[curve.run_dir]) for curve in curves}
 
 
+def curves_with_points(runs_dir: Path) -> list:
+    """The long-track runs in `runs_dir` that have reached a validation point: what the fits and the figure draw
+    (none when the folder is absent)."""
+    from vpbench.results.curves import run_curves
+
+    return [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
+
+
 def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
     """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
     logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a second run of a model by the
@@ -392,9 +400,9 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     extrapolate --runs-dir` prints it), in sequences and in multiples of the track's budget: the extrapolated
     budget, kept current by every carry instead of quoted once."""
     from vpbench.gate import suite_records
-    from vpbench.results.curves import extrapolate_runs, run_curves, run_labels
+    from vpbench.results.curves import extrapolate_runs, run_labels
 
-    curves = [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
+    curves = curves_with_points(runs_dir)
     if not curves:
         return "No long-track run has validation points to fit yet."
     target, crossings = extrapolate_runs(curves, suite_records(results_dir), "ssim")
@@ -439,10 +447,10 @@ def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:
     is also in the two blocks, which are checked, so a carry that changes the curves fails CI until this is rerun.
     None when no run has validation points yet."""
     from vpbench.gate import suite_records
-    from vpbench.results.curves import progress_figure, run_curves
+    from vpbench.results.curves import progress_figure
     from vpbench.results.plots import save_figure
 
-    curves = [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
+    curves = curves_with_points(runs_dir)
     if not curves:
         return None
     figure = progress_figure(curves, "ssim", "sequences", suite_records(results_dir), " under campaign/runs", 1600)
