@@ -189,3 +189,28 @@ def test_the_long_figure_draws_the_carried_curves_and_nothing_without_points(tmp
     drawn = readme_track.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress")
     assert drawn == tmp_path / "progress.png" and drawn.read_bytes().startswith(b"\x89PNG")
     assert not (tmp_path / "empty.png").exists()
+
+
+def test_the_long_track_blocks_say_what_is_pending_until_its_records_land():
+    """The long track's status, results and sanity blocks come from its own suite entry: with nothing stored they
+    show the sanity rows and name every pending model; as records land (played here by the 600-step ones) they
+    list them, and the sweep command they print is the long track's."""
+    long_track = readme_track.Track(ROOT / "results", readme_track.LONG_TRACK)
+    sanity_only = [r for r in readme_track.Track(ROOT / "results").records if r.model.name in readme_track.SANITY]
+    long_track.__dict__["records"] = sanity_only
+    long_track.__dict__["entry"] = dataclasses.replace(long_track.entry, pending=tuple(long_track.trained))
+    status = " ".join(readme_track.track_status(long_track).split())
+    assert status.startswith("**Stored:** none of the 11 trained models yet; both sanity rows. **Pending:** `srvp`")
+    assert "--entry mmnist-cpu-long --plan" in status
+    assert [line.split(" |")[0] for line in readme_track.track_results(long_track).splitlines()[2:]] == [
+        "| *zeros (sanity)*",
+        "| *last-frame (sanity)*",
+    ]
+    assert "written once a trained record is stored" in readme_track.track_sanity(long_track, ".")
+
+    long_track.__dict__["records"] = readme_track.Track(ROOT / "results").records
+    long_track.__dict__["entry"] = dataclasses.replace(long_track.entry, pending=("mimo-vp",))
+    status = " ".join(readme_track.track_status(long_track).split())
+    assert status.startswith("**Stored:** 10 of 11 trained models (`srvp`,") and "**Pending:** `mimo-vp`;" in status
+    assert len(readme_track.track_results(long_track).splitlines()) == 2 + 10 + 2
+    assert readme_track.track_sanity(long_track, ".").rstrip().endswith("(0.652).")

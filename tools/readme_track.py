@@ -9,8 +9,10 @@ disagrees with the stored records fails CI.
     python tools/readme_track.py                  # rewrite the blocks
     python tools/readme_track.py --check          # exit 1, naming the blocks that differ
 
-The long track's progress table and fits come from the run logs carried in `campaign/runs/` (tools/carry_runs.py);
-`--long-runs DIR` reads another runs folder instead. A rewrite also redraws their figure, `campaign/progress_ssim.png`.
+The long track's stored records get the same status, results, sanity and SRVP blocks (`long-*`), written from its
+own suite entry as its records land. Its progress table and fits come from the run logs carried in `campaign/runs/`
+(tools/carry_runs.py); `--long-runs DIR` reads another runs folder instead. A rewrite also redraws their figure,
+`campaign/progress_ssim.png`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from carry_runs import CARRIED  # the long track's run folders, carried between 
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACK = "mmnist-cpu-track"
+LONG_TRACK = "mmnist-cpu-long"  # its blocks fill in as its records land; until then they say what is pending
 SANITY = ("zeros", "last-frame")
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
 WIDTH = 115  # the README's line length
@@ -49,18 +52,19 @@ SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
 
 @dataclass
 class Track:
-    """The 600-step track as stored: its suite entry and records."""
+    """One track as stored (the 600-step one unless `name` says another suite entry): its entry and records."""
 
     results_dir: Path
+    name: str = TRACK
 
     @cached_property
     def entry(self):
         from vpbench.gate import suite_entries
 
-        found = [entry for entry in suite_entries(self.results_dir) if entry.name == TRACK]
+        found = [entry for entry in suite_entries(self.results_dir) if entry.name == self.name]
         if not found:
             raise SystemExit(
-                f"{self.results_dir}/suite.json declares no entry '{TRACK}': pass the repository's results/"
+                f"{self.results_dir}/suite.json declares no entry '{self.name}': pass the repository's results/"
             )
         return found[0]
 
@@ -145,11 +149,15 @@ def better(row, model: str) -> bool:
 
 def track_status(track: Track) -> str:
     stored, pending = track.stored, [m for m in track.trained if m in track.entry.pending]
-    text = f"**Stored:** {len(stored)} of {len(track.trained)} trained models ({names(stored)}) and both sanity rows."
+    text = (
+        f"**Stored:** {len(stored)} of {len(track.trained)} trained models ({names(stored)}) and both sanity rows."
+        if stored
+        else f"**Stored:** none of the {len(track.trained)} trained models yet; both sanity rows."
+    )
     if pending:
         text += (
-            f" **Pending:** {names(pending)}; `vpbench sweep --suite results/suite.json --entry {TRACK} --plan` says "
-            "where each one stands and how much training is left."
+            f" **Pending:** {names(pending)}; `vpbench sweep --suite results/suite.json --entry {track.name} --plan` "
+            "says where each one stands and how much training is left."
         )
     return text
 
@@ -171,9 +179,9 @@ def track_results(track: Track) -> str:
     return "\n".join(lines)
 
 
-def track_sanity(track: Track) -> str:
+def track_sanity(track: Track, coda: str = ": see the pilot below for why, and what it would take.") -> str:
     """Which stored trained models beat the sanity rows: on MSE with disjoint 95% intervals (the track's target
-    for every model), on SSIM at 10->10 (its target for four)."""
+    for every model), on SSIM at 10->10 (its target for four). `coda` ends the bullet."""
 
     def interval(model: str, protocol: str, metric: str) -> tuple[float, float]:
         return tuple(track.record(model, protocol).confidence_intervals["vpbench"][metric])
@@ -184,6 +192,8 @@ def track_sanity(track: Track) -> str:
     def beats_on_ssim(model: str, sanity: str) -> bool:
         return interval(model, "10->10", "ssim")[0] > interval(sanity, "10->10", "ssim")[1]
 
+    if not track.stored:
+        return bullet("**Against the sanity rows**: written once a trained record is stored.")
     missing = [m for m in track.stored if not beats_on_mse(m, "zeros")]
     text = "**Against the sanity rows.** " + (
         "Every stored trained model beats `zeros` on MSE with disjoint intervals, at 10->10 and at 10->30"
@@ -205,7 +215,7 @@ def track_sanity(track: Track) -> str:
             + f" and {len(over['last-frame'])} beat `last-frame` ({ssim['last-frame']:.3f})"
             + (f" ({names(over['last-frame'])})" if over["last-frame"] else "")
         )
-    return bullet(text + ": see the pilot below for why, and what it would take.")
+    return bullet(text + coda)
 
 
 def track_background(track: Track) -> str:
@@ -458,13 +468,17 @@ def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:
 
 
 def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str]) -> dict[str, str]:
-    track = Track(results_dir)
+    track, long_track = Track(results_dir), Track(results_dir, LONG_TRACK)
     return {
         "track-status": paragraph(track_status(track)),
         "track-results": track_results(track),
         "track-sanity": track_sanity(track),
         "track-background": track_background(track),
         "track-srvp": track_srvp(track),
+        "long-status": paragraph(track_status(long_track)),
+        "long-results": track_results(long_track),
+        "long-sanity": track_sanity(long_track, "."),
+        "long-srvp": track_srvp(long_track),
         "long-progress": long_progress(long_runs, labels),
         "long-fits": long_fits(long_runs, results_dir, labels),
     }
