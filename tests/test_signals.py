@@ -1,5 +1,5 @@
 """SIGINT/SIGTERM are honoured within seconds in every phase — training, validation, evaluation, a sweep of
-jobs — with the training checkpoint kept; a second SIGINT exits at once."""
+jobs — with the training checkpoint kept; a second SIGINT exits at once, a repeated SIGTERM does not."""
 
 from __future__ import annotations
 
@@ -81,6 +81,28 @@ def test_a_second_interrupt_exits_at_once(monkeypatch):
         assert flag["signal"] == signal.SIGINT and exits == []
         with pytest.raises(SystemExit):
             os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert exits == [130]
+
+
+def test_a_repeated_sigterm_is_the_same_request_and_keeps_the_checkpoint(monkeypatch):
+    """`pkill -f "vpbench sweep"` matched a sweep and its jobs (their arguments hold the sweep's command), so each
+    job had one SIGTERM from pkill and one passed on by the sweep, and a job in the middle of a 6-second step
+    exited as at a second Ctrl-C, losing its steps since the last checkpoint. Only a second SIGINT forces."""
+    exits = []
+
+    def fake_exit(code):
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(trainer.os, "_exit", fake_exit)
+    with trainer.interrupt_flag() as flag:
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        assert flag["signal"] == signal.SIGTERM and exits == []
+        with pytest.raises(SystemExit):
+            os.kill(os.getpid(), signal.SIGINT)  # what the sweep passes on when it is signalled a second time
             time.sleep(0.05)
     assert exits == [130]
 

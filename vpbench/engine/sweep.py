@@ -298,8 +298,9 @@ def _run_workers(todo: list[tuple[int, SweepItem]], jobs: int, log: Callable[[st
 
     A SIGINT or SIGTERM here starts no further model and is passed on, once, to every running job as a
     SIGTERM: each checkpoints at its next step and exits, then this raises RunInterrupted. A second one is
-    passed on too, and the jobs exit at once. The jobs run in their own sessions so that a terminal's Ctrl-C
-    reaches them through here only: reaching them twice (from the terminal and from here) would be their
+    passed on as a SIGINT, and the jobs exit at once (a job takes a repeated SIGTERM, e.g. from a `pkill -f` that
+    matched it and this sweep, for the same request). The jobs run in their own sessions so that a terminal's
+    Ctrl-C reaches them through here only: reaching them twice (from the terminal and from here) would be their
     "second interrupt" and lose the steps since their last checkpoint."""
     queue, running, outcome, signals, forwarded = list(todo), {}, {}, [], 0
     with _recording_signals(signals):
@@ -307,9 +308,9 @@ def _run_workers(todo: list[tuple[int, SweepItem]], jobs: int, log: Callable[[st
             while queue and len(running) < jobs and not signals:
                 index, item = queue.pop(0)
                 running[index] = _start_worker(item, log)
-            for _ in range(len(signals) - forwarded):
+            for count in range(forwarded, len(signals)):
                 for worker in running.values():
-                    worker.process.send_signal(signal.SIGTERM)
+                    worker.process.send_signal(signal.SIGTERM if count == 0 else signal.SIGINT)
             forwarded = len(signals)
             for index, worker in list(running.items()):
                 if worker.process.poll() is not None:

@@ -151,14 +151,17 @@ def validate(
 @contextmanager
 def interrupt_flag():
     """Turn SIGINT/SIGTERM into a flag checked between steps and between validation and evaluation batches
-    (so a checkpoint can be written first); a second signal exits at once (exit code 130)."""
+    (so a checkpoint can be written first); a second SIGINT (Ctrl-C twice) exits at once (exit code 130). A
+    repeated SIGTERM asks for the same stop again and is not forced: `pkill -f "vpbench sweep"` reaches a sweep's
+    jobs as well as the sweep, which passes its signal on, and forcing there lost the steps since the last
+    checkpoint."""
     flag = {"signal": None}
 
     def handler(signum, frame):
-        if flag["signal"] is not None:
+        if flag["signal"] is not None and signum == signal.SIGINT:
             print("second interrupt: exiting now", file=sys.stderr, flush=True)
             os._exit(130)
-        flag["signal"] = signum
+        flag["signal"] = flag["signal"] or signum
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
