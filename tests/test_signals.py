@@ -67,14 +67,20 @@ def test_sigint_during_validation_keeps_the_step_and_the_resumed_run_validates_i
     assert state["step"] == 1 and state["curve"] == []  # the interrupted validation is not half-recorded
 
 
-def test_a_second_interrupt_exits_at_once(monkeypatch):
-    exits = []
+@pytest.fixture
+def exits(monkeypatch) -> list[int]:
+    """The exit codes the trainer's forced exit was called with (it raises SystemExit instead of leaving)."""
+    codes = []
 
     def fake_exit(code):
-        exits.append(code)
+        codes.append(code)
         raise SystemExit(code)
 
     monkeypatch.setattr(trainer.os, "_exit", fake_exit)
+    return codes
+
+
+def test_a_second_interrupt_exits_at_once(exits):
     with trainer.interrupt_flag() as flag:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
@@ -85,17 +91,10 @@ def test_a_second_interrupt_exits_at_once(monkeypatch):
     assert exits == [130]
 
 
-def test_a_repeated_sigterm_is_the_same_request_and_keeps_the_checkpoint(monkeypatch):
+def test_a_repeated_sigterm_is_the_same_request_and_keeps_the_checkpoint(exits):
     """`pkill -f "vpbench sweep"` matched a sweep and its jobs (their arguments hold the sweep's command), so each
     job had one SIGTERM from pkill and one passed on by the sweep, and a job in the middle of a 6-second step
     exited as at a second Ctrl-C, losing its steps since the last checkpoint. Only a second SIGINT forces."""
-    exits = []
-
-    def fake_exit(code):
-        exits.append(code)
-        raise SystemExit(code)
-
-    monkeypatch.setattr(trainer.os, "_exit", fake_exit)
     with trainer.interrupt_flag() as flag:
         for _ in range(2):
             os.kill(os.getpid(), signal.SIGTERM)
