@@ -22,7 +22,7 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import pairwise
 from pathlib import Path
 
@@ -50,6 +50,15 @@ NON_RECURRENT = ["simvp", "mimo-vp"]
 SRVP_FAMILY = ["srvp", "convgru", *ABLATIONS]
 
 
+@cache
+def declared_records(results_dir: Path) -> tuple:
+    """The suite's records in `results_dir`, loaded once per process: a rewrite reads them for both tracks, the long
+    fits and the figure, and each load (every record checked against the suite) takes most of a second."""
+    from vpbench.gate import suite_records
+
+    return tuple(suite_records(results_dir))
+
+
 @dataclass
 class Track:
     """One track as stored (the 600-step one unless `name` says another suite entry): its entry and records."""
@@ -70,12 +79,11 @@ class Track:
 
     @cached_property
     def records(self) -> list:
-        from vpbench.gate import suite_records
         from vpbench.results.sections import within_budget
 
         return [
             record
-            for record in suite_records(self.results_dir)
+            for record in declared_records(self.results_dir)
             if record.dataset.name == self.entry.dataset
             and record.model.preset == self.entry.run["preset"]
             and record.model.name in self.entry.models
@@ -409,13 +417,12 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     """Where each long-track run's validation SSIM would reach `zeros` by its log-linear fit (as `vpbench
     extrapolate --runs-dir` prints it), in sequences and in multiples of the track's budget: the extrapolated
     budget, kept current by every carry instead of quoted once."""
-    from vpbench.gate import suite_records
     from vpbench.results.curves import extrapolate_runs, run_labels
 
     curves = curves_with_points(runs_dir)
     if not curves:
         return "No long-track run has validation points to fit yet."
-    target, crossings = extrapolate_runs(curves, suite_records(results_dir), "ssim")
+    target, crossings = extrapolate_runs(curves, declared_records(results_dir), "ssim")
     budget = curves[0].spec["steps"] * curves[0].spec["batch_size"]  # extrapolate_runs checked: one setting
     given = run_labels(curves)  # the names extrapolate_runs gives the crossings
     names = run_names(curves, labels)
@@ -456,14 +463,13 @@ def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:
     README shows it), and not part of `--check`: its pixels depend on the fonts at hand, while every number in it
     is also in the two blocks, which are checked, so a carry that changes the curves fails CI until this is rerun.
     None when no run has validation points yet."""
-    from vpbench.gate import suite_records
     from vpbench.results.curves import progress_figure
     from vpbench.results.plots import save_figure
 
     curves = curves_with_points(runs_dir)
     if not curves:
         return None
-    figure = progress_figure(curves, "ssim", "sequences", suite_records(results_dir), " under campaign/runs", 1600)
+    figure = progress_figure(curves, "ssim", "sequences", declared_records(results_dir), " under campaign/runs", 1600)
     return save_figure(figure, stem, ["png"])[0]
 
 
