@@ -214,3 +214,32 @@ def test_the_long_track_blocks_say_what_is_pending_until_its_records_land():
     assert status.startswith("**Stored:** 10 of 11 trained models (`srvp`,") and "**Pending:** `mimo-vp`;" in status
     assert len(readme_track.track_results(long_track).splitlines()) == 2 + 10 + 2
     assert readme_track.track_sanity(long_track, ".").rstrip().endswith("(0.652).")
+
+
+def test_the_records_are_read_again_once_a_record_lands_or_leaves(tmp_path):
+    """One process may land a record and then rewrite the README (a campaign script): the cache of the suite's
+    records must not serve the folder as it was before."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "results", results, ignore=shutil.ignore_patterns("figures", "*.npz"))
+    before = readme_track.declared_records(results)
+    assert readme_track.declared_records(results) is before  # one load per state of the files
+    removed = next(record for record in before if record.model.name == "predrnn")
+    (results / removed.dataset.name / f"{removed.record_id}.json").unlink()
+    after = readme_track.declared_records(results)
+    assert len(after) < len(before) and removed.record_id not in {record.record_id for record in after}
+
+
+def test_the_background_bullet_names_one_model_alone_and_does_not_say_below_once_one_is_not():
+    """The long track's first record is one model, and its models may pass `zeros`: the bullet must not call a
+    single model a range, nor say SSIM stays below `zeros` when a stored model does not."""
+    track = readme_track.Track(ROOT / "results")
+    below = " ".join(readme_track.track_background(track).split())
+    assert below.startswith("- **Why SSIM stays below `zeros`.**") and "mean absolute error is" in below
+    alone = _cast(readme_track.Track(ROOT / "results"), {}, pending=tuple(m for m in track.trained if m != "predrnn"))
+    alone.__dict__["records"] = [r for r in alone.records if r.model.name in ("predrnn", *readme_track.SANITY)]
+    flat = " ".join(readme_track.track_background(alone).split())
+    assert "`predrnn`'s mean absolute error is 0.0" in flat and "(`predrnn`) to" not in flat
+    level = _cast(readme_track.Track(ROOT / "results"), {"convgru": "zeros"}, pending=track.entry.pending)
+    assert " ".join(readme_track.track_background(level).split()).startswith("- **Why SSIM favours `zeros`.**")
