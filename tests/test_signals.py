@@ -160,6 +160,43 @@ def test_an_interrupted_sweep_stops_its_jobs_and_starts_no_other_model(tmp_path,
     assert "sweep interrupted" in stderr and "convgru" in stderr and "Traceback" not in stderr
 
 
+def test_a_second_signal_to_the_sweep_reaches_its_jobs_as_sigint(tmp_path, monkeypatch):
+    """The first SIGTERM to a sweep goes on to its jobs as SIGTERM (checkpoint at the next step), the second as
+    SIGINT (a job's "exit at once"): were it SIGTERM again, the jobs would take it for the same request. A fake
+    job raises each SIGTERM at the sweep from its poll, so the order is fixed and no timing is involved."""
+    from types import SimpleNamespace
+
+    from vpbench.engine import sweep
+    from vpbench.errors import RunInterrupted
+
+    received: list[int] = []
+
+    class Job:
+        returncode = None
+
+        def send_signal(self, signum: int) -> None:
+            received.append(signum)
+
+        def poll(self):
+            if len(received) == 2:
+                self.returncode = RunInterrupted.exit_code
+                return self.returncode
+            if len(raised) == len(received):  # the sweep has passed on every signal so far: signal it again
+                raised.append(signal.SIGTERM)
+                signal.raise_signal(signal.SIGTERM)
+            return None
+
+    raised: list[int] = []
+    before = signal.getsignal(signal.SIGTERM)
+    item = SimpleNamespace(spec=SimpleNamespace(model="convgru"))
+    start = lambda item, log: sweep._Worker(item, Job(), (tmp_path / "job.log").open("a"), tmp_path, 0.0)  # noqa: E731
+    monkeypatch.setattr(sweep, "_start_worker", start)
+    with pytest.raises(RunInterrupted, match="stopped convgru"):
+        sweep._run_workers([(0, item)], 1, lambda line: None)
+    assert received == [signal.SIGTERM, signal.SIGINT]
+    assert signal.getsignal(signal.SIGTERM) is before  # the sweep's handler is gone again
+
+
 def test_sigterm_outside_training_ends_a_command_as_ctrl_c_does(monkeypatch, capsys):
     """`kill` while a command loads data (before the trainer listens) was a death by signal (exit -15, no
     message); it is now the one-line interruption of Ctrl-C, exit 130. A caller's SIG_IGN is kept."""
