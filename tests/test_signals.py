@@ -158,6 +158,7 @@ def test_an_interrupted_sweep_stops_its_jobs_and_starts_no_other_model(tmp_path,
     assert sorted(logs) == ["last-frame", "zeros"], stderr  # convgru was never started
     assert all("interrupted while evaluating 4->4" in text for text in logs.values()), logs
     assert "sweep interrupted" in stderr and "convgru" in stderr and "Traceback" not in stderr
+    assert f"; log: {tmp_path / 'runs' / 'sweep-logs'}" in stderr  # whole, not broken at 80 columns in a log file
 
 
 def test_a_second_signal_to_the_sweep_reaches_its_jobs_as_sigint(tmp_path, monkeypatch):

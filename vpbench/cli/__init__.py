@@ -28,7 +28,7 @@ def main() -> None:
     try:
         app()
     except VpbenchError as error:
-        stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        stderr.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")

@@ -75,7 +75,7 @@ def models(
     from rich.measure import Measurement
 
     if Measurement.get(stdout, stdout.options, table).minimum <= stdout.width - 20:
-        stdout.print(table)
+        stdout.print(table, soft_wrap=False)
         return
     # Too narrow for a readable table (the prose columns would be a word per line): one block per model.
     import textwrap
@@ -86,7 +86,7 @@ def models(
         lines += textwrap.wrap(head, stdout.width, subsequent_indent="  ")
         body = f"loss: {row['loss']}. {row['paper']}"
         lines += textwrap.wrap(body, stdout.width, initial_indent="  ", subsequent_indent="  ")
-    stdout.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+    stdout.print("\n".join(lines), markup=False, highlight=False)
 
 
 def _print_model(row: dict) -> None:
@@ -106,7 +106,7 @@ def _print_model(row: dict) -> None:
             f"  note: {facts['note']}",
             "",
         ]
-    stdout.print("\n".join(lines).rstrip(), markup=False, highlight=False, soft_wrap=True)
+    stdout.print("\n".join(lines).rstrip(), markup=False, highlight=False)
 
 
 @app.command()
@@ -130,7 +130,7 @@ def datasets(data_root: DataRoot = None, as_json: JsonFlag = False) -> None:
             f"{present}/{len(row['files'])}" if row["files"] else "-",
             row["source"] or row["description"],
         )
-    stdout.print(table)
+    stdout.print(table, soft_wrap=False)
 
 
 @data_app.command("fetch")

@@ -20,8 +20,10 @@ app = typer.Typer(
     help="Benchmark and leaderboard for video prediction.",
 )
 
-stdout = Console()
-stderr = Console(stderr=True)
+# Every line prints whole (soft wrap): a log line or a path broken at a non-terminal's 80 columns cannot be grepped
+# or pasted back. Tables pass soft_wrap=False, so that rich fits them to the terminal.
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 DataRoot = Annotated[
     Path | None, typer.Option("--data-root", help="data folder (default: $VPBENCH_DATA or ~/.cache/vpbench)")

@@ -45,7 +45,7 @@ def _budget(steps: int | None) -> str | None:
 
 def _print_written(paths) -> None:
     for path in paths:
-        stdout.print(f"wrote {path}", soft_wrap=True)
+        stdout.print(f"wrote {path}")
 
 
 def _draw(spec, output: Path | None, formats: str, results_dir: Path) -> None:
@@ -203,7 +203,7 @@ def render_command(results_dir: ResultsDir = Path("results")) -> None:
 def _print_rendered(leaderboard: Path, figures) -> None:
     _print_written([leaderboard, *figures.written])
     for skipped in figures.skipped:
-        stdout.print(f"not drawn: {skipped}", soft_wrap=True)
+        stdout.print(f"not drawn: {skipped}")
 
 
 @app.command("land")
@@ -218,9 +218,9 @@ def land_command(
 
     landing = land(source, results_dir, list(split_names([models])) if models else None)
     for record_id in landing.copied:
-        stdout.print(f"landed {record_id}", highlight=False, soft_wrap=True)
+        stdout.print(f"landed {record_id}", highlight=False)
     for record_id in landing.already_stored:
-        stdout.print(f"already stored (identical): {record_id}", highlight=False, soft_wrap=True)
+        stdout.print(f"already stored (identical): {record_id}", highlight=False)
     for done in landing.no_longer_pending:
-        stdout.print(f"no longer pending: {done}", highlight=False, soft_wrap=True)
+        stdout.print(f"no longer pending: {done}", highlight=False)
     _print_rendered(*render(results_dir))

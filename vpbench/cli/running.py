@@ -290,8 +290,8 @@ def sweep_command(
         records = [record for folder in {item.config.results_dir for item in items} for record in load_records(folder)]
         for item in items:
             stdout.print(f"{item.spec.model} (seed {item.spec.seed}, spec {item.spec.spec_hash}): "
-                         f"{progress(item, records=records)}", highlight=False, soft_wrap=True)
-        stdout.print(campaign_estimate(items, records, jobs), highlight=False, soft_wrap=True)
+                         f"{progress(item, records=records)}", highlight=False)
+        stdout.print(campaign_estimate(items, records, jobs), highlight=False)
         return
     outcome = run_sweep(items, run_engine, jobs=jobs, log=lambda line: stderr.print(line, highlight=False))
     for model, state in outcome:
@@ -362,7 +362,7 @@ def _print_run_summary(records, config) -> None:
     lines += [f"record: {record_path(config.results_dir, record)}" for record in records]
     lines += _context_lines(records, config)
     for line in lines:
-        stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+        stdout.print(line, highlight=False, markup=False)
 
 
 def _context_lines(records, config) -> list[str]:

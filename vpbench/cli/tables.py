@@ -86,10 +86,10 @@ def table_command(
         if not fits_terminal(tables):
             from vpbench.results.render import render_blocks  # too narrow: never truncate numbers to "…"
 
-            stdout.print(render_blocks(table, stdout.width), markup=False, highlight=False, soft_wrap=True)
+            stdout.print(render_blocks(table, stdout.width), markup=False, highlight=False)
             return
         for rendered in tables:
-            stdout.print(rendered)
+            stdout.print(rendered, soft_wrap=False)
         return
     emit(render_text(table, output_format), output)
 
@@ -153,7 +153,7 @@ def extrapolate_command(
             str(crossing.points),
             reach,
         )
-    stdout.print(table)
+    stdout.print(table, soft_wrap=False)
 
 
 @app.command("compare")
@@ -229,7 +229,7 @@ def compare_command(
             sys.stdout.write(render_comparison_markdown(comparisons))  # too narrow: whole numbers, no "…"
             return
         for table in tables:
-            stdout.print(table)
+            stdout.print(table, soft_wrap=False)
     else:
         raise VpbenchError(f"unknown format '{output_format}'; choose rich, md, csv or json")
 
