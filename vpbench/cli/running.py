@@ -38,10 +38,10 @@ from vpbench.registry import SCHEDULES
 
 def _progress_reporter(model: str):
     """Rich progress (loss, lr, steps/s, ETA) on a terminal; plain lines otherwise (CI logs)."""
-    from vpbench.engine.trainer import print_plain_progress
+    from vpbench.progress import plain_training_progress
 
     if not stderr.is_terminal:
-        return print_plain_progress(model), None
+        return plain_training_progress(model), None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(

@@ -392,13 +392,13 @@ def slurm_script(models: list[str], run_arguments: list[str], job_name: str = "v
 def _worker_main(argv: list[str]) -> int:
     """`python -m vpbench.engine.sweep CONFIG_JSON`: one sweep job (plain progress lines for the log)."""
     from vpbench.engine.run import run
-    from vpbench.engine.trainer import print_plain_progress
-    from vpbench.progress import plain_evaluation_progress
+    from vpbench.progress import plain_evaluation_progress, plain_training_progress
 
     config = config_from_json(argv[0])
     signal.signal(signal.SIGTERM, interrupted_outside_training)
     try:
-        run(config, progress=print_plain_progress(config.model), eval_progress=plain_evaluation_progress(config.model))
+        label = config.model
+        run(config, progress=plain_training_progress(label), eval_progress=plain_evaluation_progress(label))
     except VpbenchError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return error.exit_code

@@ -387,13 +387,3 @@ def calibrate_seconds_per_step(
     torch.set_rng_state(saved)
     del probe
     return sorted(timings[1:])[len(timings[1:]) // 2] if trials > 1 else timings[0]
-
-
-def print_plain_progress(model_name: str):
-    """Plain log lines for non-TTY output (CI logs), every tenth of the run."""
-
-    def report(step: int, total: int, loss: float, lr: float) -> None:
-        if step == total or step % max(1, total // 10) == 0:
-            print(f"[{model_name}] step {step}/{total} loss {loss:.5f} lr {lr:.2e}", file=sys.stderr, flush=True)
-
-    return report
