@@ -4,6 +4,7 @@ skips what is stored under exactly the spec `run` would resolve, emits a Slurm j
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from _engine_helpers import smoke_config
@@ -57,6 +58,7 @@ def test_two_jobs_run_side_by_side_with_one_thread_each(tmp_path):
     assert len(list((tmp_path / "results" / "synthetic").glob("*.json"))) == 2
     logs = list((tmp_path / "runs" / "sweep-logs").glob("*.log"))
     assert len(logs) == 2 and all("evaluated 16/16 clips" in log.read_text() for log in logs)
+    assert all(re.search(r"\| spec \w+ \| started \d{4}-\d\d-\d\dT\d\d:\d\d", log.read_text()) for log in logs)  # when
     assert [state for _, state in run_sweep(plan_sweep(grid(template, ["zeros"])), None, jobs=2)] == ["skipped"]
 
 

@@ -256,7 +256,7 @@ def banner(execution: Execution, missing: list[str]) -> None:
     log(
         f"vpbench run: {spec.model} [{spec.preset}] on {spec.dataset} ({spec.data_source}) {', '.join(missing)} "
         f"(trained on {spec.train_protocol}) | device {execution.device}{threads} x{spec.world_size} | "
-        f"{training} | evaluation on {test} | spec {spec.spec_hash}"
+        f"{training} | evaluation on {test} | spec {spec.spec_hash} | started {now_utc()}"
     )
 
 
