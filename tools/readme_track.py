@@ -55,7 +55,8 @@ def declared_records(results_dir: Path) -> tuple:
     tracks, the long fits and the figure, and each load (every record checked against the suite) takes most of a
     second; a record landed or a suite edited in between is a new state, so it is never served stale."""
     files = sorted(Path(results_dir).glob("*/*.json")) + sorted(Path(results_dir).glob("*.json"))
-    return _declared_records(Path(results_dir), tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    stats = [(str(f), f.stat()) for f in files]
+    return _declared_records(Path(results_dir), tuple((name, s.st_mtime_ns, s.st_size) for name, s in stats))
 
 
 @cache
