@@ -330,3 +330,16 @@ def test_the_code_version_is_read_once_per_process(monkeypatch):
     pinned = provenance.code_version()
     monkeypatch.setattr(provenance.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(OSError("moved")))
     assert provenance.code_version() == pinned  # a checkout that changes later does not change the answer
+
+
+def test_a_cpu_segment_names_its_thread_count_when_it_is_not_one(monkeypatch):
+    """Two threads split a convolution's sums differently from one (the losses differ in the last bits), so a
+    training segment run with more threads must say so; one thread, the default, reads as the bare kernel set."""
+    from vpbench.engine import provenance
+
+    monkeypatch.setattr(provenance, "cpu_kernels", lambda device: "AVX512")
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(provenance.torch, "get_num_threads", lambda: 1)
+    assert provenance.kernels_or_gpu(cpu) == "AVX512"
+    monkeypatch.setattr(provenance.torch, "get_num_threads", lambda: 2)
+    assert provenance.kernels_or_gpu(cpu) == "AVX512, 2 threads"

@@ -55,8 +55,16 @@ def cpu_kernels(device: torch.device) -> str:
 
 
 def kernels_or_gpu(device: torch.device) -> str:
-    """Where a training segment ran, as far as its numbers depend on it: the CPU kernel set, or the GPU."""
-    return cpu_kernels(device) or device_name(device)
+    """Where a training segment ran, as far as its numbers depend on it: the CPU kernel set, or the GPU.
+
+    On a CPU the thread count also changes the rounding (a convolution's sums are split per thread), so a
+    segment that ran on more than vpbench's default one thread says so ("AVX512, 2 threads"); a one-thread
+    segment reads as before, so a run resumed under the default does not gain a segment it never had."""
+    kernels = cpu_kernels(device)
+    if not kernels:
+        return device_name(device)
+    threads = torch.get_num_threads()
+    return kernels if threads == 1 else f"{kernels}, {threads} threads"
 
 
 def stable_hash(payload: Any, length: int = 16) -> str:
