@@ -114,6 +114,28 @@ def test_suite_models_and_entries_that_are_not_declared_are_refused(tmp_path):
 
 
 
+def test_a_suite_run_takes_a_thread_count_but_refuses_settings_the_suite_fixes(tmp_path, monkeypatch, capsys):
+    """`--threads 2` with `--suite` gives a lone long run both cores (it once was silently ignored: the run
+    trained on one thread); `--steps` and the like would train another budget than the suite declares, so they
+    are one-line errors rather than ignored."""
+    import sys
+
+    from vpbench.cli import main
+    from vpbench.engine.spec import resolve_spec
+
+    entries = _two_entry_suite(tmp_path)
+    (one,), (two,) = (select_configs(entries, ["b"], None, tmp_path, threads=n) for n in (None, 2))
+    assert two.threads == 2 and resolve_spec(two, "cpu").threads == 2
+    assert resolve_spec(two, "cpu").spec_hash == resolve_spec(one, "cpu").spec_hash  # the same run, resumable
+    for given in (["--steps", "100"], ["--preset", "small", "--seed", "1"]):
+        monkeypatch.setattr(sys, "argv", ["vpbench", "sweep", "--suite", str(tmp_path / "suite.json"), *given])
+        with pytest.raises(SystemExit) as stopped:
+            main()
+        error = capsys.readouterr().err
+        assert stopped.value.code == 2 and "with --suite: the suite fixes every run's settings" in error
+        assert all(option in error for option in given if option.startswith("--"))
+
+
 def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypatch, capsys):
     """`sweep --plan` (a campaign's status): stored, trained awaiting evaluation, at step k of N with the
     pace from the training log, or not started; it trains nothing and writes nothing."""

@@ -257,8 +257,20 @@ def sweep_command(
         sys.stdout.write(slurm_script(names, arguments))
         return
     if suite is not None:
+        fixed = {
+            "--dataset": dataset, "--preset": preset, "--protocol": protocol, "--steps": steps,
+            "--time-budget": time_budget, "--batch-size": batch_size, "--seed": seed, "--device": device,
+            "--test-size": test_size, "--val-size": val_size, "--val-every": val_every, "--data-option": data_option,
+        }
+        given = [option for option, value in fixed.items() if value is not None]
+        if given:  # silently ignoring them would train another budget than the user typed
+            raise VpbenchError(
+                f"{', '.join(given)} with --suite: the suite fixes every run's settings; drop "
+                f"{'it' if len(given) == 1 else 'them'} (with a suite, only --entry, --models, --jobs, --threads, "
+                "--plan and the folders apply)"
+            )
         chosen = names if names != ["all"] else None
-        configs = select_configs(load_suite(suite), entry, chosen, results_dir, runs_dir, data_root)
+        configs = select_configs(load_suite(suite), entry, chosen, results_dir, runs_dir, data_root, threads)
     else:
         if dataset is None:
             raise VpbenchError("sweep needs --dataset (or --suite FILE)")

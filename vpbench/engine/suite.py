@@ -25,7 +25,7 @@ reports them as notes instead of failures. `rerun: true` marks CI fixtures that 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vpbench.engine.config import RunConfig
@@ -142,9 +142,12 @@ def select_configs(
     results_dir: Path,
     runs_dir: Path = Path("runs"),
     data_root: Path | None = None,
+    threads: int | None = None,
 ) -> list[RunConfig]:
     """The runs `sweep --suite` makes: the chosen entries (all if none), only `models` if given, in the order
-    `models` names them (so a long campaign can put its cheapest models first and land them first)."""
+    `models` names them (so a long campaign can put its cheapest models first and land them first). `threads`
+    overrides the entries' thread count: it is how a run executes, not part of its spec (a one-job sweep may
+    give its model both cores to finish it sooner)."""
     unknown = set(entry_names or []) - {entry.name for entry in entries}
     if unknown:
         raise VpbenchError(f"--entry {sorted(unknown)} not in the suite; entries: {[e.name for e in entries]}")
@@ -161,4 +164,6 @@ def select_configs(
     ]
     if models:
         configs.sort(key=lambda config: models.index(config.model))
+    if threads is not None:
+        configs = [replace(config, threads=threads) for config in configs]
     return configs
