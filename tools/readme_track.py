@@ -219,18 +219,37 @@ def track_sanity(track: Track, coda: str = ": see the pilot below for why, and w
     text += " (and `last-frame` by far more). " if all(beats_on_mse(m, "last-frame") for m in track.stored) else ". "
     ssim = {name: track.record(name, "10->10").metrics["vpbench"]["overall"]["ssim"] for name in SANITY}
     over = {sanity: [m for m in track.stored if beats_on_ssim(m, sanity)] for sanity in SANITY}
-    if not over["zeros"] and not over["last-frame"]:
+    level = {  # neither above nor below with disjoint intervals: no verdict either way
+        sanity: [
+            m
+            for m in track.stored
+            if m not in over[sanity] and interval(m, "10->10", "ssim")[1] >= interval(sanity, "10->10", "ssim")[0]
+        ]
+        for sanity in SANITY
+    }
+    if not any(over.values()) and not any(level.values()):
         text += (
             f"None beats `zeros` on SSIM at 10->10 ({ssim['zeros']:.3f}), nor `last-frame` ({ssim['last-frame']:.3f})"
         )
     else:
-        text += (
-            f"On SSIM at 10->10, {len(over['zeros'])} beat `zeros` ({ssim['zeros']:.3f}) with disjoint intervals"
-            + (f" ({names(over['zeros'])})" if over["zeros"] else "")
-            + f" and {len(over['last-frame'])} beat `last-frame` ({ssim['last-frame']:.3f})"
-            + (f" ({names(over['last-frame'])})" if over["last-frame"] else "")
-        )
+        parts = []
+        for sanity in SANITY:
+            part = f"{how_many(over[sanity], 'beats', 'beat')} `{sanity}` ({ssim[sanity]:.3f})"
+            part += f" ({names(over[sanity])})" if over[sanity] else ""
+            if level[sanity]:
+                part += f", {names(level[sanity])} {'is' if len(level[sanity]) == 1 else 'are'} level with it"
+            parts.append(part)
+        text += "On SSIM at 10->10, with disjoint intervals, " + "; ".join(parts)
     return bullet(text + coda)
+
+
+NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven")
+
+
+def how_many(models: list[str], singular: str, plural: str) -> str:
+    """'no model beats', 'one model beats', 'three models beat': a count that reads as a sentence."""
+    count = NUMBER_WORDS[len(models)] if len(models) < len(NUMBER_WORDS) else str(len(models))
+    return f"{count} model {singular}" if len(models) <= 1 else f"{count} models {plural}"
 
 
 def track_background(track: Track) -> str:
