@@ -160,9 +160,9 @@ def test_the_sanity_bullet_names_models_that_miss_or_reach_a_target():
     assert "All stored trained models but `convgru` beat `zeros` on MSE with disjoint intervals" in flat
     assert (
         "On SSIM at 10->10, with disjoint intervals, no model beats `zeros` (0.771), `convgru` is level with it; "
-        "one model beats `last-frame` (0.652) (`convgru`)"
+        "`convgru` beats `last-frame` (0.652)"
     ) in flat
-    assert readme_track.how_many(["a", "b", "c", "d"], "beats", "beat") == "four models beat"
+    assert readme_track.beat(["a", "b", "c", "d"]) == "`a`, `b`, `c` and `d` (four models) beat"
     stored = " ".join(readme_track.track_sanity(readme_track.Track(ROOT / "results")).split())
     assert "Every stored trained model beats `zeros` on MSE" in stored and "None beats `zeros` on SSIM" in stored
 
