@@ -482,7 +482,8 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
 
     def estimate(crossing) -> str:
         if not crossing.fitted:
-            return f"no fit yet ({crossing.points} points from 1,600 sequences on)"
+            points = f"{crossing.points} point" + ("" if crossing.points == 1 else "s")
+            return f"no fit yet ({points} from 1,600 sequences on)"
         if crossing.sequences is None:
             return f"never: its fit does not rise (points through {crossing.last_sequences:,})"
         rounded = float(f"{crossing.sequences:.3g}")
