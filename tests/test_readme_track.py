@@ -247,3 +247,14 @@ def test_the_background_bullet_names_one_model_alone_and_does_not_say_below_once
     assert "`predrnn`'s mean absolute error is 0.0" in flat and "(`predrnn`) to" not in flat
     level = _cast(readme_track.Track(ROOT / "results"), {"convgru": "zeros"}, pending=track.entry.pending)
     assert " ".join(readme_track.track_background(level).split()).startswith("- **Why SSIM favours `zeros`.**")
+
+
+def test_the_background_bullet_scores_two_different_greys():
+    """Its two greys are the best and the worst model's haze, or one model's and a second level: never one grey
+    twice (`predrnn`'s 0.0049 once printed 'a uniform grey of 0.005 ... scores 0.80, of 0.005 still 0.80')."""
+    import re
+
+    for name in (readme_track.TRACK, readme_track.LONG_TRACK):
+        flat = " ".join(readme_track.track_background(readme_track.Track(ROOT / "results", name)).split())
+        (greys,) = re.findall(r"a uniform grey of (\d\.\d+) on black scores \d\.\d+, one of (\d\.\d+) scores", flat)
+        assert greys[0] != greys[1], flat
