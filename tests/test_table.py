@@ -316,3 +316,33 @@ def test_a_sanity_row_ahead_of_every_trained_model_is_named_in_a_note(tmp_path):
     between = _with_zeros_at(tmp_path / "between", 0.90)  # behind simvp (0.85), ahead of convgru (1.00)
     (section,) = build_table(between, TableOptions(protocol="10->10"), tmp_path / "between").sections
     assert not [note for note in section.notes if "better than every trained model" in note]
+
+
+def test_a_section_of_a_suite_entry_still_filling_names_its_missing_models(tmp_path, monkeypatch, capsys):
+    """A half-stored campaign's table marks a best model among the few stored; both `vpbench table` and the
+    leaderboard must say which declared models are missing there, and only in that entry's sections."""
+    import json
+
+    long_budget = [make_record(model, test_size=16, steps=10_000) for model in ("srvp", "predrnn", "zeros")]
+    store(tmp_path, [*long_budget, make_record("convgru", test_size=16)])  # convgru: another budget (300 steps)
+    entry = {"name": "long", "dataset": "mmnist", "preset": "small", "steps": 10_000, "batch_size": 8,
+             "models": ["zeros", "srvp", "predrnn", "convgru", "mim"], "pending": ["convgru", "mim"],
+             "protocols": ["10->10"]}
+    (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(tmp_path), "--metric", "ssim",
+                        "--convention", "vpbench", "--format", "md")
+    assert code == 0
+    sections = out.out.split("### ")[1:]
+    assert len(sections) == 2 and "300 steps" in sections[0] and "10000 steps" in sections[1]
+    note = "- incomplete: 2 models of the suite entry `long` not stored yet (convgru, mim); ranks and best marks"
+    assert note not in sections[0] and note in sections[1]
+    entry["pending"] = ["mim"]  # one missing: singular
+    (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(tmp_path), "--metric", "ssim",
+                        "--convention", "vpbench", "--format", "md")
+    assert "- incomplete: 1 model of the suite entry `long` not stored yet (mim);" in out.out
+    entry["pending"] = []  # complete: no note
+    (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(tmp_path), "--metric", "ssim",
+                        "--convention", "vpbench", "--format", "md")
+    assert code == 0 and "incomplete" not in out.out

@@ -52,13 +52,14 @@ def table_command(
     results_dir: ResultsDir = Path("results"),
 ) -> None:
     """Leaderboard from stored records: one table per dataset / data source / protocol / convention."""
-    from vpbench.results.leaderboard import render_leaderboard
+    from vpbench.gate import suite_entries
+    from vpbench.results.leaderboard import note_pending_sections, render_leaderboard
     from vpbench.results.render import render_text, rich_tables
     from vpbench.results.store import load_records
     from vpbench.results.table import build_table
 
     if leaderboard:
-        from vpbench.gate import suite_entries, suite_records
+        from vpbench.gate import suite_records
 
         emit(render_leaderboard(suite_records(results_dir), results_dir, suite_entries(results_dir)), output)
         return
@@ -77,6 +78,7 @@ def table_command(
         steps=steps,
     )
     table = build_table(records, options, results_dir)
+    note_pending_sections(table, suite_entries(results_dir))
     if output_format == "auto":
         output_format = "rich" if output is None and stdout.is_terminal else "md"
     if output_format == "rich":
