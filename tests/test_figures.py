@@ -38,13 +38,43 @@ def test_a_figure_drawn_from_other_records_is_stale_until_rendered_again(tmp_pat
 
     store(results, [make_record("srvp", test_size=16)])  # a new record of the figure's section lands
     (problem,) = stale_figures([HORIZON], load_records(results), results)
-    assert problem == (f"figures/{HORIZON.name()}", "drawn from other records than the stored ones; redraw it: "
-                       f"vpbench render --results-dir {results}")
+    assert problem == (f"figures/{HORIZON.name()}", "drawn from other records than the stored ones, or another "
+                       f"pending list; redraw it: vpbench render --results-dir {results}")
     render_figures([HORIZON], load_records(results), results)
     assert stale_figures([HORIZON], load_records(results), results) == []
 
     store(results, [make_record("simvp", test_size=16, steps=600)])  # another budget: not this figure's records
     assert stale_figures([HORIZON], load_records(results), results) == []
+
+
+def test_a_figure_of_a_suite_entry_still_filling_says_so_and_is_stale_when_the_pending_list_changes(tmp_path):
+    """A figure of a half-stored campaign carries the leaderboard's "incomplete" line; the manifest covers the
+    line, so editing the pending list alone makes the figure stale, and a figure of a complete entry keeps
+    the plain records hash (stored figures drawn before the line existed stay valid)."""
+    from vpbench.results.figures import records_hash
+
+    results = tmp_path / "results"
+    store(results, leaderboard_records(("convgru", "zeros"), test_size=16))
+    entry = {"name": "long", "dataset": "mmnist", "preset": "small", "steps": 300, "batch_size": 8,
+             "models": ["zeros", "convgru", "mim"], "pending": ["mim"], "protocols": ["10->10"]}
+
+    def with_pending(pending):
+        (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [{**entry, "pending": pending}]}))
+
+    with_pending(["mim"])
+    figure = HORIZON.figure(load_records(results), results)
+    texts = [text.get_text() for text in figure.texts]
+    assert any(t.startswith("incomplete: 1 model of the suite entry `long` not stored yet (mim)") for t in texts)
+    render_figures([HORIZON], load_records(results), results)
+    assert stale_figures([HORIZON], load_records(results), results) == []
+    with_pending(["convgru", "mim"])  # only the pending list changed
+    assert [p for p, _ in stale_figures([HORIZON], load_records(results), results)] == [f"figures/{HORIZON.name()}"]
+    with_pending([])
+    assert not any("incomplete" in text.get_text() for text in HORIZON.figure(load_records(results), results).texts)
+    render_figures([HORIZON], load_records(results), results)
+    assert json.loads((results / MANIFEST).read_text())[HORIZON.name()]["records"] == records_hash(
+        HORIZON.drawn_from(load_records(results))
+    )
 
 
 def test_a_field_added_to_the_record_schema_does_not_make_stored_figures_stale(tmp_path, monkeypatch):

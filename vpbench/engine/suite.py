@@ -52,6 +52,20 @@ class SuiteEntry:
     run: dict = field(default_factory=dict)  # the RunConfig fields in RUN_FIELDS
     figures: tuple = ()  # FigureSpecs (vpbench.results.figures): what `vpbench render` draws from the records
 
+    def holds(self, record) -> bool:
+        """Whether a stored record is one of this entry's runs, judged by what a leaderboard section shares
+        (dataset, preset, budget, protocol) plus model and seed: cheap, with no run spec to resolve."""
+        run = self.run
+        return (
+            record.dataset.name == self.dataset
+            and record.model.name in self.models
+            and record.provenance.seed in self.seeds
+            and record.model.preset == run.get("preset", record.model.preset)
+            and record.training.steps == run.get("steps", record.training.steps)
+            and record.training.batch_size == run.get("batch_size", record.training.batch_size)
+            and (not self.protocols or record.protocol.name in self.protocols)
+        )
+
     def configs(self, results_dir: Path, runs_dir: Path = Path("runs"), data_root: Path | None = None):
         """(model, seed, RunConfig) for every run of the entry."""
         for model in self.models:

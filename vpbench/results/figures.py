@@ -71,13 +71,17 @@ class FigureSpec:
         from vpbench.results.curves import curves_figure
         from vpbench.results.plots import efficiency_figure, horizon_figure, samples_figure
 
+        records = list(records)
         if self.plot == "horizon":
-            return horizon_figure(records, self.metric, self.options, results_dir)
-        if self.plot == "efficiency":
-            return efficiency_figure(records, self.metric, self.options, results_dir)
-        if self.plot == "curves":
-            return curves_figure(records, self.metric or "ssim", self.options, self.x_axis, results_dir)
-        return samples_figure(records, self.options, results_dir, self.indices or None, self.max_frames)
+            figure = horizon_figure(records, self.metric, self.options, results_dir)
+        elif self.plot == "efficiency":
+            figure = efficiency_figure(records, self.metric, self.options, results_dir)
+        elif self.plot == "curves":
+            figure = curves_figure(records, self.metric or "ssim", self.options, self.x_axis, results_dir)
+        else:
+            figure = samples_figure(records, self.options, results_dir, self.indices or None, self.max_frames)
+        _footnote(figure, _pending(self.drawn_from(records), results_dir))
+        return figure
 
     def command(self) -> str:
         """The `vpbench plot` command that draws this figure under its default name, quoted for a shell
@@ -96,9 +100,43 @@ class FigureSpec:
             words += ["--index", str(index)]
         return shlex.join(words)
 
+    def inputs_hash(self, records: Iterable[Record], results_dir: str | Path) -> str:
+        """What the manifest keeps to tell a stale file: the hash of the records it can show, and of its
+        "incomplete" footnote when it has one (the suite's pending list can change with no record changing)."""
+        used = self.drawn_from(records)
+        notes = _pending(used, results_dir)
+        if not notes:
+            return records_hash(used)
+        return hashlib.sha256(json.dumps([records_hash(used), notes]).encode()).hexdigest()
+
     def drawn_from(self, records: Iterable[Record]) -> list[Record]:
         """The records this figure can show (a superset of its rows): a change in any of them makes it stale."""
         return sorted((r for r in records if matches(r, self.options)), key=lambda r: r.record_id)
+
+
+def _pending(records: Sequence[Record], results_dir: str | Path) -> list[str]:
+    """The leaderboard's "incomplete" lines for the suite entries these records belong to (see pending_notes)."""
+    from vpbench.engine.suite import load_suite, suite_path
+    from vpbench.results.leaderboard import pending_notes
+
+    path = suite_path(Path(results_dir))
+    return pending_notes(records, load_suite(path) if path.exists() else [], "only the stored ones are drawn")
+
+
+def _footnote(figure, notes: list[str]) -> None:
+    """The notes under everything drawn: a figure copied into a paper must not pass two stored models of a
+    campaign off as all of it."""
+    if not notes:
+        return
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    text = "\n".join(textwrap.fill(note, 150) for note in notes)
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    drawn = figure.get_tightbbox(canvas.get_renderer())  # inches; below it, not below blank space
+    width, height = figure.get_size_inches()
+    figure.text(drawn.x0 / width, drawn.y0 / height - 0.05 / height, text, fontsize=7, color="0.35", va="top")
 
 
 def entry_figures(dataset: str, run: dict, declared: Sequence[dict], where: str) -> tuple[FigureSpec, ...]:
@@ -166,7 +204,7 @@ def render_figures(specs: Sequence[FigureSpec], records: Sequence[Record], resul
             rendered.skipped.append(f"{spec.name()}: no trained record stored yet")
             continue
         rendered.written += save_figure(spec.figure(records, results_dir), folder / spec.name(), FORMATS)
-        manifest[spec.name()] = {"command": spec.command(), "records": records_hash(used)}
+        manifest[spec.name()] = {"command": spec.command(), "records": spec.inputs_hash(records, results_dir)}
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     atomic_write(Path(results_dir) / MANIFEST, lambda handle: handle.write(text))
     return rendered
@@ -192,8 +230,10 @@ def stale_figures(specs: Sequence[FigureSpec], records: Sequence[Record], result
         missing = [fmt for fmt in FORMATS if not (folder / f"{spec.name()}.{fmt}").exists()]
         if missing:
             problems.append((where, f"declared but no .{', .'.join(missing)} file; draw it: {fix}"))
-        elif manifest.get(spec.name(), {}).get("records") != records_hash(used):
-            problems.append((where, f"drawn from other records than the stored ones; redraw it: {fix}"))
+        elif manifest.get(spec.name(), {}).get("records") != spec.inputs_hash(records, results_dir):
+            problems.append(
+                (where, f"drawn from other records than the stored ones, or another pending list; redraw it: {fix}")
+            )
     declared = {spec.name() for spec in specs}
     for path in sorted(folder.glob("*")) if folder.exists() else []:
         if path.suffix.lstrip(".") in FORMATS and path.stem not in declared:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vpbench.results.render import render_markdown
 from vpbench.results.schema import Record
-from vpbench.results.sections import CI_FIXTURE_PRESET
+from vpbench.results.sections import CI_FIXTURE_PRESET, SANITY_FAMILY
 from vpbench.results.table import LeaderTable, TableOptions, build_table
 
 LEADERBOARD_NAME = "leaderboard.md"
@@ -57,28 +57,21 @@ def note_pending_sections(table: LeaderTable, suite_entries) -> None:
     missing models: without it the best marks of a half-stored campaign read as a verdict over all of it."""
     for section in table.sections:
         records = [row.record for row in section.rows if row.kind == "result" and row.record is not None]
-        filling = [entry for entry in suite_entries if entry.pending and any(_of_entry(r, entry) for r in records)]
-        section.notes[:0] = [
-            f"incomplete: {len(entry.pending)} model{'s' if len(entry.pending) > 1 else ''} of the suite entry "
-            f"`{entry.name}` not stored yet ({', '.join(entry.pending)}); ranks and best marks are among the rows "
-            "shown"
-            for entry in filling
-        ]
+        section.notes[:0] = pending_notes(records, suite_entries)
 
 
-def _of_entry(record: Record, entry) -> bool:
-    """Whether a record is one of a suite entry's runs, by what a section shares (dataset, preset, budget,
-    protocol) plus model and seed; cheap, so a table needs no run spec resolved to say so."""
-    run = entry.run
-    return (
-        record.dataset.name == entry.dataset
-        and record.model.name in entry.models
-        and record.provenance.seed in entry.seeds
-        and record.model.preset == run.get("preset", record.model.preset)
-        and record.training.steps == run.get("steps", record.training.steps)
-        and record.training.batch_size == run.get("batch_size", record.training.batch_size)
-        and (not entry.protocols or record.protocol.name in entry.protocols)
-    )
+def pending_notes(
+    records: Iterable[Record], suite_entries, consequence: str = "ranks and best marks are among the rows shown"
+) -> list[str]:
+    """One line per suite entry that some of these trained records belong to and that still has models to
+    store: what a table or figure of them must say (see note_pending_sections)."""
+    trained = [record for record in records if record.model.family != SANITY_FAMILY]
+    return [
+        f"incomplete: {len(entry.pending)} model{'s' if len(entry.pending) > 1 else ''} of the suite entry "
+        f"`{entry.name}` not stored yet ({', '.join(entry.pending)}); {consequence}"
+        for entry in suite_entries
+        if entry.pending and any(entry.holds(record) for record in trained)
+    ]
 
 
 def _pending_lines(suite_entries) -> list[str]:
