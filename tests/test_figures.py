@@ -56,24 +56,23 @@ def test_a_figure_of_a_suite_entry_still_filling_says_so_and_is_stale_when_the_p
     results = tmp_path / "results"
     store(results, leaderboard_records(("convgru", "zeros"), test_size=16))
     entry = {"name": "long", "dataset": "mmnist", "preset": "small", "steps": 300, "batch_size": 8,
-             "models": ["zeros", "convgru", "mim"], "pending": ["mim"], "protocols": ["10->10"]}
+             "models": ["zeros", "convgru", "mim"], "protocols": ["10->10"]}
 
-    def with_pending(pending):
+    def entries(pending):
         (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [{**entry, "pending": pending}]}))
+        return load_suite(results / "suite.json")
 
-    with_pending(["mim"])
-    figure = HORIZON.figure(load_records(results), results)
-    texts = [text.get_text() for text in figure.texts]
+    records = load_records(results)
+    texts = [text.get_text() for text in HORIZON.figure(records, results, entries(["mim"])).texts]
     assert any(t.startswith("incomplete: 1 model of the suite entry `long` not stored yet (mim)") for t in texts)
-    render_figures([HORIZON], load_records(results), results)
-    assert stale_figures([HORIZON], load_records(results), results) == []
-    with_pending(["convgru", "mim"])  # only the pending list changed
-    assert [p for p, _ in stale_figures([HORIZON], load_records(results), results)] == [f"figures/{HORIZON.name()}"]
-    with_pending([])
-    assert not any("incomplete" in text.get_text() for text in HORIZON.figure(load_records(results), results).texts)
-    render_figures([HORIZON], load_records(results), results)
+    render_figures([HORIZON], records, results, entries(["mim"]))
+    assert stale_figures([HORIZON], records, results, entries(["mim"])) == []
+    stale = stale_figures([HORIZON], records, results, entries(["convgru", "mim"]))  # only the pending list changed
+    assert [where for where, _ in stale] == [f"figures/{HORIZON.name()}"]
+    assert not any("incomplete" in text.get_text() for text in HORIZON.figure(records, results, entries([])).texts)
+    render_figures([HORIZON], records, results, entries([]))
     assert json.loads((results / MANIFEST).read_text())[HORIZON.name()]["records"] == records_hash(
-        HORIZON.drawn_from(load_records(results))
+        HORIZON.drawn_from(records)
     )
 
 

@@ -242,9 +242,8 @@ def run_check(
         report.findings.append(leaderboard)
     figures = [spec for entry in entries for spec in entry.figures]
     if figures:
-        report.findings.extend(
-            Finding(where, "figure", problem) for where, problem in stale_figures(figures, records, results_dir)
-        )
+        stale = stale_figures(figures, records, results_dir, entries)
+        report.findings.extend(Finding(where, "figure", problem) for where, problem in stale)
     if rerun:
         for record in records:
             if not _is_fixture(record, entries):

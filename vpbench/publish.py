@@ -38,7 +38,7 @@ def render(results_dir: Path) -> tuple[Path, DrawnFigures]:
     if not suite_path(results_dir).exists():  # a suite with no entries still rewrites the (empty) manifest
         return leaderboard_path(results_dir), DrawnFigures()
     specs = [spec for entry in entries for spec in entry.figures]
-    return leaderboard_path(results_dir), render_figures(specs, records, results_dir)
+    return leaderboard_path(results_dir), render_figures(specs, records, results_dir, entries)
 
 
 @dataclass

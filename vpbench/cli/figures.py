@@ -50,10 +50,10 @@ def _print_written(paths) -> None:
 
 def _draw(spec, output: Path | None, formats: str, results_dir: Path) -> None:
     """Draw one figure from the suite's records (as in the leaderboard), under its default name or --output."""
-    from vpbench.gate import suite_records
+    from vpbench.gate import suite_entries, suite_records
     from vpbench.results.plots import save_figure
 
-    figure = spec.figure(suite_records(results_dir), results_dir)
+    figure = spec.figure(suite_records(results_dir), results_dir, suite_entries(results_dir))
     stem = _figure_stem(output, results_dir / "figures", spec.name())
     _print_written(save_figure(figure, stem, split_names([formats])))
 

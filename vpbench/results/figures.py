@@ -66,8 +66,9 @@ class FigureSpec:
             parts = (self.plot, o.dataset, o.protocol, self.metric, *o.conventions, budget)
         return "_".join(str(part).replace("->", "-") for part in parts if part)
 
-    def figure(self, records: Iterable[Record], results_dir: str | Path):
-        """The matplotlib Figure `vpbench plot` draws for this spec."""
+    def figure(self, records: Iterable[Record], results_dir: str | Path, suite_entries=()):
+        """The matplotlib Figure `vpbench plot` draws for this spec; `suite_entries` (the folder's suite) give
+        the "incomplete" footnote of an entry still being filled."""
         from vpbench.results.curves import curves_figure
         from vpbench.results.plots import efficiency_figure, horizon_figure, samples_figure
 
@@ -80,7 +81,7 @@ class FigureSpec:
             figure = curves_figure(records, self.metric or "ssim", self.options, self.x_axis, results_dir)
         else:
             figure = samples_figure(records, self.options, results_dir, self.indices or None, self.max_frames)
-        _footnote(figure, _pending(self.drawn_from(records), results_dir))
+        _footnote(figure, _pending(self.drawn_from(records), suite_entries))
         return figure
 
     def command(self) -> str:
@@ -100,11 +101,11 @@ class FigureSpec:
             words += ["--index", str(index)]
         return shlex.join(words)
 
-    def inputs_hash(self, records: Iterable[Record], results_dir: str | Path) -> str:
+    def inputs_hash(self, records: Iterable[Record], suite_entries=()) -> str:
         """What the manifest keeps to tell a stale file: the hash of the records it can show, and of its
         "incomplete" footnote when it has one (the suite's pending list can change with no record changing)."""
         used = self.drawn_from(records)
-        notes = _pending(used, results_dir)
+        notes = _pending(used, suite_entries)
         if not notes:
             return records_hash(used)
         return hashlib.sha256(json.dumps([records_hash(used), notes]).encode()).hexdigest()
@@ -114,13 +115,11 @@ class FigureSpec:
         return sorted((r for r in records if matches(r, self.options)), key=lambda r: r.record_id)
 
 
-def _pending(records: Sequence[Record], results_dir: str | Path) -> list[str]:
+def _pending(records: Sequence[Record], suite_entries) -> list[str]:
     """The leaderboard's "incomplete" lines for the suite entries these records belong to (see pending_notes)."""
-    from vpbench.engine.suite import load_suite, suite_path
     from vpbench.results.leaderboard import pending_notes
 
-    path = suite_path(Path(results_dir))
-    return pending_notes(records, load_suite(path) if path.exists() else [], "only the stored ones are drawn")
+    return pending_notes(records, suite_entries, "only the stored ones are drawn")
 
 
 def _footnote(figure, notes: list[str]) -> None:
@@ -192,8 +191,11 @@ def drawable(records: Sequence[Record]) -> bool:
     return any(record.model.family != SANITY_FAMILY for record in records)
 
 
-def render_figures(specs: Sequence[FigureSpec], records: Sequence[Record], results_dir: Path) -> DrawnFigures:
-    """Draw every drawable figure under results_dir/figures (every format) and rewrite the manifest to match."""
+def render_figures(
+    specs: Sequence[FigureSpec], records: Sequence[Record], results_dir: Path, suite_entries=()
+) -> DrawnFigures:
+    """Draw every drawable figure under results_dir/figures (every format) and rewrite the manifest to match;
+    `suite_entries` as in FigureSpec.figure."""
     from vpbench.results.plots import FORMATS, save_figure
 
     folder = Path(results_dir) / FIGURES_FOLDER
@@ -203,16 +205,19 @@ def render_figures(specs: Sequence[FigureSpec], records: Sequence[Record], resul
         if not drawable(used):
             rendered.skipped.append(f"{spec.name()}: no trained record stored yet")
             continue
-        rendered.written += save_figure(spec.figure(records, results_dir), folder / spec.name(), FORMATS)
-        manifest[spec.name()] = {"command": spec.command(), "records": spec.inputs_hash(records, results_dir)}
+        figure = spec.figure(records, results_dir, suite_entries)
+        rendered.written += save_figure(figure, folder / spec.name(), FORMATS)
+        manifest[spec.name()] = {"command": spec.command(), "records": spec.inputs_hash(records, suite_entries)}
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     atomic_write(Path(results_dir) / MANIFEST, lambda handle: handle.write(text))
     return rendered
 
 
-def stale_figures(specs: Sequence[FigureSpec], records: Sequence[Record], results_dir: Path) -> list[tuple[str, str]]:
-    """(file, what is wrong) for every declared figure that is missing or drawn from other records, and for
-    every figure file no entry declares (nobody would redraw it)."""
+def stale_figures(
+    specs: Sequence[FigureSpec], records: Sequence[Record], results_dir: Path, suite_entries=()
+) -> list[tuple[str, str]]:
+    """(file, what is wrong) for every declared figure that is missing or drawn from other records (or under
+    another pending list of `suite_entries`), and for every figure file no entry declares (nobody redraws it)."""
     from vpbench.results.plots import FORMATS
     folder, fix = Path(results_dir) / FIGURES_FOLDER, render_command(results_dir)
     try:
@@ -230,7 +235,7 @@ def stale_figures(specs: Sequence[FigureSpec], records: Sequence[Record], result
         missing = [fmt for fmt in FORMATS if not (folder / f"{spec.name()}.{fmt}").exists()]
         if missing:
             problems.append((where, f"declared but no .{', .'.join(missing)} file; draw it: {fix}"))
-        elif manifest.get(spec.name(), {}).get("records") != spec.inputs_hash(records, results_dir):
+        elif manifest.get(spec.name(), {}).get("records") != spec.inputs_hash(records, suite_entries):
             problems.append(
                 (where, f"drawn from other records than the stored ones, or another pending list; redraw it: {fix}")
             )
