@@ -4,9 +4,10 @@ Why: a committed figure that nobody redraws after new records land silently cont
 beside it. So each suite entry lists its figures (`"figures": [{"plot": "horizon", "protocol": "10->10",
 "metric": "ssim"}, ...]`; dataset, preset and budget come from the entry). `vpbench render` draws them all
 from the stored records into `figures/` and writes `figures.json` beside `leaderboard.md` (record folders
-hold only records): per figure, the command that draws it and a hash of the records it was drawn from.
-`vpbench check` fails on a declared figure that is missing or was drawn from other records, and on a figure
-file that no entry declares. A change of drawing code alone is not detected: run `vpbench render` after one.
+hold only records): per figure, the command that draws it and a hash of the records it was drawn from (and
+of its "incomplete" footnote, while its entry has `pending` models). `vpbench check` fails on a declared
+figure that is missing or was drawn from other records, and on a figure file that no entry declares. A
+change of drawing code alone is not detected: run `vpbench render` after one.
 """
 
 from __future__ import annotations
