@@ -102,15 +102,6 @@ class FigureSpec:
             words += ["--index", str(index)]
         return shlex.join(words)
 
-    def inputs_hash(self, records: Iterable[Record], suite_entries=()) -> str:
-        """What the manifest keeps to tell a stale file: the hash of the records it can show, and of its
-        "incomplete" footnote when it has one (the suite's pending list can change with no record changing)."""
-        used = self.drawn_from(records)
-        notes = _pending(used, suite_entries)
-        if not notes:
-            return records_hash(used)
-        return hashlib.sha256(json.dumps([records_hash(used), notes]).encode()).hexdigest()
-
     def drawn_from(self, records: Iterable[Record]) -> list[Record]:
         """The records this figure can show (a superset of its rows): a change in any of them makes it stale."""
         return sorted((r for r in records if matches(r, self.options)), key=lambda r: r.record_id)
@@ -178,6 +169,16 @@ def records_hash(records: Sequence[Record]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def drawn_hash(used: Sequence[Record], suite_entries=()) -> str:
+    """What the manifest keeps to tell a stale file: the hash of the records a figure can show (`drawn_from`),
+    and of its "incomplete" footnote when it has one (the suite's pending list can change with no record
+    changing); without a footnote, the plain records hash, so figures of complete entries keep theirs."""
+    notes = _pending(used, suite_entries)
+    if not notes:
+        return records_hash(used)
+    return hashlib.sha256(json.dumps([records_hash(used), notes]).encode()).hexdigest()
+
+
 def _without_empty(value):
     if isinstance(value, dict):
         kept = {key: _without_empty(item) for key, item in value.items()}
@@ -208,7 +209,7 @@ def render_figures(
             continue
         figure = spec.figure(records, results_dir, suite_entries)
         rendered.written += save_figure(figure, folder / spec.name(), FORMATS)
-        manifest[spec.name()] = {"command": spec.command(), "records": spec.inputs_hash(records, suite_entries)}
+        manifest[spec.name()] = {"command": spec.command(), "records": drawn_hash(used, suite_entries)}
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
     atomic_write(Path(results_dir) / MANIFEST, lambda handle: handle.write(text))
     return rendered
@@ -236,7 +237,7 @@ def stale_figures(
         missing = [fmt for fmt in FORMATS if not (folder / f"{spec.name()}.{fmt}").exists()]
         if missing:
             problems.append((where, f"declared but no .{', .'.join(missing)} file; draw it: {fix}"))
-        elif manifest.get(spec.name(), {}).get("records") != spec.inputs_hash(records, suite_entries):
+        elif manifest.get(spec.name(), {}).get("records") != drawn_hash(used, suite_entries):
             problems.append(
                 (where, f"drawn from other records than the stored ones, or another pending list; redraw it: {fix}")
             )
