@@ -170,3 +170,31 @@ def test_the_command_list_reflows_each_commands_summary():
     assert result.returncode == 0
     line = next(line for line in result.stdout.splitlines() if " eval " in line)
     assert "(training facts such as seed, batch size and learning rate come from the checkpoint)" in line
+
+
+def test_the_end_of_run_table_shows_each_conventions_own_numbers_and_how_to_read_them():
+    """The quick start's closing table showed '-' for the MSE/MAE of the conventions that report per-frame
+    sums, and srvp-paper's 0-255 pooled MSE (~2,000) and near-0 dB PSNR with nothing saying why."""
+    from pathlib import Path
+
+    from vpbench.cli.running import metrics_summary_lines
+    from vpbench.metrics.conventions import CONVENTIONS
+    from vpbench.results.store import load_records
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    records = [r for r in load_records(results) if r.model.name == "srvp" and r.training.steps == 600]
+    assert {r.protocol.name for r in records} == {"10->10", "10->30"}
+    lines = metrics_summary_lines(records)
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in lines if line.startswith("  10->")}
+    assert len(rows) == 8
+    for record in records:
+        for convention, values in record.metrics.items():
+            mse, mae, psnr, ssim = rows[(record.protocol.name, convention)]
+            overall = values["overall"]
+            assert float(mse) == round(overall.get("mse", overall.get("mse_sum")), 4)
+            expected_mae = overall.get("mae", overall.get("mae_sum"))
+            assert mae == "-" if expected_mae is None else float(mae) == round(expected_mae, 4)
+            assert float(ssim) == round(overall["ssim"], 4)
+    legend = [line.strip() for line in lines if not line.startswith("  10->") and line.startswith("  ")]
+    assert legend[1:] == [f"{name}: {convention.reading}" for name, convention in CONVENTIONS.items()]
+    assert "0-255" in CONVENTIONS["srvp-paper"].reading and "summed" in CONVENTIONS["openstl"].reading

@@ -352,14 +352,28 @@ def _print_run_summary(records, config) -> None:
     leaderboard row of the same model."""
     from vpbench.results.store import record_path
 
+    lines = metrics_summary_lines(records)
+    lines += [f"record: {record_path(config.results_dir, record)}" for record in records]
+    lines += _context_lines(records, config)
+    for line in lines:
+        stdout.print(line, highlight=False, markup=False)
+
+
+def metrics_summary_lines(records) -> list[str]:
+    """One row per protocol and convention with MSE, MAE, PSNR, SSIM as that convention reports them (per-frame
+    sums where it reports sums, as the leaderboard's columns), then one line per convention saying how to read
+    it: its numbers differ in scale by orders of magnitude, and a row without its convention's arithmetic
+    (srvp-paper's 0-255 MSE, its PSNR near 0 dB for a blurry model) reads as a bug."""
+    from vpbench.metrics.conventions import CONVENTIONS
+    from vpbench.results.columns import standard_columns
+
     header = ("protocol", "convention", "MSE", "MAE", "PSNR", "SSIM")
     rows = [header]
     for record in records:
         for convention, values in record.metrics.items():
             overall = values["overall"]
-            rows.append(
-                (record.protocol.name, convention, *(_format_metric(overall.get(n.lower())) for n in header[2:]))
-            )
+            shown = [column.metric for column in standard_columns(convention)[:4]]
+            rows.append((record.protocol.name, convention, *(_format_metric(overall.get(name)) for name in shown)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     if records:
@@ -371,10 +385,9 @@ def _print_run_summary(records, config) -> None:
     for row in rows:
         cells = [cell.rjust(w) if i > 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
         lines.append("  " + "  ".join(cells))
-    lines += [f"record: {record_path(config.results_dir, record)}" for record in records]
-    lines += _context_lines(records, config)
-    for line in lines:
-        stdout.print(line, highlight=False, markup=False)
+    shown_conventions = dict.fromkeys(name for record in records for name in record.metrics)
+    lines += [f"  {name}: {CONVENTIONS[name].reading}" for name in shown_conventions if name in CONVENTIONS]
+    return lines
 
 
 def _context_lines(records, config) -> list[str]:

@@ -100,6 +100,7 @@ class Convention:
     aggregation: str
     identical_frames: str
     description: str
+    reading: str  # one line for terminals: how to read its headline numbers beside the other conventions'
     pooled: bool = False
     frame_metrics: Callable[[PreparedChunk], dict[str, FrameMetric]] | None = None
     unit_ssim_ranges: tuple[float, ...] = ()
@@ -172,6 +173,7 @@ CONVENTIONS: dict[str, Convention] = {
             identical_frames="per-frame MSE floored at 1e-10, so an identical frame counts as 100 dB",
             description="MSE/MAE per pixel and per-frame sums; PSNR per frame with data_range 1; SSIM per "
             "frame as scikit-image's default (7x7 uniform window, sample covariance) with data_range 1",
+            reading="MSE/MAE per pixel on [0, 1]; PSNR, SSIM per frame; mean over frames",
             frame_metrics=_vpbench,
             unit_ssim_ranges=(1.0,),
         ),
@@ -184,6 +186,7 @@ CONVENTIONS: dict[str, Convention] = {
             identical_frames="+inf per identical frame (OpenSTL returns float('inf')), so the mean is +inf",
             description="MSE/MAE summed over each frame; PSNR = -10 log10(MSE) per frame on [0, 1]; SSIM "
             "per frame, 7x7 uniform window, data_range 2 (what omitting it gave for float images)",
+            reading="MSE/MAE summed over each frame on [0, 1]; PSNR per frame; SSIM with data_range 2",
             frame_metrics=_openstl,
             unit_ssim_ranges=(2.0,),
         ),
@@ -197,6 +200,7 @@ CONVENTIONS: dict[str, Convention] = {
             description="MSE summed over each frame (MAE: same arithmetic, not reported by the source); "
             "PSNR = 20 log10 255 - 10 log10(MSE) per uint8 frame; SSIM per uint8 frame, 7x7 uniform "
             "window, data_range 255",
+            reading="MSE/MAE summed over each frame on [0, 1]; PSNR, SSIM per uint8 frame",
             frame_metrics=_predrnn,
         ),
         Convention(
@@ -212,6 +216,8 @@ CONVENTIONS: dict[str, Convention] = {
             "data_range = max - min of that horizon's predictions; SSIM by scikit-image on the "
             "(N, H, W, C) volume of each horizon (7x7x7 window spanning neighbouring sequences, in "
             "sequence-index order) with the same data_range. Needs at least 7 sequences for SSIM.",
+            reading="MSE per pixel on 0-255, pooled over the clips per horizon; PSNR, SSIM with data range "
+            "= the predictions' max - min (blurry ones: PSNR near 0 dB)",
             pooled=True,
         ),
     )
