@@ -33,7 +33,10 @@ def test_score_files_equals_score_arrays_and_the_references(arrays, tmp_path):
     )
     assert len(from_files["vpbench"]["per_horizon"]["psnr"]) == 3
     assert "per_sequence" not in from_files
-    assert any(line.strip().startswith("vpbench:") for line in summary_lines(from_files))
+    lines = summary_lines(from_files)
+    assert any(line.strip().startswith("vpbench:") for line in lines)
+    srvp_paper = next(i for i, line in enumerate(lines) if line.strip().startswith("srvp-paper:"))
+    assert "0-255" in lines[srvp_paper + 1]  # how to read its pooled 0-255 numbers, under them
 
 
 def test_uint8_files_with_a_channel_axis_are_accepted(arrays, tmp_path):

@@ -18,7 +18,7 @@ import torch
 
 from vpbench.errors import VpbenchError
 from vpbench.metrics.accumulator import MetricAccumulator
-from vpbench.metrics.conventions import CONVENTION_NAMES
+from vpbench.metrics.conventions import CONVENTION_NAMES, CONVENTIONS
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -124,12 +124,14 @@ def score_files(
 
 
 def summary_lines(result: dict) -> list[str]:
-    """Human-readable lines (one per convention: its overall metrics) for the CLI's non-JSON output."""
+    """Human-readable lines for the CLI's non-JSON output: per convention its overall metrics, then how to read
+    them (scales differ by orders of magnitude between conventions)."""
     lines = [f"{result['sequences']} sequences, horizon {result['horizon']}"]
     for name in CONVENTION_NAMES:
         if name in result:
             values = ", ".join(f"{metric} {_format(value)}" for metric, value in result[name]["overall"].items())
             lines.append(f"{name:>11}: {values}")
+            lines.append(f"{'':>11}  ({CONVENTIONS[name].reading})")
     regions = result["regions"]
     lines.append(
         f"{'regions':>11}: static MSE {_format(regions['static']['overall']['mse'])}, moving MSE "
