@@ -173,7 +173,8 @@ CONVENTIONS: dict[str, Convention] = {
             identical_frames="per-frame MSE floored at 1e-10, so an identical frame counts as 100 dB",
             description="MSE/MAE per pixel and per-frame sums; PSNR per frame with data_range 1; SSIM per "
             "frame as scikit-image's default (7x7 uniform window, sample covariance) with data_range 1",
-            reading="MSE/MAE per pixel (_sum: summed over each frame) on [0, 1]; PSNR, SSIM per frame; mean over frames",
+            reading="MSE/MAE per pixel (_sum: summed over each frame) on [0, 1]; PSNR, SSIM per frame; mean "
+            "over frames",
             frame_metrics=_vpbench,
             unit_ssim_ranges=(1.0,),
         ),
