@@ -173,7 +173,7 @@ CONVENTIONS: dict[str, Convention] = {
             identical_frames="per-frame MSE floored at 1e-10, so an identical frame counts as 100 dB",
             description="MSE/MAE per pixel and per-frame sums; PSNR per frame with data_range 1; SSIM per "
             "frame as scikit-image's default (7x7 uniform window, sample covariance) with data_range 1",
-            reading="MSE/MAE per pixel (_sum: summed over each frame) on [0, 1]; PSNR, SSIM per frame; mean "
+            reading="MSE/MAE per pixel on [0, 1] (mse_sum, mae_sum: per frame); PSNR, SSIM per frame; mean "
             "over frames",
             frame_metrics=_vpbench,
             unit_ssim_ranges=(1.0,),
@@ -218,7 +218,7 @@ CONVENTIONS: dict[str, Convention] = {
             "(N, H, W, C) volume of each horizon (7x7x7 window spanning neighbouring sequences, in "
             "sequence-index order) with the same data_range. Needs at least 7 sequences for SSIM.",
             reading="MSE per pixel on 0-255, pooled over the clips per horizon; PSNR, SSIM with data range "
-            "= the predictions' max - min (blurry ones: PSNR near 0 dB)",
+            "= the predictions' max - min (blurry ones: PSNR near or below 0 dB)",
             pooled=True,
         ),
     )
