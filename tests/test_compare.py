@@ -60,6 +60,17 @@ def test_records_on_different_test_sets_are_refused(tmp_path):
         compare_models(list(records.values()), "srvp", "convgru", tmp_path)
 
 
+def test_an_unknown_metric_is_named_before_the_records_are_searched(tmp_path):
+    """`compare srvp predrnn --metric sim` answered that the two records were ambiguous (or 'share no metric'),
+    never that the metric name was wrong."""
+    store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
+    store(tmp_path, [make_record("convgru", seed=7, test_size=16)])  # ambiguous: the metric is checked first
+    with pytest.raises(VpbenchError, match=r"unknown metric 'sim'.*ssim"):
+        compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, metrics=["sim"])
+    [comparison] = compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, seed=42, metrics=iter(["ssim"]))
+    assert {row.metric for row in comparison.rows} == {"ssim"}
+
+
 def test_several_matching_records_ask_for_a_filter(tmp_path):
     store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
     store(tmp_path, [make_record("convgru", seed=7, test_size=16)])
