@@ -105,6 +105,26 @@ def test_efficiency_figure_labels_points_and_turns_parameter_free_models_into_li
     assert len(horizontal) >= 2
 
 
+def test_a_figure_refuses_a_y_axis_without_per_prediction_values_in_one_line(results, tmp_path, monkeypatch, capsys):
+    """`plot efficiency --metric macs` (or params) ended in a StopIteration traceback, and `plot horizon
+    --metric macs` said no record had MACs while listing macs as available."""
+    results_dir, records = results
+    for metric in ("macs", "params", "static-mse", "sim"):
+        with pytest.raises(VpbenchError, match=rf"the efficiency figure draws one of mse, .*ssim; not '{metric}'"):
+            efficiency_figure(records, metric, ONE_SETTING, results_dir)
+        with pytest.raises(VpbenchError, match=rf"the per-horizon figure draws one of .*; not '{metric}'"):
+            horizon_figure(records, metric, ONE_SETTING, results_dir)
+    assert efficiency_figure(records, "SSIM", ONE_SETTING, results_dir).axes  # case as `table` takes it
+    arguments = ["vpbench", "plot", "efficiency", "--metric", "macs", "--results-dir", str(results_dir),
+                 "--protocol", "10->10", "--output", str(tmp_path / "efficiency")]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", arguments)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and error.count("\n") == 1 and "Traceback" not in error
+    assert not list(tmp_path.glob("efficiency*"))
+
+
 def test_samples_grid_puts_ground_truth_above_each_model(results):
     results_dir, records = results
     figure = samples_figure(records, ONE_SETTING, results_dir, indices=[5], max_frames=4)

@@ -95,6 +95,17 @@ def _single_section(table: LeaderTable, what: str) -> Section:
     return table.sections[0]
 
 
+def _quality_metric(metric: str, what: str) -> str:
+    """The metric a per-horizon or efficiency figure puts on its y axis: one of the metric engine's (MACs,
+    parameters or region errors have no per-horizon values, and MACs is the efficiency figure's x axis)."""
+    from vpbench.metrics.conventions import METRICS
+
+    name = metric.strip().lower().replace("-", "_")
+    if name not in METRICS:
+        raise VpbenchError(f"the {what} draws one of {', '.join(METRICS)}; not '{metric}'")
+    return name
+
+
 def _label_ends(figure: Figure, axes, ends: list[tuple[float, float, str, tuple]]) -> None:
     """Write each curve's label to the right of the plot, level with its last point, spread apart."""
     to_axes = axes.transAxes.inverted()
@@ -136,6 +147,7 @@ def horizon_figure(
     records: Iterable[Record], metric: str, options: TableOptions, results_dir: str | Path | None = None
 ) -> Figure:
     """One metric against the prediction horizon, a curve per model (sanity dashed, published dotted)."""
+    metric = _quality_metric(metric, "per-horizon figure")
     options = TableOptions(**{**options.__dict__, "metrics": (metric,), "per_horizon": True, "vs": None})
     section = _single_section(build_table(records, options, results_dir), "per-horizon figure")
     steps = [c for c in section.columns if c.kind == "horizon"]
@@ -169,6 +181,7 @@ def efficiency_figure(
 
     Parameter-free predictors (0 MACs) cannot sit on a log axis; they are horizontal dashed lines instead.
     """
+    metric = _quality_metric(metric, "efficiency figure")
     options = TableOptions(**{**options.__dict__, "metrics": (metric, "macs"), "per_horizon": False, "vs": None})
     section = _single_section(build_table(records, options, results_dir), "efficiency figure")
     key = next(c.key for c in section.columns if c.kind == "metric")
