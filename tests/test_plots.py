@@ -110,9 +110,9 @@ def test_a_figure_refuses_a_y_axis_without_per_prediction_values_in_one_line(res
     --metric macs` said no record had MACs while listing macs as available."""
     results_dir, records = results
     for metric in ("macs", "params", "static-mse", "sim"):
-        with pytest.raises(VpbenchError, match=rf"the efficiency figure draws one of mse, .*ssim; not '{metric}'"):
+        with pytest.raises(VpbenchError, match=rf"efficiency figure \(against MACs\) shows one of .*; not '{metric}'"):
             efficiency_figure(records, metric, ONE_SETTING, results_dir)
-        with pytest.raises(VpbenchError, match=rf"the per-horizon figure draws one of .*; not '{metric}'"):
+        with pytest.raises(VpbenchError, match=rf"the per-horizon figure shows one of .*; not '{metric}'"):
             horizon_figure(records, metric, ONE_SETTING, results_dir)
     assert efficiency_figure(records, "SSIM", ONE_SETTING, results_dir).axes  # case as `table` takes it
     arguments = ["vpbench", "plot", "efficiency", "--metric", "macs", "--results-dir", str(results_dir),
@@ -137,6 +137,15 @@ def test_samples_grid_puts_ground_truth_above_each_model(results):
     assert len(images) == 2 + 4 * 5 and all(np.asarray(image).shape == (64, 64) for image in images)
     # frames are drawn unresampled: a PDF then embeds 64x64 pixels per frame, not the figure's dpi
     assert {axes.images[0].get_interpolation() for axes in figure.axes if axes.images} == {"none"}
+
+
+def test_a_samples_grid_needs_at_least_one_predicted_frame(results):
+    """`--max-frames -3` ended in numpy's linspace traceback; 0 drew a grid of context frames only."""
+    results_dir, records = results
+    for max_frames in (0, -3):
+        with pytest.raises(VpbenchError, match=f"at least 1, not {max_frames}$"):
+            samples_figure(records, ONE_SETTING, results_dir, max_frames=max_frames)
+    assert samples_figure(records, ONE_SETTING, results_dir, max_frames=1).axes
 
 
 def test_samples_of_different_test_sets_or_missing_indices_are_refused(tmp_path):

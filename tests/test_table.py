@@ -152,6 +152,17 @@ def test_per_horizon_view_has_one_column_per_step(results):
     )
 
 
+def test_per_horizon_refuses_a_column_that_has_no_horizons_in_one_line(results):
+    """`table --metric macs --per-horizon` said no record had macs while listing macs as available."""
+    results_dir, records = results
+    for metric in ("macs", "params", "static-mse"):
+        options = TableOptions(protocol="10->30", metrics=(metric,), per_horizon=True)
+        with pytest.raises(VpbenchError, match=rf"^--per-horizon shows one of mse, .*ssim; not '{metric}'$"):
+            build_table(records, options, results_dir)
+    options = TableOptions(protocol="10->30", metrics=("SSIM",), per_horizon=True)  # case as elsewhere
+    assert build_table(records, options, results_dir).sections[0].key.metric == "ssim"
+
+
 def test_published_rows_join_only_their_convention_and_are_labelled(results):
     results_dir, records = results
     table = build_table(records, TableOptions(protocol="10->10", dataset="mmnist", reference=True), results_dir)

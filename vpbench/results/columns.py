@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vpbench.errors import unknown_name
+from vpbench.errors import VpbenchError, unknown_name
 from vpbench.results.schema import Record
 
 REGIONS = ("static", "moving")
@@ -45,6 +45,18 @@ def metric_title(metric: str) -> str:
     if metric.endswith("_sum"):
         return metric[: -len("_sum")].upper() + "/frame"
     return metric.upper().replace("_", " ")
+
+
+def prediction_metric(name: str, what: str) -> str:
+    """`name` as one of the metric engine's metrics, for views that need a value per horizon or per prediction
+    (a per-horizon table or figure, the efficiency figure's y axis); parameters, MACs, throughput and region
+    errors have none, so they are refused here in one line, not deeper down as "no record has macs"."""
+    from vpbench.metrics.conventions import METRICS
+
+    metric = name.strip().lower().replace("-", "_")
+    if metric not in METRICS:
+        raise VpbenchError(f"{what} shows one of {', '.join(METRICS)}; not '{name}'")
+    return metric
 
 
 def metric_column(metric: str) -> Column:

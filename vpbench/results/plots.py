@@ -21,6 +21,7 @@ from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
 from vpbench.errors import VpbenchError
+from vpbench.results.columns import prediction_metric
 from vpbench.results.schema import Record
 from vpbench.results.sequences import load_samples
 from vpbench.results.table import LeaderTable, Row, Section, TableOptions, build_table
@@ -95,17 +96,6 @@ def _single_section(table: LeaderTable, what: str) -> Section:
     return table.sections[0]
 
 
-def _quality_metric(metric: str, what: str) -> str:
-    """The metric a per-horizon or efficiency figure puts on its y axis: one of the metric engine's (MACs,
-    parameters or region errors have no per-horizon values, and MACs is the efficiency figure's x axis)."""
-    from vpbench.metrics.conventions import METRICS
-
-    name = metric.strip().lower().replace("-", "_")
-    if name not in METRICS:
-        raise VpbenchError(f"the {what} draws one of {', '.join(METRICS)}; not '{metric}'")
-    return name
-
-
 def _label_ends(figure: Figure, axes, ends: list[tuple[float, float, str, tuple]]) -> None:
     """Write each curve's label to the right of the plot, level with its last point, spread apart."""
     to_axes = axes.transAxes.inverted()
@@ -147,7 +137,7 @@ def horizon_figure(
     records: Iterable[Record], metric: str, options: TableOptions, results_dir: str | Path | None = None
 ) -> Figure:
     """One metric against the prediction horizon, a curve per model (sanity dashed, published dotted)."""
-    metric = _quality_metric(metric, "per-horizon figure")
+    metric = prediction_metric(metric, "the per-horizon figure")
     options = TableOptions(**{**options.__dict__, "metrics": (metric,), "per_horizon": True, "vs": None})
     section = _single_section(build_table(records, options, results_dir), "per-horizon figure")
     steps = [c for c in section.columns if c.kind == "horizon"]
@@ -181,7 +171,7 @@ def efficiency_figure(
 
     Parameter-free predictors (0 MACs) cannot sit on a log axis; they are horizontal dashed lines instead.
     """
-    metric = _quality_metric(metric, "efficiency figure")
+    metric = prediction_metric(metric, "the efficiency figure (against MACs)")
     options = TableOptions(**{**options.__dict__, "metrics": (metric, "macs"), "per_horizon": False, "vs": None})
     section = _single_section(build_table(records, options, results_dir), "efficiency figure")
     key = next(c.key for c in section.columns if c.kind == "metric")
@@ -356,6 +346,8 @@ def samples_figure(
 
     With more than `max_frames` predicted frames, evenly spaced ones are shown (their horizon is written above).
     """
+    if max_frames < 1:
+        raise VpbenchError(f"--max-frames is the number of predicted frames per row: at least 1, not {max_frames}")
     options = TableOptions(
         **{**options.__dict__, "metrics": ("mse",), "per_horizon": False, "vs": None, "reference": False}
     )

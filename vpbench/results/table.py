@@ -25,6 +25,7 @@ from vpbench.results.columns import (
     efficiency_value,
     horizon_columns,
     metric_column,
+    prediction_metric,
     region_value,
     resolve_columns,
     standard_columns,
@@ -153,7 +154,7 @@ def build_table(records: Iterable[Record], options: TableOptions, results_dir: s
     conventions = _conventions(selected, options)
     metrics_per_section: list[str | None] = [None]
     if options.per_horizon:
-        metrics_per_section = list(options.metrics) or ["mse", "ssim"]
+        metrics_per_section = [prediction_metric(m, "--per-horizon") for m in options.metrics] or ["mse", "ssim"]
     sections: dict[SectionKey, Section] = {}
 
     def key_of(record: Record, convention: str, metric: str | None, preset: str, budget: str) -> SectionKey:
