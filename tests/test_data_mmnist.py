@@ -133,6 +133,8 @@ def test_missing_standard_digits_say_how_to_fetch(tmp_path):
         (lambda: open_split("mmnist", "testing", 20), "unknown split 'testing'"),
         (lambda: open_split("mmnist", "test", 20, colour=True), "has no option"),
         (lambda: open_split("mmnist", "test", 20, source="web"), "unknown mmnist source"),
+        (lambda: open_split("mmnist", "test", 20, size="1e3"), "mmnist option size must be a whole number >= 1"),
+        (lambda: open_split("mmnist", "test", 20, size="0"), "mmnist option size must be a whole number >= 1"),
     ],
 )
 def test_bad_names_list_the_valid_ones(call, message):

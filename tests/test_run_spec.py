@@ -91,6 +91,8 @@ def test_a_time_budget_is_calibrated_once_and_recorded(tmp_path, monkeypatch):
         ({"learning_rate": -1.0}, "--lr must be a positive number"),
         ({"learning_rate": float("nan")}, "--lr must be a positive number"),
         ({"test_size": 0}, "--test-size must be an integer >= 1"),
+        ({"data_options": {"size": "abc"}}, "synthetic option size must be a whole number >= 1, got 'abc'"),
+        ({"data_options": {"size": "64", "height": "2"}}, "synthetic option height must be a whole number >= 4"),
     ],
 )
 def test_impossible_values_are_refused_before_anything_runs(tmp_path, change, message):
@@ -100,7 +102,8 @@ def test_impossible_values_are_refused_before_anything_runs(tmp_path, change, me
 
 
 @pytest.mark.parametrize("arguments", [["--steps", "0"], ["--steps", "-5"], ["--seed", "-1"], ["--lr", "-1"],
-                                       ["--time-budget", "0s"], ["--batch-size", "0"], ["--schedule", "linear"]])
+                                       ["--time-budget", "0s"], ["--batch-size", "0"], ["--schedule", "linear"],
+                                       ["--data-option", "size=abc"]])
 def test_bad_values_on_the_command_line_are_one_line_usage_errors(tmp_path, arguments):
     command = [sys.executable, "-m", "vpbench", "run", "--model", "zeros", "--dataset", "synthetic",
                "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"), *arguments]
@@ -108,6 +111,13 @@ def test_bad_values_on_the_command_line_are_one_line_usage_errors(tmp_path, argu
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1, result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_protocol_given_twice_is_evaluated_once(tmp_path):
+    """`--protocol 4->4 --protocol 4-4` wrote the record, then failed on its own record as 'already stored'."""
+    records = run(smoke_config(tmp_path, steps=2, protocols=["4->4", "4-4"]))
+    assert [record.protocol.name for record in records] == ["4->4"]
+    assert records[0].spec_hash == run(smoke_config(tmp_path, steps=2))[0].spec_hash  # the same spec as once
 
 
 def test_a_schedule_from_the_command_line_trains_with_it_and_is_its_own_spec(tmp_path, capsys):

@@ -150,6 +150,17 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
+def int_option(dataset: str, option: str, value: Any, minimum: int) -> int:
+    """A dataset option as a whole number; on the command line it arrives as text (`--data-option size=64`)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < minimum:
+        raise VpbenchError(f"{dataset} option {option} must be a whole number >= {minimum}, got {value!r}")
+    return number
+
+
 def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vpbench.data import mnist
-from vpbench.data.base import ArrayClips, ClipDataset, DataFile, DatasetSpec, register_dataset
+from vpbench.data.base import ArrayClips, ClipDataset, DataFile, DatasetSpec, int_option, register_dataset
 from vpbench.errors import VpbenchError
 
 CANVAS = 64
@@ -134,9 +134,7 @@ def open_mmnist(
     else:
         digits = mnist.split_offline_pool(split)
         label = "offline-5k"
-    count = DEFAULT_SIZES[split] if size is None else int(size)
-    if count < 1:
-        raise VpbenchError(f"mmnist size must be at least 1, got {count}")
+    count = DEFAULT_SIZES[split] if size is None else int_option("mmnist", "size", size, 1)
     return GeneratedMovingMNIST(digits, count, clip_length, SPLIT_SEEDS[split], source=label)
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vpbench.data.base import ClipDataset, DatasetSpec, register_dataset
-from vpbench.errors import VpbenchError
+from vpbench.data.base import ClipDataset, DatasetSpec, int_option, register_dataset
 
 SPLIT_SEEDS = {"train": 11, "val": 12, "test": 13}
 DEFAULT_SIZES = {"train": 256, "val": 32, "test": 64}
@@ -75,10 +74,10 @@ def open_synthetic(
     height: int = DEFAULT_SIDE,
     width: int = DEFAULT_SIDE,
 ) -> ClipDataset:
-    if min(int(channels), int(height), int(width)) < 1 or min(int(height), int(width)) < 4:
-        raise VpbenchError(f"synthetic frames need channels >= 1 and sides >= 4, got {channels}x{height}x{width}")
-    count = DEFAULT_SIZES[split] if size is None else int(size)
-    return SyntheticShapes(split, count, clip_length, int(channels), int(height), int(width))
+    channels = int_option("synthetic", "channels", channels, 1)
+    height, width = (int_option("synthetic", name, value, 4) for name, value in (("height", height), ("width", width)))
+    count = DEFAULT_SIZES[split] if size is None else int_option("synthetic", "size", size, 1)
+    return SyntheticShapes(split, count, clip_length, channels, height, width)
 
 
 SPEC = register_dataset(

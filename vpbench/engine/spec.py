@@ -195,7 +195,10 @@ def resolve_spec(config: RunConfig, device_kind: str, world_size: int = 1, steps
     settings = preset_entry.train
     if config.schedule is not None:
         settings = dataclasses.replace(settings, schedule=config.schedule)
-    protocols = [parse_protocol(p) for p in config.protocols] or list(data_spec.default_protocols)
+    # Each protocol once: `--protocol 10->10 --protocol 10-10` is one evaluation (twice, its second record
+    # found the first already stored and the run failed after writing it).
+    protocols = list({p.name: p for p in map(parse_protocol, config.protocols)}.values())
+    protocols = protocols or list(data_spec.default_protocols)
     train_protocol = parse_protocol(config.train_protocol) if config.train_protocol else protocols[0]
     if any(p.context != train_protocol.context for p in protocols):
         raise VpbenchError(
