@@ -311,3 +311,17 @@ def test_pending_is_noted_while_missing_and_fails_once_stored(tmp_path):
     assert [f.message for f in report.findings] == [
         f"listed as pending but stored; remove 'zeros' from track's pending list in {results / 'suite.json'}"
     ]
+
+
+@pytest.mark.parametrize("command", ["check", "render", "upgrade-records"])
+def test_a_mistyped_results_folder_is_an_error_not_an_empty_pass(tmp_path, monkeypatch, capsys, command):
+    """`check --results-dir typo` passed ("OK") over zero records, and `render` created the folder to write a
+    leaderboard of nothing into it."""
+    missing = tmp_path / "resutls"
+    monkeypatch.setattr(sys, "argv", ["vpbench", command, "--results-dir", str(missing)])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert error == f"error: results folder {missing} does not exist; pass --results-dir DIR\n"
+    assert not missing.exists()

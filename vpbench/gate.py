@@ -42,7 +42,7 @@ from vpbench.results.check import (
 from vpbench.results.figures import stale_figures
 from vpbench.results.schema import Record
 from vpbench.results.sequences import SequenceCache
-from vpbench.results.store import load_record
+from vpbench.results.store import existing_results_dir, load_record
 
 
 @contextmanager
@@ -197,7 +197,7 @@ def run_check(
     rerunner: Callable[[Record, Path], Record] = rerun_record,
 ) -> CheckReport:
     """All checks over the folder; the report lists every finding."""
-    results_dir = Path(results_dir)
+    results_dir = existing_results_dir(results_dir)
     report = CheckReport()
     try:
         suite_findings, suite_notes, declared, entries = check_suite(results_dir, data_root)
@@ -355,9 +355,7 @@ def upgrade_folder(results_dir: Path, data_root=None) -> list[str]:
     was done. The old files are removed only after the new record is written."""
     from vpbench.results.store import write_record
 
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        raise VpbenchError(f"results folder {results_dir} does not exist; pass --results-dir DIR")
+    results_dir = existing_results_dir(results_dir)
     planned = []  # resolve every record first: a run's protocols are read from its not-yet-upgraded siblings
     for path in sorted(results_dir.glob("*/*.json")):
         data = json.loads(path.read_text())

@@ -24,13 +24,13 @@ from vpbench.results.check import validate_record
 from vpbench.results.figures import DrawnFigures, render_figures
 from vpbench.results.leaderboard import leaderboard_path, render_leaderboard
 from vpbench.results.sequences import SequenceCache
-from vpbench.results.store import LOCK_NAME, load_record, record_path
+from vpbench.results.store import LOCK_NAME, existing_results_dir, load_record, record_path
 
 
 def render(results_dir: Path) -> tuple[Path, DrawnFigures]:
     """Rewrite leaderboard.md and every figure the suite declares from the suite's stored records; returns
     the leaderboard's path and the figures drawn (and not drawn)."""
-    results_dir = Path(results_dir)
+    results_dir = existing_results_dir(results_dir)
     records = suite_records(results_dir)
     entries = suite_entries(results_dir)
     text = render_leaderboard(records, results_dir, entries)

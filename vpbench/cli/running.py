@@ -324,16 +324,17 @@ def score_command(
     """Score predictions made by any code base, uint8 or float in [0, 1], under every named convention."""
     import torch
 
+    from vpbench.engine.run import resolve_device
     from vpbench.engine.spec import thread_policy
     from vpbench.metrics import CONVENTION_NAMES
     from vpbench.metrics.score import score_files, summary_lines
 
-    kind = "cuda" if (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda") else "cpu"
-    if kind == "cpu":
+    resolved = resolve_device(device or "auto")  # --device cuda without CUDA: one line, as `run` says it
+    if resolved.type == "cpu":
         torch.set_num_threads(thread_policy("cpu", threads))
 
     conventions = tuple(convention) if convention else CONVENTION_NAMES
-    result = score_files(pred, target, conventions, device=device)
+    result = score_files(pred, target, conventions, device=resolved)
     if as_json:
         print_json(result)
     else:

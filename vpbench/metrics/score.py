@@ -132,6 +132,7 @@ def summary_lines(result: dict) -> list[str]:
             values = ", ".join(f"{metric} {_format(value)}" for metric, value in result[name]["overall"].items())
             lines.append(f"{name:>11}: {values}")
             lines.append(f"{'':>11}  ({CONVENTIONS[name].reading})")
+            lines += [f"{'':>11}  note: {note}" for note in result[name].get("notes") or ()]
     regions = result["regions"]
     lines.append(
         f"{'regions':>11}: static MSE {_format(regions['static']['overall']['mse'])}, moving MSE "

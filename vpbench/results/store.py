@@ -55,6 +55,15 @@ def load_record(path: Path) -> Record:
     return Record.from_dict(data, origin=str(path))
 
 
+def existing_results_dir(results_dir: str | Path) -> Path:
+    """The folder a command that reads or rewrites a results folder works on (check, render, upgrade), which
+    must exist: a mistyped --results-dir must not pass `check` with nothing in it, nor make `render` create it."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise VpbenchError(f"results folder {results_dir} does not exist; pass --results-dir DIR")
+    return results_dir
+
+
 def load_records(results_dir: Path) -> list[Record]:
     """Every record under `results_dir`, sorted by path; a corrupt one is named, never skipped."""
     results_dir = Path(results_dir)
