@@ -136,6 +136,23 @@ def test_a_suite_run_takes_a_thread_count_but_refuses_settings_the_suite_fixes(t
         assert all(option in error for option in given if option.startswith("--"))
 
 
+@pytest.mark.parametrize("models", ["", " , "])
+def test_an_empty_models_list_is_refused_not_read_as_all(tmp_path, monkeypatch, capsys, models):
+    """`--models "$EMPTY"` started the whole grid of thirteen models, as the default 'all' does."""
+    import sys
+
+    from vpbench.cli import main
+
+    folders = ["--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs")]
+    arguments = ["vpbench", "sweep", "--models", models, "--dataset", "synthetic", "--steps", "1", *folders]
+    monkeypatch.setattr(sys, "argv", arguments)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"error: --models {models!r} names no model; give a,b,... or 'all'\n"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
+
+
 def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypatch, capsys):
     """`sweep --plan` (a campaign's status): stored, trained awaiting evaluation, at step k of N with the
     pace from the training log, or not started; it trains nothing and writes nothing."""

@@ -29,6 +29,7 @@ from vpbench.cli.common import (
     app,
     parse_options,
     print_json,
+    split_names,
     stderr,
     stdout,
 )
@@ -241,7 +242,9 @@ def sweep_command(
 
     if jobs < 1:
         raise VpbenchError(f"--jobs must be at least 1, got {jobs}")
-    names = [name.strip() for name in models.split(",") if name.strip()]
+    names = list(split_names([models]))
+    if not names:  # `--models "$EMPTY"` would otherwise mean every model, hours of unasked-for training
+        raise VpbenchError(f"--models {models!r} names no model; give a,b,... or 'all'")
     if emit is not None:
         if emit != "slurm":
             raise VpbenchError(f"unknown --emit target '{emit}'; the only one is 'slurm'")

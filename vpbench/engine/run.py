@@ -170,6 +170,7 @@ def _steps_resolver(config: RunConfig):
         # One calibration per (spec without steps, budget): a resumed run keeps its step count and schedule.
         key = stable_hash({"spec": {k: v for k, v in spec.to_dict().items() if k != "budget"}, "seconds": budget})
         state_file = Path(request.runs_dir) / spec.dataset / "calibrations" / f"{key}.json"
+        ensure_writable(Path(request.runs_dir), "--runs-dir")  # before calibrating, not at writing its result
         if request.resume and state_file.exists():
             stored = json.loads(state_file.read_text())
             return stored["steps"], stored["budget"]
@@ -281,6 +282,8 @@ def run(config: RunConfig, progress=None, eval_progress=None) -> list[Record]:
         return [load_record(existing[p]) for p in spec.protocols]
     if config.write_records and distributed.is_main:
         ensure_writable(Path(config.results_dir))
+    if spec.trained and config.checkpoint is None and distributed.is_main:
+        ensure_writable(Path(config.runs_dir), "--runs-dir")  # before the model is built, as results
     torch.manual_seed(spec.seed)
     model = _build(spec, parse_protocol(spec.train_protocol).context).to(device)
     if device.type == "cuda":

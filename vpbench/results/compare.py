@@ -210,8 +210,13 @@ def compare_models(
         if not found:
             budget = f" at {steps} steps" if steps is not None else ""
             budget += f" with a spec starting {spec}" if spec else ""
+            fixtures = preset is None and any(
+                r.model.name == model and r.model.preset == CI_FIXTURE_PRESET for r in records
+            )
+            hint = f"; its records here are {CI_FIXTURE_PRESET}-preset CI fixtures: add --preset {CI_FIXTURE_PRESET}"
             raise VpbenchError(
-                f"no record of model '{model}'{budget} matches the filters; `vpbench table` lists the stored ones"
+                f"no record of model '{model}'{budget} matches the filters"
+                + (hint if fixtures else "; `vpbench table` lists the stored ones")
             )
         return found
 

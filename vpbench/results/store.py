@@ -28,15 +28,16 @@ __all__ = ["atomic_write", "load_record", "load_records", "write_record", "load_
 LOCK_NAME = ".vpbench.lock"
 
 
-def ensure_writable(results_dir: Path) -> None:
-    """Fail before any work is done if results cannot be stored."""
+def ensure_writable(folder: Path, option: str = "--results-dir") -> None:
+    """Fail before any work is done if results (or, with option="--runs-dir", checkpoints) cannot be stored."""
     try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=results_dir, prefix=".probe.", delete=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.", delete=True)
         probe.close()
     except OSError as error:
+        noun = option.removeprefix("--").replace("-dir", " directory")
         raise VpbenchError(
-            f"results directory {results_dir} is not writable ({error.strerror}); pass --results-dir DIR"
+            f"{noun} {folder} is not a writable folder ({error.strerror}); pass {option} DIR"
         ) from None
 
 
