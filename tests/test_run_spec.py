@@ -160,6 +160,12 @@ def test_eval_refuses_options_that_contradict_the_checkpoint(tmp_path):
     config = smoke_config(tmp_path, model="simvp", checkpoint=run_dir(tmp_path) / "best.pt")
     with pytest.raises(VpbenchError, match="was trained as --model convgru, not simvp"):
         run(config)
+    # One --protocol with another context length: the error says which ones the checkpoint can evaluate (it
+    # said "run the others separately", with no others given).
+    config = smoke_config(tmp_path, checkpoint=run_dir(tmp_path) / "best.pt", protocols=["2->4"], steps=None)
+    with pytest.raises(VpbenchError, match=r"trained on 4->4 and sees 4 context frames; 2->4 needs another count: "
+                       r"evaluate protocols 4->N \(e.g. 4->8\)$"):  # fmt: skip
+        run(config)
 
 
 def test_a_spec_round_trips_through_records_and_checkpoints(tmp_path):

@@ -200,7 +200,14 @@ def resolve_spec(config: RunConfig, device_kind: str, world_size: int = 1, steps
     protocols = list({p.name: p for p in map(parse_protocol, config.protocols)}.values())
     protocols = protocols or list(data_spec.default_protocols)
     train_protocol = parse_protocol(config.train_protocol) if config.train_protocol else protocols[0]
-    if any(p.context != train_protocol.context for p in protocols):
+    others = [p.name for p in protocols if p.context != train_protocol.context]
+    if others and config.checkpoint is not None and config.checkpoint_source is None:  # a vpbench checkpoint
+        raise VpbenchError(
+            f"the checkpoint was trained on {train_protocol.name} and sees {train_protocol.context} context frames; "
+            f"{', '.join(others)} needs another count: evaluate protocols {train_protocol.context}->N "
+            f"(e.g. {train_protocol.context}->{2 * train_protocol.horizon})"
+        )
+    if others:
         raise VpbenchError(
             f"all protocols of one run need the training protocol's context length ({train_protocol.context}); "
             "run the others separately with --protocol"
