@@ -58,6 +58,29 @@ def test_a_truncated_per_sequence_file_is_one_line_not_a_traceback(results, monk
         assert len([line for line in err.splitlines() if line.strip()]) == 1, err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "srvp", "convgru", "--format", "md"],
+        ["check", "--no-rerun", "--no-checksums"],
+        ["table", "--format", "md"],
+    ],
+)
+@pytest.mark.parametrize(("where", "value"), [("overall", "x"), ("overall", None), ("per_horizon", ["x"])])
+def test_a_hand_edited_metric_names_the_record_not_a_traceback(results, monkeypatch, capsys, command, where, value):
+    """A metric edited to a non-number ended in float()'s ValueError (table, compare) or a KeyError (check)."""
+    import json
+
+    (path,) = results.glob("mmnist/srvp__*.json")
+    data = json.loads(path.read_text())
+    data["metrics"]["vpbench"][where]["ssim"] = value
+    path.write_text(json.dumps(data))
+    code, out, err = run_cli(monkeypatch, capsys, *command, "--results-dir", str(results))
+    assert code in (1, 2) and "Traceback" not in err
+    message = err if code == 2 else out
+    assert path.name in message.replace("\n", "") and "not a" in message and "restore the record" in message
+
+
 def test_compare_leaves_out_ci_fixtures_as_table_does(tmp_path):
     from vpbench.errors import VpbenchError
     from vpbench.results.compare import compare_models

@@ -174,6 +174,7 @@ class Record:
         for convention, values in data["metrics"].items():
             if not isinstance(values, dict) or not {"overall", "per_horizon"} <= set(values):
                 raise VpbenchError(f"{origin}: metrics of convention '{convention}' lack overall/per_horizon")
+            _check_metric_values(values, f"{origin}: metrics of convention '{convention}'")
         return cls(
             **built,
             metrics=data["metrics"],
@@ -184,6 +185,27 @@ class Record:
             spec_hash=data.get("spec_hash") or "",
             files=data.get("files") or {},
         )
+
+
+STORED_NON_FINITE = ("inf", "-inf", "nan")  # how JSON (which has no infinities) holds them
+
+
+def _is_metric_value(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value in STORED_NON_FINITE
+
+
+def _check_metric_values(values: dict, where: str) -> None:
+    """Every metric value a number (or "inf"/"-inf"/"nan"): a hand-edited "x" failed deep inside the table,
+    `compare` or `check` with a traceback instead of naming the record."""
+    overall, per_horizon = values["overall"], values["per_horizon"]
+    if not isinstance(overall, dict) or not isinstance(per_horizon, dict):
+        raise VpbenchError(f"{where}: overall and per_horizon must be objects of metric values")
+    for metric, value in overall.items():
+        if not _is_metric_value(value):
+            raise VpbenchError(f"{where}: overall {metric} is {value!r}, not a number; restore the record")
+    for metric, series in per_horizon.items():
+        if not isinstance(series, list) or not all(_is_metric_value(value) for value in series):
+            raise VpbenchError(f"{where}: per-horizon {metric} is not a list of numbers; restore the record")
 
 
 def record_id(model: str, preset: str, dataset: str, source: str, protocol: str, seed: int, spec_hash: str) -> str:
