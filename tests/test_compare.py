@@ -65,7 +65,7 @@ def test_an_unknown_metric_is_named_before_the_records_are_searched(tmp_path):
     never that the metric name was wrong."""
     store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
     store(tmp_path, [make_record("convgru", seed=7, test_size=16)])  # ambiguous: the metric is checked first
-    with pytest.raises(VpbenchError, match=r"unknown metric 'sim'.*ssim"):
+    with pytest.raises(VpbenchError, match=r"compare --metric shows one of .*; not 'sim' \(did you mean 'ssim'\?\)$"):
         compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, metrics=["sim"])
     [comparison] = compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, seed=42, metrics=iter(["ssim"]))
     assert {row.metric for row in comparison.rows} == {"ssim"}

@@ -7,6 +7,7 @@ because they are properties of the record, not metrics of predictions.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from vpbench.errors import VpbenchError, unknown_name
@@ -55,7 +56,9 @@ def prediction_metric(name: str, what: str) -> str:
 
     metric = name.strip().lower().replace("-", "_")
     if metric not in METRICS:
-        raise VpbenchError(f"{what} shows one of {', '.join(METRICS)}; not '{name}'")
+        close = difflib.get_close_matches(metric, list(METRICS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise VpbenchError(f"{what} shows one of {', '.join(METRICS)}; not '{name}'{hint}")
     return metric
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vpbench.errors import VpbenchError, unknown_name
-from vpbench.results.columns import higher_is_better
+from vpbench.errors import VpbenchError
+from vpbench.results.columns import higher_is_better, prediction_metric
 from vpbench.results.schema import Record
 from vpbench.results.sections import CI_FIXTURE_PRESET, variant_label, variant_suffixes, within_budget
 from vpbench.results.sequences import INDEX_KEY, SequenceCache, sequence_overall
@@ -184,12 +184,8 @@ def compare_models(
     """One comparison per test set on which both models have exactly one matching record. A model given as
     MODEL@STEPS takes only records of that budget (instead of `steps`); MODEL#SPEC only the records whose spec
     hash starts with SPEC (two runs of one model that differ in an argument)."""
-    from vpbench.metrics.conventions import METRICS
-
-    metrics = tuple(metrics)
-    for metric in metrics:  # before the records: a typo is not "the models share no metric"
-        if metric not in METRICS:
-            raise unknown_name("metric", metric, METRICS)
+    # Before the records: a typo is not "the models share no metric".
+    metrics = tuple(prediction_metric(metric, "compare --metric") for metric in metrics)
     (model_a, spec_a), (model_b, spec_b) = split_spec(model_a), split_spec(model_b)
     (model_a, steps_a), (model_b, steps_b) = split_budget(model_a, steps), split_budget(model_b, steps)
 
