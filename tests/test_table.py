@@ -163,6 +163,20 @@ def test_per_horizon_refuses_a_column_that_has_no_horizons_in_one_line(results):
     assert build_table(records, options, results_dir).sections[0].key.metric == "ssim"
 
 
+def test_every_section_says_how_to_read_its_convention(results):
+    """A srvp-paper table showed MSE ~2,000 and PSNR ~7 dB beside vpbench's 0.03 and 15 dB with only the
+    convention's name in the title to say why (0-255 scale, pooled, PSNR from the predictions' range)."""
+    from vpbench.metrics.conventions import CONVENTIONS
+
+    results_dir, records = results
+    table = build_table(records, TableOptions(protocol="10->10", dataset="mmnist", reference=True), results_dir)
+    assert {section.key.convention for section in table.sections} == {"vpbench", "openstl", "srvp-paper"}
+    for section in table.sections:
+        convention = CONVENTIONS[section.key.convention]
+        assert f"{convention.name} convention: {convention.reading}" in section.notes
+    assert "0-255" in CONVENTIONS["srvp-paper"].reading
+
+
 def test_published_rows_join_only_their_convention_and_are_labelled(results):
     results_dir, records = results
     table = build_table(records, TableOptions(protocol="10->10", dataset="mmnist", reference=True), results_dir)

@@ -264,6 +264,9 @@ def _relative_to(section: Section, vs: str) -> None:
 
 
 def _add_notes(section: Section) -> None:
+    convention = CONVENTIONS.get(section.key.convention)
+    if convention is not None:  # numbers of different conventions differ in scale by orders of magnitude
+        section.notes.append(f"{convention.name} convention: {convention.reading}")
     devices = sorted({row.record.efficiency.device for row in section.rows if row.record is not None})
     if len(devices) > 1 and any(column.key == "throughput" for column in section.columns):
         section.notes.append(f"throughput was measured on different devices ({', '.join(devices)})")
