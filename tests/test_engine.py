@@ -354,3 +354,23 @@ def test_a_cpu_segment_names_its_thread_count_when_it_is_not_one(monkeypatch):
     assert provenance.kernels_or_gpu(cpu) == "AVX512"
     monkeypatch.setattr(provenance.torch, "get_num_threads", lambda: 2)
     assert provenance.kernels_or_gpu(cpu) == "AVX512, 2 threads"
+
+
+def test_no_resume_starts_over_but_keeps_the_earlier_checkpoints_and_log(tmp_path, capsys):
+    """--no-resume overwrote `last.pt` at its first checkpoint and appended its steps to the earlier log."""
+    from vpbench.files import read_json_lines
+
+    first = run(smoke_config(tmp_path, steps=4))
+    directory = run_dir(tmp_path)
+    earlier = {name: (directory / name).read_bytes() for name in ("last.pt", "best.pt", "train_log.jsonl")}
+    for path in (tmp_path / "results").rglob("*.json"):
+        path.unlink()  # the record is stored, so the same spec would not train at all
+    again = run(smoke_config(tmp_path, steps=4, resume=False))
+    (aside,) = directory.glob("replaced-*")
+    assert {name: (aside / name).read_bytes() for name in earlier} == earlier
+    assert f"kept in {aside}" in capsys.readouterr().err
+    def validated_steps(path):
+        return [event["step"] for event in read_json_lines(path) if event["event"] == "validation"]
+
+    assert validated_steps(directory / "train_log.jsonl") == validated_steps(aside / "train_log.jsonl") == [4]
+    assert again[0].metrics == first[0].metrics  # the same spec from scratch: the same numbers

@@ -32,7 +32,7 @@ from vpbench.errors import RunFailed, RunInterrupted, VpbenchError
 from vpbench.metrics import MetricAccumulator
 from vpbench.registry import TrainSettings
 
-LAST, BEST = "last.pt", "best.pt"
+LAST, BEST, TRAIN_LOG = "last.pt", "best.pt", "train_log.jsonl"
 
 
 @dataclass
@@ -186,6 +186,21 @@ class JsonLog:
                 handle.write(json.dumps(event) + "\n")
 
 
+def set_aside_earlier_attempt(run_dir: Path) -> Path | None:
+    """--no-resume starts the run over without destroying the earlier attempt: its checkpoints and log move
+    to a dated subfolder (the fresh run overwrote `last.pt` at its first checkpoint and appended its steps to
+    the old log, so the learning curve read from it went back to step 10 halfway). Returns that folder."""
+    earlier = [run_dir / name for name in (LAST, BEST, TRAIN_LOG) if (run_dir / name).exists()]
+    if not earlier:
+        return None
+    aside = run_dir / time.strftime("replaced-%Y%m%dT%H%M%SZ", time.gmtime())
+    aside.mkdir(exist_ok=True)
+    for path in earlier:
+        path.replace(aside / path.name)
+    print(f"--no-resume: the earlier checkpoints and log of this run are kept in {aside}", file=sys.stderr)
+    return aside
+
+
 def train(
     model: nn.Module,
     train_set: ClipDataset,
@@ -199,7 +214,9 @@ def train(
 ) -> TrainResult:
     """Train `model` for `plan.total_steps` optimizer steps, resuming from `run_dir/last.pt` if present."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = JsonLog(run_dir / "train_log.jsonl", distributed.is_main)
+    if not resume and distributed.is_main:
+        set_aside_earlier_attempt(run_dir)
+    log = JsonLog(run_dir / TRAIN_LOG, distributed.is_main)
     optimizer = build_optimizer(model, plan.settings, plan.lr)
     scheduler = build_scheduler(optimizer, plan.settings, plan.lr, plan.total_steps)
     step, epoch, position = 0, 0, 0
