@@ -262,3 +262,20 @@ def test_two_runs_of_one_model_are_drawn_in_two_colours(tmp_path):
     colours = {text.get_text(): to_hex(text.get_color()) for text in figure.axes[0].texts}
     assert sorted(colours) == ["srvp (hidden=16)", "srvp (hidden=32)", "zeros"]
     assert len(set(colours.values())) == 3
+
+
+@pytest.mark.parametrize("command", [["plot", "horizon", "--metric", "ssim"], ["table", "--metric", "ssim"]])
+def test_an_output_path_under_a_file_is_one_line(results, tmp_path, monkeypatch, capsys, command):
+    """`--output somefile/name` ended in mkdir's FileExistsError traceback (figures and tables alike)."""
+    results_dir, _ = results
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    output = blocker / "sub" / "name.md"
+    arguments = ["vpbench", *command, "--results-dir", str(results_dir), "--protocol", "10->10", "-o", str(output)]
+    monkeypatch.setattr(sys, "argv", arguments)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert error == f"error: cannot write {output}: {blocker} is a file, not a folder; pass another --output\n"
+    assert blocker.read_text() == "keep me"

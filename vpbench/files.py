@@ -1,7 +1,7 @@
 """File helpers every layer may use (engine, results, data): atomic writes, content hashes, JSON-lines logs.
 
 Why here: checkpoints (engine) and records (results) both need "all or nothing" writes, and neither package
-may import the other's internals; this module imports nothing of vpbench.
+may import the other's internals; this module imports nothing of vpbench but its error type.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from vpbench.errors import VpbenchError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -31,6 +33,20 @@ def atomic_write(path: Path, write: Callable[[object], None], mode: str = "w") -
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def prepare_output(path: Path, option: str = "--output") -> Path:
+    """Make the folder of a file the user named; a path under a file, or without permission, is one line
+    naming the option (it was mkdir's FileExistsError traceback)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), path.parent)
+        raise VpbenchError(f"cannot write {path}: {blocker} is a file, not a folder; pass another {option}") from None
+    except OSError as error:
+        raise VpbenchError(f"cannot write {path} ({error.strerror}); pass another {option}") from None
+    return path
 
 
 def cache_dir() -> Path:

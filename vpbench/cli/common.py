@@ -141,7 +141,10 @@ def emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
+    from vpbench.files import atomic_write, prepare_output
+
+    if output.is_dir():
+        raise VpbenchError(f"{output} is a folder; pass a file name as --output")
+    atomic_write(prepare_output(output), lambda handle: handle.write(text))
     stderr.print(f"wrote {output}")
 

@@ -21,6 +21,7 @@ from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
 from vpbench.errors import VpbenchError
+from vpbench.files import prepare_output
 from vpbench.results.columns import prediction_metric
 from vpbench.results.schema import Record
 from vpbench.results.sequences import load_samples
@@ -44,8 +45,7 @@ def model_colors(names: Iterable[str]) -> dict[str, tuple]:
 
 
 def save_figure(figure: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem = prepare_output(Path(stem))
     paths = []
     for fmt in formats:
         if fmt not in FORMATS:
