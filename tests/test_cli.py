@@ -198,3 +198,27 @@ def test_the_end_of_run_table_shows_each_conventions_own_numbers_and_how_to_read
     legend = [line.strip() for line in lines if not line.startswith("  10->") and line.startswith("  ")]
     assert legend[1:] == [f"{name}: {convention.reading}" for name, convention in CONVENTIONS.items()]
     assert "0-255" in CONVENTIONS["srvp-paper"].reading and "summed" in CONVENTIONS["openstl"].reading
+
+
+def test_a_data_root_or_runs_dir_under_a_file_is_one_line(tmp_path, monkeypatch, capsys):
+    """`data fetch --data-root FILE` and `sweep --jobs 2 --runs-dir FILE` ended in mkdir's NotADirectoryError."""
+    from vpbench.cli import main
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    commands = {
+        "--data-root": ["data", "fetch", "mmnist", "--data-root", str(blocker)],
+        "--runs-dir": ["sweep", "--models", "convgru,zeros", "--dataset", "synthetic", "--preset", "smoke",
+                       "--steps", "1", "--jobs", "2", "--runs-dir", str(blocker),
+                       "--results-dir", str(tmp_path / "results")],
+    }  # fmt: skip
+    for option, arguments in commands.items():
+        monkeypatch.setattr(sys, "argv", ["vpbench", *arguments])
+        try:
+            main()
+        except SystemExit as stopped:
+            code = stopped.code
+        error = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in error, error
+        assert f": {blocker} is a file, not a folder; pass another {option}\n" in error
+    assert blocker.read_text() == "keep me"

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from vpbench.data.base import ClipDataset
 from vpbench.errors import VpbenchError
+from vpbench.files import prepare_output
 
 FORMAT_VERSION = 1
 FRAMES_FILE = "frames.npy"
@@ -109,7 +110,7 @@ def write_cache(
     The folder is assembled beside `directory` under a temporary name and swapped in at the end; on any
     error the temporary folder is removed and an existing cache is left untouched.
     """
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(directory, "--data-root")
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
     try:
         writer = FrameWriter(staging / FRAMES_FILE, frame_shape)

@@ -21,6 +21,7 @@ from typing import Any
 
 from vpbench.data.base import DataFile, data_root, get_dataset_spec
 from vpbench.errors import VpbenchError
+from vpbench.files import prepare_output
 
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "vpbench-downloader/1 (+python urllib)"
@@ -106,8 +107,7 @@ def download(
     Raises a one-line VpbenchError when the server cannot be reached (saying which file to put where, and
     from where) or when the checksum does not match (the partial file is deleted; other files are kept).
     """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination = prepare_output(Path(destination), "--data-root")
     part = destination.with_name(destination.name + ".part")
     try:
         _transfer(url, part, timeout, progress)

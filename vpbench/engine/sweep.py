@@ -33,7 +33,7 @@ from pathlib import Path
 from vpbench.engine.config import RunConfig
 from vpbench.engine.spec import RunSpec
 from vpbench.errors import RunInterrupted, VpbenchError, interrupted_outside_training
-from vpbench.files import read_json_lines
+from vpbench.files import prepare_output, read_json_lines
 from vpbench.registry import get_model_entry, list_models
 
 
@@ -352,9 +352,8 @@ def _recording_signals(signals: list):
 def _start_worker(item: SweepItem, log: Callable[[str], None]) -> _Worker:
     """One model in its own process and session, with the spec's thread count; output to a per-model log."""
     threads = item.spec.threads or 1
-    logs = Path(item.config.runs_dir) / "sweep-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{item.spec.model}__seed{item.spec.seed}__{item.spec.spec_hash}.log"
+    log_name = f"{item.spec.model}__seed{item.spec.seed}__{item.spec.spec_hash}.log"
+    log_path = prepare_output(Path(item.config.runs_dir) / "sweep-logs" / log_name, "--runs-dir")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     config = dataclasses.replace(item.config, threads=threads)
     log(f"sweep: started {item.spec.model} ({threads} thread(s)); log: {log_path}")
