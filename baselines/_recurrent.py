@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vpbench.errors import VpbenchError
-from vpbench.modeling import VideoPredictor
+from vpbench.modeling import VideoPredictor, require_positive
 from vpbench.registry import STEP_COST, Preset, TrainSettings
 
 from ._patches import patchify, require_divisible, unpatchify
@@ -62,6 +62,7 @@ class PatchRecurrentPredictor(VideoPredictor):
     ) -> None:
         super().__init__(channels=channels, height=height, width=width, context_length=context_length)
         require_divisible(self.model_name, height, width, patch_size)
+        require_positive(self.model_name, hidden_channels=hidden_channels, filter_size=filter_size)
         if num_layers < self.min_layers:
             raise VpbenchError(f"model '{self.model_name}' needs num_layers >= {self.min_layers} (got {num_layers})")
         if filter_size % 2 == 0:

@@ -49,7 +49,7 @@ from torch import nn
 
 from vpbench.baselines._blocks import ConvNormAct
 from vpbench.errors import VpbenchError
-from vpbench.modeling import FixedHorizonPredictor
+from vpbench.modeling import FixedHorizonPredictor, require_positive
 from vpbench.registry import STEP_COST, Preset, TrainSettings, register_model
 
 MSE_WEIGHT = 10.0  # the paper's objective: 10 * MSE + L1
@@ -252,6 +252,7 @@ class MIMOVP(FixedHorizonPredictor):
         variant: str = "code",
     ) -> None:
         super().__init__(channels=channels, height=height, width=width, context_length=context_length)
+        require_positive("mimo-vp", model_channels=model_channels, heads=heads, patch_size=patch_size)
         scale = 2 * patch_size  # patches, then the stride-2 stem
         if height % scale or width % scale:
             raise VpbenchError(

@@ -31,7 +31,7 @@ from torch import nn
 
 from vpbench.baselines._blocks import ConvNormAct
 from vpbench.errors import VpbenchError
-from vpbench.modeling import FixedHorizonPredictor
+from vpbench.modeling import FixedHorizonPredictor, require_positive
 from vpbench.registry import STEP_COST, Preset, TrainSettings, register_model
 
 INCEPTION_KERNELS = (3, 5, 7, 11)
@@ -192,6 +192,7 @@ class SimVP(FixedHorizonPredictor):
         groups: int = 8,  # the reference constructor's default, which its Moving MNIST run used
     ) -> None:
         super().__init__(channels=channels, height=height, width=width, context_length=context_length)
+        require_positive("simvp", hid_S=hid_S, hid_T=hid_T, groups=groups)
         scale = 2 ** spatial_strides(N_S).count(2)
         if N_S < 2 or N_T < 1:
             raise VpbenchError(f"model 'simvp' needs N_S >= 2 and N_T >= 1 (got N_S={N_S}, N_T={N_T})")

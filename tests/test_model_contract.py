@@ -74,3 +74,22 @@ def test_every_parameter_receives_a_gradient(name):
     loss.backward()
     dead = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
     assert not dead, f"parameters without gradient: {dead}"
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_a_size_below_one_is_refused_in_one_line_when_the_model_is_built(name):
+    """`--model-option hidden_channels=0` (or heads, groups, a kernel size; 0 or -1) ended in torch's
+    "expected weight to be at least 1" at the first forward pass, or a ZeroDivisionError, for six models."""
+    from vpbench.errors import VpbenchError
+    from vpbench.registry import get_preset
+
+    sizes = {k: v for k, v in get_preset(name, "smoke").model.items() if type(v) is int and v >= 1}
+    for argument in sizes:
+        for value in (0, -1):
+            try:
+                shape = {"channels": 1, "height": 16, "width": 16, "context_length": 4}
+                model = create_model(name, "smoke", **shape, **{argument: value})
+                with torch.no_grad():
+                    model(torch.rand(2, 4, 1, 16, 16), 4)
+            except VpbenchError as error:
+                assert f"model '{name}'" in str(error) and "\n" not in str(error)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vpbench.errors import VpbenchError
+
 
 class VideoPredictor(nn.Module):
     """Base class: holds the frame geometry and the default objective (MSE on predicted frames).
@@ -70,6 +72,15 @@ class FixedHorizonPredictor(VideoPredictor):
         teacher_forcing: float = 0.0,
     ) -> torch.Tensor:
         return rollout(self.predict_block, context, horizon)
+
+
+def require_positive(model_name: str, **sizes: int) -> None:
+    """Channel counts, heads, groups and kernel sizes below 1 build empty or negative-sized weights, which torch
+    reports deep inside a forward pass (or as a division by zero); refuse them when the model is built."""
+    small = {name: value for name, value in sizes.items() if value < 1}
+    if small:
+        got = ", ".join(f"{name}={value}" for name, value in small.items())
+        raise VpbenchError(f"model '{model_name}' needs {', '.join(small)} >= 1 (got {got})")
 
 
 def rollout(predict_block, context: torch.Tensor, horizon: int) -> torch.Tensor:

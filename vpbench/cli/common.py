@@ -63,7 +63,8 @@ def parse_options(pairs: list[str], flag: str = "--data-option") -> dict[str, ob
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise VpbenchError(f"cannot read {flag} '{pair}'; write KEY=VALUE, e.g. source=offline-5k")
+            example = "hidden_channels=32" if flag == "--model-option" else "source=offline-5k"
+            raise VpbenchError(f"cannot read {flag} '{pair}'; write KEY=VALUE, e.g. {example}")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
