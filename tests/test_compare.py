@@ -75,11 +75,13 @@ def test_a_model_with_only_ci_fixture_records_is_pointed_to_their_preset(tmp_pat
     """`compare` on a folder of smoke runs said 'no record matches' with the records right there; `table`
     shows such records when nothing else exists, `compare` keeps them apart unless asked."""
     store(tmp_path, [make_record(name, test_size=16, preset="smoke") for name in ("srvp", "convgru")])
-    with pytest.raises(VpbenchError, match="its records here are smoke-preset CI fixtures: add --preset smoke$"):
+    with pytest.raises(VpbenchError, match="; only smoke-preset CI fixtures match: add --preset smoke$"):
         compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path)
     assert compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, preset="smoke")
     with pytest.raises(VpbenchError, match="'mim' matches the filters; `vpbench table` lists the stored ones$"):
         compare_models(load_records(tmp_path), "mim", "convgru", tmp_path)
+    with pytest.raises(VpbenchError, match="'srvp' matches the filters; `vpbench table` lists the stored ones$"):
+        compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path, seed=99)  # no fixture matches either
 
 
 def test_several_matching_records_ask_for_a_filter(tmp_path):

@@ -190,7 +190,7 @@ def compare_models(
     (model_a, steps_a), (model_b, steps_b) = split_budget(model_a, steps), split_budget(model_b, steps)
 
     def matching(model: str, steps: int | None, spec: str) -> list[Record]:
-        found = [
+        candidates = [
             r
             for r in records
             if r.model.name == model
@@ -201,19 +201,18 @@ def compare_models(
             and (preset is None or r.model.preset == preset)
             and (seed is None or r.provenance.seed == seed)
             and within_budget(r, steps)
-            and (r.model.preset != CI_FIXTURE_PRESET or preset == CI_FIXTURE_PRESET)  # CI fixtures, as in `table`
         ]
+        # CI fixtures only when asked for, as in `table`
+        found = [r for r in candidates if r.model.preset != CI_FIXTURE_PRESET or preset == CI_FIXTURE_PRESET]
         if not found:
             budget = f" at {steps} steps" if steps is not None else ""
             budget += f" with a spec starting {spec}" if spec else ""
-            fixtures = preset is None and any(
-                r.model.name == model and r.model.preset == CI_FIXTURE_PRESET for r in records
+            hint = (
+                f"; only {CI_FIXTURE_PRESET}-preset CI fixtures match: add --preset {CI_FIXTURE_PRESET}"
+                if candidates
+                else "; `vpbench table` lists the stored ones"
             )
-            hint = f"; its records here are {CI_FIXTURE_PRESET}-preset CI fixtures: add --preset {CI_FIXTURE_PRESET}"
-            raise VpbenchError(
-                f"no record of model '{model}'{budget} matches the filters"
-                + (hint if fixtures else "; `vpbench table` lists the stored ones")
-            )
+            raise VpbenchError(f"no record of model '{model}'{budget} matches the filters{hint}")
         return found
 
     records = list(records)
