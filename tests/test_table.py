@@ -97,6 +97,8 @@ def test_two_budgets_get_two_sections_and_steps_picks_one(tmp_path):
     assert {row.record.training.steps for row in long.sections[0].rows} == {10000, 0}
     with pytest.raises(VpbenchError, match=r"no records match steps 999.*stored: .*, 10000 steps\)"):
         build_table(records, TableOptions(steps=999), tmp_path)
+    with pytest.raises(VpbenchError, match=r"no records match steps 0, convention"):  # 0 was left out
+        build_table(records, TableOptions(steps=0), tmp_path)
 
 
 def test_smoke_fixtures_are_hidden_unless_asked_for(tmp_path):

@@ -297,7 +297,7 @@ def _nothing_matches(records: list[Record], options: TableOptions, conventions: 
             ("steps", options.steps),
             ("convention", "/".join(conventions)),
         )
-        if value
+        if value not in (None, "")  # `--steps 0` is a filter too
     )
     return f"no records match {asked}; stored: {', '.join(available) or 'none'} — change or drop a filter"
 
