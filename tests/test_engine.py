@@ -183,7 +183,7 @@ def test_model_that_does_not_fit_the_frames_says_which(tmp_path):
 def test_unwritable_results_directory_fails_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(VpbenchError, match="is not a writable folder"):
+    with pytest.raises(VpbenchError, match=f"results: {blocker} is a file, not a folder; pass another --results-dir$"):
         run(smoke_config(tmp_path, results_dir=blocker / "results"))
     assert not (tmp_path / "runs").exists()
 
@@ -193,7 +193,7 @@ def test_unwritable_runs_directory_is_one_line_before_training_or_calibrating(tm
     """A file given as --runs-dir ended in NotADirectoryError from mkdir, after the model was built."""
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    message = f"runs directory {blocker} is not a writable folder (.*); pass --runs-dir DIR"
+    message = f"cannot write {blocker}: {blocker} is a file, not a folder; pass another --runs-dir$"
     with pytest.raises(VpbenchError, match=message):
         run(smoke_config(tmp_path, runs_dir=blocker, **budget))
     assert blocker.read_text() == "not a folder"

@@ -35,17 +35,25 @@ def atomic_write(path: Path, write: Callable[[object], None], mode: str = "w") -
         raise
 
 
-def prepare_output(path: Path, option: str = "--output") -> Path:
-    """Make the folder of a file the user named; a path under a file, or without permission, is one line
-    naming the option (it was mkdir's FileExistsError traceback)."""
-    path = Path(path)
+def make_folder(folder: Path, option: str, writing: Path | None = None) -> Path:
+    """`mkdir -p folder` for a path the user gave with `option`; a file in the way, or no permission, is one
+    line naming the option (it was mkdir's FileExistsError / NotADirectoryError traceback)."""
+    folder = Path(folder)
+    what = writing or folder
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), path.parent)
-        raise VpbenchError(f"cannot write {path}: {blocker} is a file, not a folder; pass another {option}") from None
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise VpbenchError(f"cannot write {what}: {blocker} is a file, not a folder; pass another {option}") from None
     except OSError as error:
-        raise VpbenchError(f"cannot write {path} ({error.strerror}); pass another {option}") from None
+        raise VpbenchError(f"cannot write {what} ({error.strerror}); pass another {option}") from None
+    return folder
+
+
+def prepare_output(path: Path, option: str = "--output") -> Path:
+    """Make the folder of a file the user named (see `make_folder`); returns the file's path."""
+    path = Path(path)
+    make_folder(path.parent, option, writing=path)
     return path
 
 

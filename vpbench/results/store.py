@@ -20,7 +20,7 @@ import numpy as np
 from filelock import FileLock
 
 from vpbench.errors import VpbenchError
-from vpbench.files import atomic_write, file_sha256
+from vpbench.files import atomic_write, file_sha256, make_folder
 from vpbench.results.schema import Record
 
 __all__ = ["atomic_write", "load_record", "load_records", "write_record", "load_per_sequence", "load_samples"]
@@ -30,15 +30,12 @@ LOCK_NAME = ".vpbench.lock"
 
 def ensure_writable(folder: Path, option: str = "--results-dir") -> None:
     """Fail before any work is done if results (or, with option="--runs-dir", checkpoints) cannot be stored."""
+    make_folder(folder, option)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.", delete=True)
-        probe.close()
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".probe.", delete=True).close()
     except OSError as error:
         noun = option.removeprefix("--").replace("-dir", " directory")
-        raise VpbenchError(
-            f"{noun} {folder} is not a writable folder ({error.strerror}); pass {option} DIR"
-        ) from None
+        raise VpbenchError(f"{noun} {folder} is not writable ({error.strerror}); pass another {option}") from None
 
 
 def record_path(results_dir: Path, record: Record) -> Path:
