@@ -143,3 +143,11 @@ def test_large_frames_are_resized_in_openstls_two_stages():
     assert resized.shape == (2, 3, SIZE, SIZE) and resized.dtype == np.uint8
     assert resized[0, 0, 0, 0] == 0 and resized[0, 0, 0, -1] == 200  # stretched, no colour shift
     assert describe_clip("images/S11_Posing_1.60457274_")["subject"] == "S11"
+
+
+@pytest.mark.parametrize("size", ["abc", "4", 2.5])
+def test_a_size_option_that_is_not_a_frame_side_is_one_line(tmp_path, size):
+    """The frame side goes through the same whole-number check as every dataset option, before any file."""
+    message = r"^human36m option size \(frame side in pixels, e.g. 64 or 128\) must be a whole number >= 8, got"
+    with pytest.raises(VpbenchError, match=message):
+        open_split("human36m", "test", 20, tmp_path, size=size)

@@ -201,3 +201,11 @@ def test_resize_matches_opencv_sampling():
     halved = resize_frames(frames, 4, "bilinear")
     blocks = frames.reshape(2, 1, 4, 2, 4, 2).astype(float).mean(axis=(3, 5))
     np.testing.assert_array_equal(halved, np.round(blocks).astype(np.uint8))
+
+
+@pytest.mark.parametrize("size", ["abc", "4", 2.5])
+def test_a_size_option_that_is_not_a_frame_side_is_one_line(tmp_path, size):
+    """The frame side goes through the same whole-number check as every dataset option, before any file."""
+    message = r"^kth option size \(frame side in pixels, e.g. 64 or 128\) must be a whole number >= 8, got"
+    with pytest.raises(VpbenchError, match=message):
+        open_split("kth", "test", 20, tmp_path, size=size)

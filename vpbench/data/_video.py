@@ -30,9 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vpbench.data.base import ClipDataset
+from vpbench.data.base import ClipDataset, int_option
 from vpbench.errors import VpbenchError
-from vpbench.files import prepare_output
+from vpbench.files import make_folder
 
 FORMAT_VERSION = 1
 FRAMES_FILE = "frames.npy"
@@ -110,7 +110,7 @@ def write_cache(
     The folder is assembled beside `directory` under a temporary name and swapped in at the end; on any
     error the temporary folder is removed and an existing cache is left untouched.
     """
-    prepare_output(directory, "--data-root")
+    make_folder(directory.parent, "--data-root", writing=directory)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
     try:
         writer = FrameWriter(staging / FRAMES_FILE, frame_shape)
@@ -240,11 +240,6 @@ class WindowClips(ClipDataset):
         self.frames = np.load(self.frames_path, mmap_mode="r")
 
 
-def parse_size(size: int | str) -> int:
-    try:
-        value = int(size)
-    except (TypeError, ValueError):
-        value = 0
-    if value < 8:
-        raise VpbenchError(f"size must be a whole number of pixels (at least 8), e.g. 64 or 128; got {size!r}")
-    return value
+def parse_size(dataset: str, size: int | str) -> int:
+    """The prepared frames' side in pixels (a `size` option, text on the command line)."""
+    return int_option(dataset, "size (frame side in pixels, e.g. 64 or 128)", size, 8)

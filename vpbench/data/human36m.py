@@ -180,7 +180,7 @@ def prepare_human36m(
     progress: _video.Progress | None = None,
 ) -> dict[str, Any]:
     """Read every clip's frames at step 5 into `<root>/human36m/prepared-<size>/`; returns the manifest."""
-    size = _video.parse_size(size)
+    size = _video.parse_size("human36m", size)
     source = Path(source).expanduser().resolve()
     if not source.is_dir():
         raise VpbenchError(f"Human3.6M source {source} is not a folder; {FETCH_NOTE}")
@@ -284,7 +284,7 @@ def open_human36m(
     size: int | str = DEFAULT_SIZE,
     split_by: str = "subject",
 ) -> _video.WindowClips:
-    size = _video.parse_size(size)
+    size = _video.parse_size("human36m", size)
     if split_by not in SPLITS:
         raise VpbenchError(f"unknown human36m split '{split_by}'; valid: {', '.join(SPLITS)}")
     directory, manifest, frames = _video.open_cache(root, "human36m", size, DEFAULT_SIZE, PREPARE_HINT)

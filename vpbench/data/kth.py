@@ -152,7 +152,7 @@ def prepare_kth(
     progress: _video.Progress | None = None,
 ) -> dict[str, Any]:
     """Decode every KTH video under `source` into `<root>/kth/prepared-<size>/`; returns the manifest."""
-    size = _video.parse_size(size)
+    size = _video.parse_size("kth", size)
     source = Path(source).expanduser().resolve()
     layout, videos = find_videos(source)
 
@@ -248,7 +248,7 @@ def open_kth(
     size: int | str = DEFAULT_SIZE,
     stride: int | str = "openstl",
 ) -> _video.WindowClips:
-    size, fixed_stride = _video.parse_size(size), parse_stride(stride)
+    size, fixed_stride = _video.parse_size("kth", size), parse_stride(stride)
     directory, manifest, frames = _video.open_cache(root, "kth", size, DEFAULT_SIZE, PREPARE_HINT)
     videos = [v for v in manifest["videos"] if v["split"] == split]
     if not videos:
