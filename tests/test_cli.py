@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from vpbench.cli import main
+
 
 def vpbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -222,3 +226,34 @@ def test_a_data_root_or_runs_dir_under_a_file_is_one_line(tmp_path, monkeypatch,
         assert code == 2 and "Traceback" not in error, error
         assert f": {blocker} is a file, not a folder; pass another {option}\n" in error
     assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["tabel"], "No such command 'tabel'. Did you mean 'table'? See 'vpbench --help'"),
+        (["table", "--seed", "1"], "No such option: --seed (Possible options: --steps, --vs); see 'vpbench table"),
+        (["table", "--metric"], "Option '--metric' requires an argument"),
+        (["plot", "horizon", "--metrc", "ssim"], "No such option: --metrc (Possible options: --metric)"),
+        (["run", "--model", "srvp", "--steps", "abc"], "Invalid value for '--steps'"),
+    ],
+)
+def test_a_usage_error_click_finds_is_one_line_with_exit_code_2(monkeypatch, capsys, arguments, says):
+    """Mistyped options and missing values are a user's mistake like any other: one line, not click's boxed
+    usage message (DESIGN.md: one line on stderr naming what was wrong and what to do, exit code 2)."""
+    monkeypatch.setattr(sys, "argv", ["vpbench", *arguments])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    captured = capsys.readouterr()
+    assert stopped.value.code == 2
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("error: ") and says in captured.err
+
+
+def test_a_command_group_without_a_command_prints_its_help_and_help_exits_0(monkeypatch, capsys):
+    for arguments, code in ((["plot"], 2), (["plot", "--help"], 0)):
+        monkeypatch.setattr(sys, "argv", ["vpbench", *arguments])
+        with pytest.raises(SystemExit) as stopped:
+            main()
+        captured = capsys.readouterr()
+        assert stopped.value.code == code and "horizon" in captured.out and captured.err == ""

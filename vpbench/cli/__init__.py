@@ -9,6 +9,9 @@ from __future__ import annotations
 import signal
 import sys
 
+import rich.markup
+import typer
+
 from vpbench.cli.common import app, stderr
 from vpbench.errors import VpbenchError, interrupted_outside_training
 
@@ -21,15 +24,36 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and their exit code; click handles usage errors.
-    SIGTERM ends a command as Ctrl-C does (exit 130, one line), unless the caller ignores it."""
+    """Entry point: a user's mistake, ours or one click finds while parsing (a mistyped option, a missing
+    value), becomes one line on stderr and exit code 2. SIGTERM ends a command as Ctrl-C does (exit 130, one
+    line), unless the caller ignores it."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, interrupted_outside_training)
     try:
-        app()
+        code = app(prog_name="vpbench", standalone_mode=False)  # click raises its errors, we print them
+    except typer.TyperException as error:  # click's own (typer >= 0.29 vendors click under this base)
+        if type(error).__name__ != "NoArgsIsHelpError":  # `vpbench plot` alone: its help is already printed
+            stderr.print(f"[bold red]error:[/] {usage_error_line(error)}", highlight=False)
+        sys.exit(getattr(error, "exit_code", 2))
+    except typer.Abort:
+        stderr.print("aborted")
+        sys.exit(1)
     except VpbenchError as error:
         stderr.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)
+    # No command returns a value: what comes back is the code of a `typer.Exit` (None when a command ends).
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_error_line(error: typer.TyperException) -> str:
+    """`No such option: --seed (Possible options: --steps, --vs); see 'vpbench table --help'`: click's
+    message, and where the command's options are listed."""
+    message = rich.markup.escape(str(error.format_message()).strip().rstrip("."))
+    context = getattr(error, "ctx", None)
+    if context is None:
+        return message
+    see = f"see '{rich.markup.escape(context.command_path)} --help'"
+    return f"{message} {see.capitalize()}" if message.endswith("?") else f"{message}; {see}"
