@@ -151,3 +151,16 @@ def test_a_size_option_that_is_not_a_frame_side_is_one_line(tmp_path, size):
     message = r"^human36m option size \(frame side in pixels, e.g. 64 or 128\) must be a whole number >= 8, got"
     with pytest.raises(VpbenchError, match=message):
         open_split("human36m", "test", 20, tmp_path, size=size)
+
+
+def test_a_link_back_up_the_source_tree_is_walked_once(tmp_path):
+    """Each real folder is read once: a link from a clip folder back to the source root would otherwise add
+    every clip again under a longer name."""
+    source = tmp_path / "frames"
+    for clip, name in enumerate(("S1/Directions.54138969", "S9/Walking.55011271")):
+        for frame in range(1, 62, 5):
+            write_frame(source / name / f"{frame:06d}.jpg", clip, frame)
+    plain = prepare_human36m(source, tmp_path / "plain", size=SIZE)
+    (source / "S9" / "up").symlink_to(source, target_is_directory=True)
+    linked = prepare_human36m(source, tmp_path / "linked", size=SIZE)
+    assert [video["name"] for video in linked["videos"]] == [video["name"] for video in plain["videos"]]

@@ -209,3 +209,13 @@ def test_a_size_option_that_is_not_a_frame_side_is_one_line(tmp_path, size):
     message = r"^kth option size \(frame side in pixels, e.g. 64 or 128\) must be a whole number >= 8, got"
     with pytest.raises(VpbenchError, match=message):
         open_split("kth", "test", 20, tmp_path, size=size)
+
+
+def test_a_link_back_up_the_source_tree_is_walked_once(avi_source, tmp_path):
+    """Data linked in from elsewhere is followed, but a link that leads back up the tree must not make every
+    video look "found twice" (nor, with two such links, walk in circles)."""
+    plain = prepare_kth(avi_source, tmp_path / "plain", size=SIZE)
+    (avi_source / "boxing" / "up").symlink_to(avi_source, target_is_directory=True)
+    (avi_source / "walking" / "again").symlink_to(avi_source / "boxing", target_is_directory=True)
+    linked = prepare_kth(avi_source, tmp_path / "linked", size=SIZE)
+    assert [video["source"] for video in linked["videos"]] == [video["source"] for video in plain["videos"]]

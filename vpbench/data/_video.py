@@ -41,6 +41,21 @@ HEADER_BYTES = 256
 Progress = Callable[[int, int, str], None]  # (done, total, current item)
 
 
+def walk_folders(source: Path) -> Iterable[tuple[str, list[str]]]:
+    """(folder, file names) for each folder under `source`, in sorted order, following symbolic links (data
+    is often linked in from another disk) but entering each real folder once: a link back up the tree
+    would otherwise walk in circles and report every video as "found twice"."""
+    seen: set[tuple[int, int]] = set()
+    for directory, subdirectories, files in os.walk(source, followlinks=True):
+        identity = os.stat(directory)
+        if (identity.st_dev, identity.st_ino) in seen:
+            subdirectories.clear()
+            continue
+        seen.add((identity.st_dev, identity.st_ino))
+        subdirectories.sort()
+        yield directory, files
+
+
 def cache_dir(root: Path, dataset: str, size: int) -> Path:
     return Path(root) / dataset / f"prepared-{size}"
 

@@ -92,8 +92,7 @@ def read_meta(source: Path) -> dict[str, dict[str, list[int]]]:
 def scan_frames(source: Path) -> dict[str, dict[int, Path]]:
     """{clip name: {frame number: file}} for every numbered image under `source` (no meta files)."""
     clips: dict[str, dict[int, Path]] = defaultdict(dict)
-    for directory, subdirectories, files in os.walk(source, followlinks=True):
-        subdirectories.sort()
+    for directory, files in _video.walk_folders(source):
         for file in files:
             stem, suffix = os.path.splitext(file)
             match = _NUMBERED.match(stem)

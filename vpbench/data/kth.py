@@ -61,8 +61,7 @@ def find_videos(source: Path) -> tuple[str, list[tuple[tuple[int, str, int], Pat
     if not source.is_dir():
         raise VpbenchError(f"KTH source {source} is not a folder; {FETCH_NOTE}")
     avis, folders = {}, {}
-    for directory, subdirectories, files in os.walk(source, followlinks=True):
-        subdirectories.sort()
+    for directory, files in _video.walk_folders(source):
         for file in files:
             key = _video_key(Path(file).stem) if file.lower().endswith(".avi") else None
             if key is not None:
