@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 
 import pytest
 from _records import make_record, store
 
-from vpbench.cli import main
 from vpbench.data import open_split
 from vpbench.gate import rerun_record, run_check
 from vpbench.results.check import (
@@ -63,13 +61,6 @@ def edit_json(path, change):
     path.write_text(json.dumps(data, indent=1))
 
 
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["vpbench", *args])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    return stopped.value.code, capsys.readouterr().out
-
-
 def test_consistent_results_pass_every_check(results):
     report = run_check(results, rerunner=same_record)
     assert report.ok, render_report(report)
@@ -77,14 +68,14 @@ def test_consistent_results_pass_every_check(results):
     assert render_report(report).splitlines()[1] == "OK: every check passed"
 
 
-def test_hand_edited_number_fails_with_a_readable_diff(results, monkeypatch, capsys):
-    code, out = run_cli(monkeypatch, capsys, "check", "--results-dir", str(results), "--no-rerun")
+def test_hand_edited_number_fails_with_a_readable_diff(results, vpbench_cli):
+    code, out, _ = vpbench_cli("check", "--results-dir", str(results), "--no-rerun")
     assert code == 0 and "OK: every check passed" in out
     path = next(results.glob("synthetic/srvp__small__*.json"))
     stored = json.loads(path.read_text())["metrics"]["vpbench"]["overall"]["ssim"]
     edit_json(path, lambda data: data["metrics"]["vpbench"]["overall"].update(ssim=stored + 0.05))
 
-    code, out = run_cli(monkeypatch, capsys, "check", "--results-dir", str(results), "--no-rerun")
+    code, out, _ = vpbench_cli("check", "--results-dir", str(results), "--no-rerun")
     assert code == 1
     assert "FAILED" in out
     line = next(line for line in out.splitlines() if "overall ≠ mean of its per-horizon values" in line)
@@ -314,14 +305,11 @@ def test_pending_is_noted_while_missing_and_fails_once_stored(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["check", "render", "upgrade-records"])
-def test_a_mistyped_results_folder_is_an_error_not_an_empty_pass(tmp_path, monkeypatch, capsys, command):
+def test_a_mistyped_results_folder_is_an_error_not_an_empty_pass(tmp_path, vpbench_cli, command):
     """`check --results-dir typo` passed ("OK") over zero records, and `render` created the folder to write a
     leaderboard of nothing into it."""
     missing = tmp_path / "resutls"
-    monkeypatch.setattr(sys, "argv", ["vpbench", command, "--results-dir", str(missing)])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    error = capsys.readouterr().err
-    assert stopped.value.code == 2
+    code, _, error = vpbench_cli(command, "--results-dir", str(missing))
+    assert code == 2
     assert error == f"error: results folder {missing} does not exist; pass --results-dir DIR\n"
     assert not missing.exists()

@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-from vpbench.cli import main
-
 
 def vpbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -204,10 +202,8 @@ def test_the_end_of_run_table_shows_each_conventions_own_numbers_and_how_to_read
     assert "0-255" in CONVENTIONS["srvp-paper"].reading and "summed" in CONVENTIONS["openstl"].reading
 
 
-def test_a_data_root_or_runs_dir_under_a_file_is_one_line(tmp_path, monkeypatch, capsys):
+def test_a_data_root_or_runs_dir_under_a_file_is_one_line(tmp_path, vpbench_cli):
     """`data fetch --data-root FILE` and `sweep --jobs 2 --runs-dir FILE` ended in mkdir's NotADirectoryError."""
-    from vpbench.cli import main
-
     blocker = tmp_path / "afile"
     blocker.write_text("keep me")
     commands = {
@@ -217,12 +213,7 @@ def test_a_data_root_or_runs_dir_under_a_file_is_one_line(tmp_path, monkeypatch,
                        "--results-dir", str(tmp_path / "results")],
     }  # fmt: skip
     for option, arguments in commands.items():
-        monkeypatch.setattr(sys, "argv", ["vpbench", *arguments])
-        try:
-            main()
-        except SystemExit as stopped:
-            code = stopped.code
-        error = capsys.readouterr().err
+        code, _, error = vpbench_cli(*arguments)
         assert code == 2 and "Traceback" not in error, error
         assert f": {blocker} is a file, not a folder; pass another {option}\n" in error
     assert blocker.read_text() == "keep me"
@@ -238,22 +229,15 @@ def test_a_data_root_or_runs_dir_under_a_file_is_one_line(tmp_path, monkeypatch,
         (["run", "--model", "srvp", "--steps", "abc"], "Invalid value for '--steps'"),
     ],
 )
-def test_a_usage_error_click_finds_is_one_line_with_exit_code_2(monkeypatch, capsys, arguments, says):
+def test_a_usage_error_click_finds_is_one_line_with_exit_code_2(vpbench_cli, arguments, says):
     """Mistyped options and missing values are a user's mistake like any other: one line, not click's boxed
     usage message (DESIGN.md: one line on stderr naming what was wrong and what to do, exit code 2)."""
-    monkeypatch.setattr(sys, "argv", ["vpbench", *arguments])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    captured = capsys.readouterr()
-    assert stopped.value.code == 2
-    assert captured.out == "" and captured.err.count("\n") == 1
-    assert captured.err.startswith("error: ") and says in captured.err
+    code, out, error = vpbench_cli(*arguments)
+    assert code == 2 and out == "" and error.count("\n") == 1
+    assert error.startswith("error: ") and says in error
 
 
-def test_a_command_group_without_a_command_prints_its_help_and_help_exits_0(monkeypatch, capsys):
-    for arguments, code in ((["plot"], 2), (["plot", "--help"], 0)):
-        monkeypatch.setattr(sys, "argv", ["vpbench", *arguments])
-        with pytest.raises(SystemExit) as stopped:
-            main()
-        captured = capsys.readouterr()
-        assert stopped.value.code == code and "horizon" in captured.out and captured.err == ""
+def test_a_command_group_without_a_command_prints_its_help_and_help_exits_0(vpbench_cli):
+    for arguments, expected_code in ((["plot"], 2), (["plot", "--help"], 0)):
+        code, out, error = vpbench_cli(*arguments)
+        assert code == expected_code and "horizon" in out and error == ""

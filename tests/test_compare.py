@@ -6,14 +6,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from _records import make_record, store, variant_record
 
-from vpbench.cli import main
 from vpbench.errors import VpbenchError
 from vpbench.results.compare import compare_models, compare_records, comparison_lines, comparison_records
 from vpbench.results.store import load_records
@@ -123,29 +121,12 @@ def test_misaligned_per_sequence_files_are_refused(tmp_path):
         compare_models(load_records(tmp_path), "srvp", "convgru", tmp_path)
 
 
-def test_cli_compare_json_and_csv(tmp_path, monkeypatch, capsys):
+def test_cli_compare_json_and_csv(tmp_path, vpbench_cli):
     store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
     for fmt in ("json", "csv", "md", "rich"):
-        monkeypatch.setattr(
-            sys,
-            "argv",
-            [
-                "vpbench",
-                "compare",
-                "srvp",
-                "convgru",
-                "--results-dir",
-                str(tmp_path),
-                "--metric",
-                "mse,ssim",
-                "--format",
-                fmt,
-            ],
-        )
-        with pytest.raises(SystemExit) as stopped:
-            main()
-        assert stopped.value.code == 0
-        out = capsys.readouterr().out
+        arguments = ["srvp", "convgru", "--results-dir", str(tmp_path), "--metric", "mse,ssim", "--format", fmt]
+        code, out, _ = vpbench_cli("compare", *arguments)
+        assert code == 0
         if fmt == "json":
             rows = json.loads(out)
             assert [row["metric"] for row in rows] == ["mse", "ssim"] and rows[0]["p_value"] < 0.05

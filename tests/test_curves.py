@@ -8,13 +8,11 @@ import dataclasses
 import hashlib
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
 from _records import make_record, store
 
-from vpbench.cli import main
 from vpbench.errors import VpbenchError
 from vpbench.results.curves import extrapolate_crossings
 from vpbench.results.store import load_records
@@ -57,17 +55,14 @@ def test_bad_requests_are_one_line_errors(results):
         extrapolate_crossings(records, "loss", TableOptions(), "zeros", 1600, results)
 
 
-def test_cli_prints_each_models_crossing(results, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["vpbench", "extrapolate", "--results-dir", str(results)])
+def test_cli_prints_each_models_crossing(results, monkeypatch, vpbench_cli):
     monkeypatch.setenv("COLUMNS", "160")
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    out = capsys.readouterr().out
-    assert stopped.value.code in (None, 0), out
+    code, out, _ = vpbench_cli("extrapolate", "--results-dir", str(results))
+    assert code == 0, out
     assert "srvp" in out and " sequences" in out and "never (moving away)" in out
 
 
-def test_progress_draws_unfinished_runs_from_their_logs_beside_the_sanity_rows(tmp_path, monkeypatch, capsys):
+def test_progress_draws_unfinished_runs_from_their_logs_beside_the_sanity_rows(tmp_path, vpbench_cli):
     """`plot progress` watches a campaign: a finished run and one cut off mid-way (solid / dotted, labelled
     with its step), the stored sanity row as a line, written beside the runs, never under results/."""
     import shutil
@@ -97,12 +92,9 @@ def test_progress_draws_unfinished_runs_from_their_logs_beside_the_sanity_rows(t
     styles = {line.get_linestyle() for line in axes.lines}
     assert {"-", ":", "--"} <= styles
 
-    monkeypatch.setattr(sys, "argv", ["vpbench", "plot", "progress", "--runs-dir", str(tmp_path / "runs"),
-                                      "--formats", "png", "--results-dir", str(tmp_path / "results"),
-                                      "--fit", "--from-sequences", "8"])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code in (None, 0), capsys.readouterr().err
+    code, _, error = vpbench_cli("plot", "progress", "--runs-dir", str(tmp_path / "runs"), "--formats", "png",
+                                 "--results-dir", str(tmp_path / "results"), "--fit", "--from-sequences", "8")
+    assert code == 0, error
     assert (tmp_path / "runs" / "progress_ssim_sequences.png").is_file()
     assert not (tmp_path / "results" / "figures").exists()
 
@@ -166,7 +158,9 @@ def fake_run(runs_dir, model: str, law, test_size: int = 16, until: int = 4800, 
     (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
 
 
-def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sanity_row(tmp_path, monkeypatch, capsys):
+def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sanity_row(
+    tmp_path, vpbench_cli, monkeypatch
+):
     from vpbench.results.curves import extrapolate_runs, run_curves
 
     store(tmp_path / "results", [make_record("zeros", test_size=16)])
@@ -181,13 +175,10 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
     assert (predrnn.model, predrnn.points, predrnn.last_sequences, predrnn.fitted) == ("predrnn", 2, 2000, False)
     assert predrnn.slope is None and predrnn.sequences is None
 
-    monkeypatch.setattr(sys, "argv", ["vpbench", "extrapolate", "--runs-dir", str(tmp_path / "runs"),
-                                      "--results-dir", str(tmp_path / "results")])
     monkeypatch.setenv("COLUMNS", "160")
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    out = capsys.readouterr().out
-    assert stopped.value.code in (None, 0) and "srvp" in out and "validation ssim under" in out
+    code, out, _ = vpbench_cli("extrapolate", "--runs-dir", str(tmp_path / "runs"), "--results-dir",
+                               str(tmp_path / "results"))
+    assert code == 0 and "srvp" in out and "validation ssim under" in out
     assert "no fit: 2 of 3 points needed from 1,600 on" in out
 
     other = tmp_path / "other"

@@ -4,23 +4,10 @@ whole numbers, never `…`."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 from _records import make_record, store, store_samples
 
-from vpbench.cli import main
 from vpbench.results.store import load_records
-
-
-def run_cli(monkeypatch, capsys, *args, columns=None):
-    if columns:
-        monkeypatch.setenv("COLUMNS", str(columns))
-    monkeypatch.setattr(sys, "argv", ["vpbench", *args])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    captured = capsys.readouterr()
-    return stopped.value.code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -45,12 +32,12 @@ def _truncate(path):
         ["table", "--format", "md"],
     ],
 )
-def test_a_truncated_per_sequence_file_is_one_line_not_a_traceback(results, monkeypatch, capsys, command):
+def test_a_truncated_per_sequence_file_is_one_line_not_a_traceback(results, vpbench_cli, command):
     (path,) = results.glob("mmnist/srvp__*[0-9a-f].npz")
     _truncate(path)
     for sample in results.glob("mmnist/srvp__*.samples.npz"):
         _truncate(sample)
-    code, out, err = run_cli(monkeypatch, capsys, *command, "--results-dir", str(results))
+    code, out, err = vpbench_cli(*command, "--results-dir", str(results))
     assert code in (1, 2) and "Traceback" not in err
     message = err if code == 2 else out
     assert "srvp__" in message and ("damaged" in message or "corrupt" in message or "missing" in message)
@@ -67,7 +54,7 @@ def test_a_truncated_per_sequence_file_is_one_line_not_a_traceback(results, monk
     ],
 )
 @pytest.mark.parametrize(("where", "value"), [("overall", "x"), ("overall", None), ("per_horizon", ["x"])])
-def test_a_hand_edited_metric_names_the_record_not_a_traceback(results, monkeypatch, capsys, command, where, value):
+def test_a_hand_edited_metric_names_the_record_not_a_traceback(results, vpbench_cli, command, where, value):
     """A metric edited to a non-number ended in float()'s ValueError (table, compare) or a KeyError (check)."""
     import json
 
@@ -75,7 +62,7 @@ def test_a_hand_edited_metric_names_the_record_not_a_traceback(results, monkeypa
     data = json.loads(path.read_text())
     data["metrics"]["vpbench"][where]["ssim"] = value
     path.write_text(json.dumps(data))
-    code, out, err = run_cli(monkeypatch, capsys, *command, "--results-dir", str(results))
+    code, out, err = vpbench_cli(*command, "--results-dir", str(results))
     assert code in (1, 2) and "Traceback" not in err
     message = err if code == 2 else out
     assert path.name in message.replace("\n", "") and "not a" in message and "restore the record" in message
@@ -95,18 +82,18 @@ def test_compare_leaves_out_ci_fixtures_as_table_does(tmp_path):
     assert fixture.record_a.model.preset == "smoke"
 
 
-def test_an_80_column_terminal_gets_every_number_whole(results, monkeypatch, capsys):
+def test_an_80_column_terminal_gets_every_number_whole(results, monkeypatch, vpbench_cli):
     monkeypatch.setattr("vpbench.cli.tables.stdout", __import__("rich.console").console.Console(width=80))
-    code, out, _ = run_cli(monkeypatch, capsys, "table", "--format", "rich", "--results-dir", str(results))
-    assert code is None or code == 0
+    code, out, _ = vpbench_cli("table", "--format", "rich", "--results-dir", str(results))
+    assert code == 0
     assert "…" not in out
     srvp = load_records(results)[0]
     assert f"{srvp.metrics['vpbench']['overall']['mse']:.5f}"[:6] in out
 
 
-def test_compare_in_an_80_column_terminal_falls_back_to_whole_numbers(results, monkeypatch, capsys):
+def test_compare_in_an_80_column_terminal_falls_back_to_whole_numbers(results, monkeypatch, vpbench_cli):
     monkeypatch.setattr("vpbench.cli.tables.stdout", __import__("rich.console").console.Console(width=80))
-    code, out, _ = run_cli(monkeypatch, capsys, "compare", "srvp", "convgru", "--results-dir", str(results))
-    assert code is None or code == 0
+    code, out, _ = vpbench_cli("compare", "srvp", "convgru", "--results-dir", str(results))
+    assert code == 0
     assert "…" not in out
     assert "| convention | metric | srvp | convgru |" in out  # the Markdown layout, every cell whole

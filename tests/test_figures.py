@@ -4,13 +4,11 @@ that is missing, drawn from other records than the stored ones, or declared by n
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from _engine_helpers import SMOKE_MODEL, smoke_config
 from _records import leaderboard_records, make_record, store
 
-from vpbench.cli import main
 from vpbench.engine.suite import load_suite
 from vpbench.errors import VpbenchError
 from vpbench.gate import run_check
@@ -19,13 +17,6 @@ from vpbench.results.store import load_records
 from vpbench.results.table import TableOptions
 
 HORIZON = FigureSpec("horizon", TableOptions(dataset="mmnist", protocol="10->10", preset="small", steps=300), "ssim")
-
-
-def run_cli(monkeypatch, *args) -> int:
-    monkeypatch.setattr(sys, "argv", ["vpbench", *args])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    return stopped.value.code
 
 
 def test_a_figure_drawn_from_other_records_is_stale_until_rendered_again(tmp_path):
@@ -112,12 +103,12 @@ def test_sanity_rows_alone_are_not_drawn_and_not_required(tmp_path):
     assert stale_figures([HORIZON], load_records(results), results) == []
 
 
-def test_the_default_name_of_plot_is_the_declared_name(tmp_path, monkeypatch):
+def test_the_default_name_of_plot_is_the_declared_name(tmp_path, vpbench_cli):
     """`vpbench plot` and `vpbench render` name a figure alike, so a declared figure can be drawn by hand."""
     results = tmp_path / "results"
     store(results, leaderboard_records(("convgru", "zeros"), test_size=16))
     args = ("--dataset", "mmnist", "--preset", "small", "--steps", "300", "--protocol", "10->10")
-    assert run_cli(monkeypatch, "plot", "horizon", *args, "--metric", "ssim", "--results-dir", str(results)) == 0
+    assert vpbench_cli("plot", "horizon", *args, "--metric", "ssim", "--results-dir", str(results)).code == 0
     assert (results / "figures" / f"{HORIZON.name()}.png").exists()
     curves = FigureSpec("curves", HORIZON.options, "mse", "time")
     assert curves.name() == "curves_mmnist_10-10_mse_time_300steps"
@@ -143,7 +134,7 @@ def test_a_bad_figure_declaration_is_one_line_naming_the_entry(tmp_path, figure,
     assert "\n" not in str(error.value)
 
 
-def test_check_fails_on_an_undrawn_figure_and_render_mends_it(tmp_path, monkeypatch):
+def test_check_fails_on_an_undrawn_figure_and_render_mends_it(tmp_path, vpbench_cli):
     from vpbench.engine.run import run
 
     results = tmp_path / "results"
@@ -153,7 +144,7 @@ def test_check_fails_on_an_undrawn_figure_and_render_mends_it(tmp_path, monkeypa
              "pending": [SMOKE_MODEL], "figures": [{"plot": "horizon", "protocol": "4->4", "metric": "mse"}]}
     (results / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
     run(smoke_config(tmp_path, model="zeros", checkpoint_every=None, data_options={}))
-    assert run_cli(monkeypatch, "render", "--results-dir", str(results)) == 0
+    assert vpbench_cli("render", "--results-dir", str(results)).code == 0
     assert run_check(results, rerun=False).ok  # sanity rows only: nothing to draw yet, nothing missing
 
     entry["pending"] = []
@@ -162,7 +153,7 @@ def test_check_fails_on_an_undrawn_figure_and_render_mends_it(tmp_path, monkeypa
     report = run_check(results, rerun=False)
     figure = "figures/horizon_synthetic_4-4_mse_12steps"
     assert (figure, "figure") in {(finding.where, finding.check) for finding in report.findings}
-    assert run_cli(monkeypatch, "render", "--results-dir", str(results)) == 0
+    assert vpbench_cli("render", "--results-dir", str(results)).code == 0
     assert run_check(results, rerun=False).ok
 
 
@@ -182,9 +173,9 @@ def _campaign(tmp_path):
     return results, elsewhere
 
 
-def test_land_copies_declared_records_takes_them_off_pending_and_redraws(tmp_path, monkeypatch):
+def test_land_copies_declared_records_takes_them_off_pending_and_redraws(tmp_path, vpbench_cli):
     results, elsewhere = _campaign(tmp_path)
-    assert run_cli(monkeypatch, "land", str(elsewhere), "--results-dir", str(results)) == 0
+    assert vpbench_cli("land", str(elsewhere), "--results-dir", str(results)).code == 0
     landed = sorted(path.name for path in (results / "synthetic").iterdir() if SMOKE_MODEL in path.name)
     assert landed == sorted(path.name for path in (elsewhere / "synthetic").iterdir() if SMOKE_MODEL in path.name)
     assert not any("last-frame" in path.name for path in (results / "synthetic").iterdir())  # not declared

@@ -97,12 +97,10 @@ def test_training_loss_and_gradient_norm_match_openstl(name, monkeypatch):
     assert gradient_norm.item() == pytest.approx(golden["grad_norm"].item(), abs=TOLERANCE, rel=0)
 
 
-def test_vpbench_eval_from_openstl_scores_the_reference_weights(tmp_path, monkeypatch):
+def test_vpbench_eval_from_openstl_scores_the_reference_weights(tmp_path, vpbench_cli, monkeypatch):
     """`vpbench eval --checkpoint their.pth --from openstl` loads an OpenSTL-layout state_dict (the golden
     configuration's) and scores exactly the model whose predictions equal OpenSTL's (tests above)."""
-    import sys
 
-    from vpbench.cli import main
     from vpbench.data import open_split
     from vpbench.engine.distributed import Distributed
     from vpbench.engine.evaluator import evaluate
@@ -118,16 +116,13 @@ def test_vpbench_eval_from_openstl_scores_the_reference_weights(tmp_path, monkey
     model_options = [
         f"--model-option={key}={config[key]}" for key in ("patch_size", "num_layers", "hidden_channels", "filter_size")
     ]
-    argv = [
-        "vpbench", "eval", "--checkpoint", str(tmp_path / "their.pth"), "--from", "openstl", "--model", "convlstm",
+    arguments = [
+        "eval", "--checkpoint", str(tmp_path / "their.pth"), "--from", "openstl", "--model", "convlstm",
         "--preset", "smoke", "--dataset", "synthetic", "--protocol", protocol, "--device", "cpu",
         "--results-dir", str(tmp_path / "results"), *options, *model_options,
     ]  # fmt: skip
-    monkeypatch.setattr(sys, "argv", argv)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as finished:
-        main()
-    assert finished.value.code == 0
+    assert vpbench_cli(*arguments).code == 0
     (record,) = load_records(tmp_path / "results")
     assert record.training.trained and "--from openstl" in record.training.budget
     assert record.model.config["hidden_channels"] == config["hidden_channels"]

@@ -95,29 +95,21 @@ def test_arrays_of_the_wrong_rank_are_refused(arrays):
 
 
 def test_score_names_a_missing_cuda_device_in_one_line_and_prints_a_conventions_notes(
-    arrays, tmp_path, monkeypatch, capsys
+    arrays, tmp_path, monkeypatch, vpbench_cli
 ):
     """`score --device cuda` on a machine without CUDA ended in torch's AssertionError traceback; srvp-paper's
     SSIM of fewer than 7 sequences printed nan without the note that says why."""
-    import sys
 
     import torch
 
-    from vpbench.cli import main
 
     prediction, target = arrays
     np.save(tmp_path / "p.npy", prediction[:3])
     np.save(tmp_path / "t.npy", target[:3])
-    arguments = ["vpbench", "score", "--pred", str(tmp_path / "p.npy"), "--target", str(tmp_path / "t.npy")]
+    arguments = ["score", "--pred", str(tmp_path / "p.npy"), "--target", str(tmp_path / "t.npy")]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(sys, "argv", [*arguments, "--device", "cuda"])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code == 2
-    error = capsys.readouterr().err
+    code, _, error = vpbench_cli(*arguments, "--device", "cuda")
+    assert code == 2
     assert error == "error: --device cuda was asked for but no CUDA device is available; use --device cpu\n"
-    monkeypatch.setattr(sys, "argv", [*arguments, "--device", "cpu"])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    output = capsys.readouterr().out
-    assert stopped.value.code == 0 and "note: srvp-paper SSIM needs at least 7 sequences" in output
+    code, output, _ = vpbench_cli(*arguments, "--device", "cpu")
+    assert code == 0 and "note: srvp-paper SSIM needs at least 7 sequences" in output

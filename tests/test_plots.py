@@ -3,8 +3,6 @@ legibly (no overlapping labels), and only one test setting per figure."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 from _records import leaderboard_records, make_record, store, store_samples, variant_record
@@ -12,7 +10,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 from matplotlib.text import Annotation, Text
 
-from vpbench.cli import main
 from vpbench.errors import VpbenchError
 from vpbench.results.plots import (
     efficiency_figure,
@@ -105,7 +102,7 @@ def test_efficiency_figure_labels_points_and_turns_parameter_free_models_into_li
     assert len(horizontal) >= 2
 
 
-def test_a_figure_refuses_a_y_axis_without_per_prediction_values_in_one_line(results, tmp_path, monkeypatch, capsys):
+def test_a_figure_refuses_a_y_axis_without_per_prediction_values_in_one_line(results, tmp_path, vpbench_cli):
     """`plot efficiency --metric macs` (or params) ended in a StopIteration traceback, and `plot horizon
     --metric macs` said no record had MACs while listing macs as available."""
     results_dir, records = results
@@ -115,13 +112,9 @@ def test_a_figure_refuses_a_y_axis_without_per_prediction_values_in_one_line(res
         with pytest.raises(VpbenchError, match=rf"the per-horizon figure shows one of .*; not '{metric}'"):
             horizon_figure(records, metric, ONE_SETTING, results_dir)
     assert efficiency_figure(records, "SSIM", ONE_SETTING, results_dir).axes  # case as `table` takes it
-    arguments = ["vpbench", "plot", "efficiency", "--metric", "macs", "--results-dir", str(results_dir),
-                 "--protocol", "10->10", "--output", str(tmp_path / "efficiency")]  # fmt: skip
-    monkeypatch.setattr(sys, "argv", arguments)
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    error = capsys.readouterr().err
-    assert stopped.value.code == 2 and error.count("\n") == 1 and "Traceback" not in error
+    code, _, error = vpbench_cli("plot", "efficiency", "--metric", "macs", "--results-dir", str(results_dir),
+                                 "--protocol", "10->10", "--output", str(tmp_path / "efficiency"))
+    assert code == 2 and error.count("\n") == 1 and "Traceback" not in error
     assert not list(tmp_path.glob("efficiency*"))
 
 
@@ -173,7 +166,7 @@ def test_a_figure_shows_one_test_setting(results):
         horizon_figure(records, "ssim", TableOptions(), results_dir)
 
 
-def test_a_second_budget_needs_steps_and_gets_its_own_figure_name(tmp_path, monkeypatch, capsys):
+def test_a_second_budget_needs_steps_and_gets_its_own_figure_name(tmp_path, vpbench_cli):
     """Once a longer track lands beside the first, a figure must say which budget it shows."""
     store(tmp_path, leaderboard_records(("srvp", "convgru", "zeros"), test_size=16))
     store(tmp_path, leaderboard_records(("srvp", "convgru"), test_size=16, steps=3000))
@@ -182,11 +175,9 @@ def test_a_second_budget_needs_steps_and_gets_its_own_figure_name(tmp_path, monk
         horizon_figure(records, "ssim", ONE_SETTING, tmp_path)
     figure = horizon_figure(records, "ssim", TableOptions(dataset="mmnist", protocol="10->10", steps=3000), tmp_path)
     assert "budget 3000 steps x 8" in figure.axes[0].get_title()
-    monkeypatch.setattr(sys, "argv", ["vpbench", "plot", "horizon", "--metric", "ssim", "--steps", "3000",
-                                      "--formats", "png", "--results-dir", str(tmp_path)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code in (0, None), capsys.readouterr().err
+    code, _, error = vpbench_cli("plot", "horizon", "--metric", "ssim", "--steps", "3000", "--formats", "png",
+                                 "--results-dir", str(tmp_path))
+    assert code == 0, error
     assert (tmp_path / "figures" / "horizon_ssim_3000steps.png").is_file()
 
 
@@ -210,31 +201,12 @@ def test_spread_keeps_labels_apart_and_in_range():
     assert max(placed) <= 1.0 and placed[3] == pytest.approx(0.10)  # an isolated label does not move
 
 
-def test_cli_plot_samples_writes_both_formats(results, tmp_path, monkeypatch, capsys):
+def test_cli_plot_samples_writes_both_formats(results, tmp_path, vpbench_cli):
     results_dir, _ = results
     stem = tmp_path / "grid"
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [
-            "vpbench",
-            "plot",
-            "samples",
-            "--results-dir",
-            str(results_dir),
-            "--protocol",
-            "10->10",
-            "--index",
-            "0",
-            "--max-frames",
-            "3",
-            "--output",
-            str(stem),
-        ],
-    )
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code == 0
+    code, _, error = vpbench_cli("plot", "samples", "--results-dir", str(results_dir), "--protocol", "10->10",
+                                 "--index", "0", "--max-frames", "3", "--output", str(stem))
+    assert code == 0, error
     assert (tmp_path / "grid.png").stat().st_size > 0 and (tmp_path / "grid.pdf").stat().st_size > 0
 
 
@@ -265,17 +237,13 @@ def test_two_runs_of_one_model_are_drawn_in_two_colours(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["plot", "horizon", "--metric", "ssim"], ["table", "--metric", "ssim"]])
-def test_an_output_path_under_a_file_is_one_line(results, tmp_path, monkeypatch, capsys, command):
+def test_an_output_path_under_a_file_is_one_line(results, tmp_path, vpbench_cli, command):
     """`--output somefile/name` ended in mkdir's FileExistsError traceback (figures and tables alike)."""
     results_dir, _ = results
     blocker = tmp_path / "afile"
     blocker.write_text("keep me")
     output = blocker / "sub" / "name.md"
-    arguments = ["vpbench", *command, "--results-dir", str(results_dir), "--protocol", "10->10", "-o", str(output)]
-    monkeypatch.setattr(sys, "argv", arguments)
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    error = capsys.readouterr().err
-    assert stopped.value.code == 2
+    code, _, error = vpbench_cli(*command, "--results-dir", str(results_dir), "--protocol", "10->10", "-o", str(output))
+    assert code == 2
     assert error == f"error: cannot write {output}: {blocker} is a file, not a folder; pass another --output\n"
     assert blocker.read_text() == "keep me"

@@ -203,7 +203,7 @@ def test_sigterm_outside_training_ends_a_command_as_ctrl_c_does(monkeypatch, cap
     message); it is now the one-line interruption of Ctrl-C, exit 130. A caller's SIG_IGN is kept."""
     import vpbench.cli as cli
 
-    def command_that_gets_killed():
+    def command_that_gets_killed(**options):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises long before this ends
         raise AssertionError("SIGTERM did not end the command")
@@ -217,8 +217,9 @@ def test_sigterm_outside_training_ends_a_command_as_ctrl_c_does(monkeypatch, cap
         assert "interrupted outside training and evaluation" in capsys.readouterr().err
 
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        monkeypatch.setattr(cli, "app", lambda: None)
-        cli.main()
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        monkeypatch.setattr(cli, "app", lambda **options: None)
+        with pytest.raises(SystemExit) as stopped:
+            cli.main()
+        assert stopped.value.code == 0 and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)

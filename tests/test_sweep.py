@@ -114,13 +114,11 @@ def test_suite_models_and_entries_that_are_not_declared_are_refused(tmp_path):
 
 
 
-def test_a_suite_run_takes_a_thread_count_but_refuses_settings_the_suite_fixes(tmp_path, monkeypatch, capsys):
+def test_a_suite_run_takes_a_thread_count_but_refuses_settings_the_suite_fixes(tmp_path, vpbench_cli):
     """`--threads 2` with `--suite` gives a lone long run both cores (it once was silently ignored: the run
     trained on one thread); `--steps` and the like would train another budget than the suite declares, so they
     are one-line errors rather than ignored."""
-    import sys
 
-    from vpbench.cli import main
     from vpbench.engine.spec import resolve_spec
 
     entries = _two_entry_suite(tmp_path)
@@ -128,37 +126,25 @@ def test_a_suite_run_takes_a_thread_count_but_refuses_settings_the_suite_fixes(t
     assert two.threads == 2 and resolve_spec(two, "cpu").threads == 2
     assert resolve_spec(two, "cpu").spec_hash == resolve_spec(one, "cpu").spec_hash  # the same run, resumable
     for given in (["--steps", "100"], ["--preset", "small", "--seed", "1"]):
-        monkeypatch.setattr(sys, "argv", ["vpbench", "sweep", "--suite", str(tmp_path / "suite.json"), *given])
-        with pytest.raises(SystemExit) as stopped:
-            main()
-        error = capsys.readouterr().err
-        assert stopped.value.code == 2 and "with --suite: the suite fixes every run's settings" in error
+        code, _, error = vpbench_cli("sweep", "--suite", str(tmp_path / "suite.json"), *given)
+        assert code == 2 and "with --suite: the suite fixes every run's settings" in error
         assert all(option in error for option in given if option.startswith("--"))
 
 
 @pytest.mark.parametrize("models", ["", " , "])
-def test_an_empty_models_list_is_refused_not_read_as_all(tmp_path, monkeypatch, capsys, models):
+def test_an_empty_models_list_is_refused_not_read_as_all(tmp_path, vpbench_cli, models):
     """`--models "$EMPTY"` started the whole grid of thirteen models, as the default 'all' does."""
-    import sys
-
-    from vpbench.cli import main
-
     folders = ["--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs")]
-    arguments = ["vpbench", "sweep", "--models", models, "--dataset", "synthetic", "--steps", "1", *folders]
-    monkeypatch.setattr(sys, "argv", arguments)
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    assert stopped.value.code == 2
-    assert capsys.readouterr().err == f"error: --models {models!r} names no model; give a,b,... or 'all'\n"
+    code, _, error = vpbench_cli("sweep", "--models", models, "--dataset", "synthetic", "--steps", "1", *folders)
+    assert code == 2
+    assert error == f"error: --models {models!r} names no model; give a,b,... or 'all'\n"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
 
 
-def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypatch, capsys):
+def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, vpbench_cli):
     """`sweep --plan` (a campaign's status): stored, trained awaiting evaluation, at step k of N with the
     pace from the training log, or not started; it trains nothing and writes nothing."""
-    import sys
 
-    from vpbench.cli import main
     from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
     from vpbench.engine.sweep import progress
 
@@ -194,15 +180,12 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, monkeypa
     assert "; not running," in progress(convgru)
 
     before = sorted(path.name for path in tmp_path.rglob("*"))
-    monkeypatch.setattr(sys, "argv", ["vpbench", "sweep", "--dataset", "synthetic", "--models", "convgru,convlstm",
-                                      "--preset", "smoke", "--protocol", "4->4", "--steps", "12", "--batch-size", "4",
-                                      "--test-size", "16", "--val-size", "8", "--val-every", "4",
-                                      "--data-option", "size=64", "--device", "cpu", "--plan",
-                                      "--results-dir", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs")])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    out = capsys.readouterr().out
-    assert stopped.value.code in (None, 0), out
+    code, out, _ = vpbench_cli("sweep", "--dataset", "synthetic", "--models", "convgru,convlstm", "--preset", "smoke",
+                               "--protocol", "4->4", "--steps", "12", "--batch-size", "4", "--test-size", "16",
+                               "--val-size", "8", "--val-every", "4", "--data-option", "size=64", "--device", "cpu",
+                               "--plan", "--results-dir", str(tmp_path / "results"),
+                               "--runs-dir", str(tmp_path / "runs"))
+    assert code == 0, out
     assert "convgru (seed 42, spec " in out and "checkpointed at step 4 of 12" in out and "convlstm" in out
     assert out.splitlines()[-1].startswith("training left: about ")  # the campaign total closes the plan
     assert out.splitlines()[-1].endswith("no pace measured for convlstm (not counted)")

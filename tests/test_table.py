@@ -4,14 +4,12 @@ intervals, relative change, published reference rows, and the four renderers."""
 from __future__ import annotations
 
 import io
-import sys
 
 import pandas as pd
 import pytest
 from _records import leaderboard_records, make_record, store
 from rich.console import Console
 
-from vpbench.cli import main
 from vpbench.errors import VpbenchError
 from vpbench.results.references import REFERENCE_ROWS, reference_rows
 from vpbench.results.render import (
@@ -259,18 +257,9 @@ def test_number_format_is_stable():
     assert format_number(float("inf"), metric_column("psnr")) == "inf"
 
 
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["vpbench", *args])
-    with pytest.raises(SystemExit) as stopped:
-        main()
-    return stopped.value.code, capsys.readouterr()
-
-
-def test_cli_table_prints_markdown_and_reports_bad_input_in_one_line(results, monkeypatch, capsys):
+def test_cli_table_prints_markdown_and_reports_bad_input_in_one_line(results, vpbench_cli):
     results_dir, _ = results
-    code, out = run_cli(
-        monkeypatch,
-        capsys,
+    code, out, _ = vpbench_cli(
         "table",
         "--results-dir",
         str(results_dir),
@@ -283,9 +272,9 @@ def test_cli_table_prints_markdown_and_reports_bad_input_in_one_line(results, mo
         "md",
     )
     assert code == 0
-    assert "SRVP (published, SRVP paper)" in out.out and "| srvp |" in out.out
-    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(results_dir), "--metric", "ssmi")
-    assert code == 2 and "did you mean 'ssim'" in out.err and "Traceback" not in out.err
+    assert "SRVP (published, SRVP paper)" in out and "| srvp |" in out
+    code, _, error = vpbench_cli("table", "--results-dir", str(results_dir), "--metric", "ssmi")
+    assert code == 2 and "did you mean 'ssim'" in error and "Traceback" not in error
 
 
 def test_single_record_sections_mark_no_best(tmp_path):
@@ -345,7 +334,7 @@ def test_a_sanity_row_ahead_of_every_trained_model_is_named_in_a_note(tmp_path):
     assert not [note for note in section.notes if "better than every trained model" in note]
 
 
-def test_a_section_of_a_suite_entry_still_filling_names_its_missing_models(tmp_path, monkeypatch, capsys):
+def test_a_section_of_a_suite_entry_still_filling_names_its_missing_models(tmp_path, vpbench_cli):
     """A half-stored campaign's table marks a best model among the few stored; both `vpbench table` and the
     leaderboard must say which declared models are missing there, and only in that entry's sections."""
     import json
@@ -356,20 +345,20 @@ def test_a_section_of_a_suite_entry_still_filling_names_its_missing_models(tmp_p
              "models": ["zeros", "srvp", "predrnn", "convgru", "mim"], "pending": ["convgru", "mim"],
              "protocols": ["10->10"]}
     (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
-    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(tmp_path), "--metric", "ssim",
-                        "--convention", "vpbench", "--format", "md")
+    code, out, _ = vpbench_cli("table", "--results-dir", str(tmp_path), "--metric", "ssim",
+                               "--convention", "vpbench", "--format", "md")
     assert code == 0
-    sections = out.out.split("### ")[1:]
+    sections = out.split("### ")[1:]
     assert len(sections) == 2 and "300 steps" in sections[0] and "10000 steps" in sections[1]
     note = "- incomplete: 2 models of the suite entry `long` not stored yet (convgru, mim); ranks and best marks"
     assert note not in sections[0] and note in sections[1]
     entry["pending"] = ["mim"]  # one missing: singular
     (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
-    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(tmp_path), "--metric", "ssim",
-                        "--convention", "vpbench", "--format", "md")
-    assert "- incomplete: 1 model of the suite entry `long` not stored yet (mim);" in out.out
+    code, out, _ = vpbench_cli("table", "--results-dir", str(tmp_path), "--metric", "ssim",
+                               "--convention", "vpbench", "--format", "md")
+    assert "- incomplete: 1 model of the suite entry `long` not stored yet (mim);" in out
     entry["pending"] = []  # complete: no note
     (tmp_path / "suite.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
-    code, out = run_cli(monkeypatch, capsys, "table", "--results-dir", str(tmp_path), "--metric", "ssim",
-                        "--convention", "vpbench", "--format", "md")
-    assert code == 0 and "incomplete" not in out.out
+    code, out, _ = vpbench_cli("table", "--results-dir", str(tmp_path), "--metric", "ssim",
+                               "--convention", "vpbench", "--format", "md")
+    assert code == 0 and "incomplete" not in out
