@@ -223,3 +223,16 @@ def test_sigterm_outside_training_ends_a_command_as_ctrl_c_does(monkeypatch, cap
         assert stopped.value.code == 0 and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_ctrl_c_in_a_command_is_the_one_line_interruption(tmp_path, monkeypatch, vpbench_cli):
+    """click catches a Ctrl-C inside a command itself and exits 130 in silence; the user gets the same line
+    as for a Ctrl-C anywhere else."""
+    import vpbench.results.store as store
+
+    def interrupted(*arguments, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "load_records", interrupted)  # `table` imports it when it runs
+    code, out, error = vpbench_cli("table", "--results-dir", str(tmp_path))
+    assert (code, out, error) == (130, "", "interrupted\n")

@@ -44,7 +44,10 @@ def main() -> None:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)
-    # No command returns a value: what comes back is the code of a `typer.Exit` (None when a command ends).
+    # No command returns a value: what comes back is the code of a `typer.Exit` (None when a command ends),
+    # or 130 when click caught a Ctrl-C itself.
+    if code == 130:
+        stderr.print("interrupted")
     sys.exit(code if isinstance(code, int) else 0)
 
 
