@@ -267,3 +267,13 @@ def test_variants_with_many_differences_go_by_spec_and_the_differences_are_writt
     [section] = build_table(records, TableOptions(), tmp_path).sections
     assert sorted(row.label for row in section.rows) == [f"srvp#{spec}", "srvp#abcdef01"]
     assert "srvp#abcdef01: hidden=16, dropout=0.5, attention_dropout=0.2" in section.notes
+
+
+def test_a_record_compared_with_itself_is_refused(tmp_path):
+    """`compare srvp srvp` printed a difference of 0 with p = 1 as if two runs had been compared."""
+    store(tmp_path, [make_record("srvp", test_size=16), make_record("convgru", test_size=16)])
+    records = load_records(tmp_path)
+    (srvp,) = [record for record in records if record.model.name == "srvp"]
+    for name in ("srvp", f"srvp#{srvp.spec_hash[:8]}"):
+        with pytest.raises(VpbenchError, match=rf"^both names select the same record \({srvp.record_id}\); "):
+            compare_models(records, "srvp", name, tmp_path)

@@ -187,6 +187,12 @@ def test_land_copies_declared_records_takes_them_off_pending_and_redraws(tmp_pat
 
     again = land(elsewhere, results)
     assert again.copied == [] and len(again.already_stored) == 1 and again.no_longer_pending == []
+    # A mistyped source was "no result records under X (expected X/<dataset>/<record id>.json)", even for a file.
+    code, _, error = vpbench_cli("land", str(tmp_path / "elswhere"), "--results-dir", str(results))
+    assert code == 2 and error == f"error: {tmp_path / 'elswhere'} does not exist; give a results folder made by " \
+        "`vpbench run` or `sweep` elsewhere\n"
+    code, _, error = vpbench_cli("land", str(results / "suite.json"), "--results-dir", str(results))
+    assert code == 2 and f"{results / 'suite.json'} is a file, not a results folder" in error
 
 
 def test_land_never_replaces_a_stored_record_nor_brings_a_damaged_one(tmp_path):

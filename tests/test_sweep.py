@@ -109,7 +109,7 @@ def test_suite_models_and_entries_that_are_not_declared_are_refused(tmp_path):
     entries = _two_entry_suite(tmp_path)
     with pytest.raises(VpbenchError, match=r"--models \['convlstm'\] not in the chosen suite entries"):
         select_configs(entries, ["b"], ["convlstm"], tmp_path)
-    with pytest.raises(VpbenchError, match=r"--entry \['c'\] not in the suite"):
+    with pytest.raises(VpbenchError, match=r"^unknown suite entry 'c'\. Valid suite entries: a, b$"):
         select_configs(entries, ["c"], None, tmp_path)
 
 

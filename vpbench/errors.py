@@ -42,4 +42,5 @@ def unknown_name(kind: str, name: str, valid: Iterable[str], owner: str = "") ->
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else "."
     whose = f" of {owner}" if owner else ""
-    return VpbenchError(f"unknown {kind} '{name}'{whose}{hint} Valid {kind}s: {', '.join(valid)}")
+    kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"  # suite entry -> suite entries
+    return VpbenchError(f"unknown {kind} '{name}'{whose}{hint} Valid {kinds}: {', '.join(valid)}")

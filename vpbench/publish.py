@@ -56,11 +56,14 @@ def land(source: Path, results_dir: Path, models: list[str] | None = None, data_
     before the JSON that names them, each atomically, as the store writes them.
     """
     source, results_dir = Path(source), Path(results_dir)
+    if not source.is_dir():
+        what = "is a file, not" if source.exists() else "does not exist; give"
+        raise VpbenchError(f"{source} {what} a results folder made by `vpbench run` or `sweep` elsewhere")
     if not suite_path(results_dir).exists():
         raise VpbenchError(f"{results_dir} has no {suite_path(results_dir).name}: land needs the suite that declares "
                            "the records")
     _, _, declared, entries = check_suite(results_dir, data_root)
-    paths = sorted(source.glob("*/*.json")) if source.is_dir() else []
+    paths = sorted(source.glob("*/*.json"))
     if not paths:
         raise VpbenchError(f"no result records under {source} (expected {source}/<dataset>/<record id>.json)")
     candidates = []

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vpbench.engine.config import RunConfig
-from vpbench.errors import VpbenchError
+from vpbench.errors import VpbenchError, unknown_name
 
 SUITE_NAME = "suite.json"
 RUN_FIELDS = (
@@ -162,9 +162,9 @@ def select_configs(
     `models` names them (so a long campaign can put its cheapest models first and land them first). `threads`
     overrides the entries' thread count: it is how a run executes, not part of its spec (a one-job sweep may
     give its model both cores to finish it sooner)."""
-    unknown = set(entry_names or []) - {entry.name for entry in entries}
-    if unknown:
-        raise VpbenchError(f"--entry {sorted(unknown)} not in the suite; entries: {[e.name for e in entries]}")
+    for name in entry_names or []:
+        if name not in {entry.name for entry in entries}:
+            raise unknown_name("suite entry", name, [entry.name for entry in entries])
     chosen = [entry for entry in entries if not entry_names or entry.name in entry_names]
     declared = {model for entry in chosen for model in entry.models}
     undeclared = sorted(set(models or ()) - declared)

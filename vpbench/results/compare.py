@@ -240,6 +240,11 @@ def compare_models(
                     "as listed, or add --preset, --seed or --steps"
                 )
             pair.append(found[0])
+        if pair[0].record_id == pair[1].record_id:  # `compare srvp srvp`: a difference of 0, p = 1, says nothing
+            raise VpbenchError(
+                f"both names select the same record ({pair[0].record_id}); compare two runs: another model, "
+                "or the same model as MODEL@STEPS or MODEL#SPEC"
+            )
         comparisons.append(compare_records(pair[0], pair[1], results_dir, conventions, metrics, sequences))
     return comparisons
 
