@@ -161,3 +161,15 @@ def test_realistic_errors_keep_every_value_finite():
     for convention in CONVENTION_NAMES:
         for value in result[convention]["overall"].values():
             assert isinstance(value, float)
+
+
+def test_an_all_nan_prediction_file_is_one_line_without_numpys_warning(tmp_path, vpbench_cli, recwarn):
+    """The range check's nanmin printed numpy's "All-NaN slice encountered" warning above the error."""
+    np.save(tmp_path / "prediction.npy", np.full((2, 3, 8, 8), np.nan, np.float32))
+    np.save(tmp_path / "target.npy", np.zeros((2, 3, 8, 8), np.float32))
+    code, out, error = vpbench_cli("score", "--pred", str(tmp_path / "prediction.npy"),
+                                   "--target", str(tmp_path / "target.npy"))  # fmt: skip
+    assert code == 2 and out == ""
+    assert error == "error: prediction contains 384 non-finite values (NaN or Inf); the first is at sequence 0, " \
+        "frame 0, channel 0, row 0, column 0\n"
+    assert [str(warning.message) for warning in recwarn] == []  # outside pytest it reaches stderr
