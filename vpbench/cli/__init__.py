@@ -41,11 +41,10 @@ def main() -> None:
     except VpbenchError as error:
         stderr.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        stderr.print("interrupted")
-        sys.exit(130)
+    except KeyboardInterrupt:  # outside the command (click turns one inside it into exit code 130)
+        code = 130
     # No command returns a value: what comes back is the code of a `typer.Exit` (None when a command ends),
-    # or 130 when click caught a Ctrl-C itself.
+    # or 130 after a Ctrl-C.
     if code == 130:
         stderr.print("interrupted")
     sys.exit(code if isinstance(code, int) else 0)

@@ -162,9 +162,10 @@ def select_configs(
     `models` names them (so a long campaign can put its cheapest models first and land them first). `threads`
     overrides the entries' thread count: it is how a run executes, not part of its spec (a one-job sweep may
     give its model both cores to finish it sooner)."""
+    known = [entry.name for entry in entries]
     for name in entry_names or []:
-        if name not in {entry.name for entry in entries}:
-            raise unknown_name("suite entry", name, [entry.name for entry in entries])
+        if name not in known:
+            raise unknown_name("suite entry", name, known)
     chosen = [entry for entry in entries if not entry_names or entry.name in entry_names]
     declared = {model for entry in chosen for model in entry.models}
     undeclared = sorted(set(models or ()) - declared)
