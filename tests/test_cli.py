@@ -224,7 +224,8 @@ def test_a_data_root_or_runs_dir_under_a_file_is_one_line(tmp_path, vpbench_cli)
     [
         (["tabel"], "No such command 'tabel'. Did you mean 'table'? See 'vpbench --help'"),
         (["table", "--seed", "1"], "No such option: --seed (Possible options: --steps, --vs); see 'vpbench table"),
-        (["table", "--metric"], "Option '--metric' requires an argument"),
+        (["table", "--metric"], "Option '--metric' requires an argument; see 'vpbench table --help'"),
+        (["plot", "horizon", "--metric"], "Option '--metric' requires an argument; see 'vpbench plot horizon --help'"),
         (["plot", "horizon", "--metrc", "ssim"], "No such option: --metrc (Possible options: --metric)"),
         (["run", "--model", "srvp", "--steps", "abc"], "Invalid value for '--steps'"),
     ],

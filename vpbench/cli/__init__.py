@@ -33,7 +33,7 @@ def main() -> None:
         code = app(prog_name="vpbench", standalone_mode=False)  # click raises its errors, we print them
     except typer.TyperException as error:  # click's own (typer >= 0.29 vendors click under this base)
         if type(error).__name__ != "NoArgsIsHelpError":  # `vpbench plot` alone: its help is already printed
-            stderr.print(f"[bold red]error:[/] {usage_error_line(error)}", highlight=False)
+            stderr.print(f"[bold red]error:[/] {usage_error_line(error, sys.argv[1:])}", highlight=False)
         sys.exit(getattr(error, "exit_code", 2))
     except typer.Abort:
         stderr.print("aborted")
@@ -50,12 +50,23 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def usage_error_line(error: typer.TyperException) -> str:
+def usage_error_line(error: typer.TyperException, words: list[str]) -> str:
     """`No such option: --seed (Possible options: --steps, --vs); see 'vpbench table --help'`: click's
-    message, and where the command's options are listed."""
+    message, and where the command's options are listed. Click's parser raises some errors (`Option '--metric'
+    requires an argument`) without the command's context, so then the command is read off the typed words."""
     message = rich.markup.escape(str(error.format_message()).strip().rstrip("."))
     context = getattr(error, "ctx", None)
-    if context is None:
-        return message
-    see = f"see '{rich.markup.escape(context.command_path)} --help'"
+    command_path = context.command_path if context is not None else typed_command_path(words)
+    see = f"see '{rich.markup.escape(command_path)} --help'"
     return f"{message} {see.capitalize()}" if message.endswith("?") else f"{message}; {see}"
+
+
+def typed_command_path(words: list[str]) -> str:
+    """`vpbench plot horizon` for `plot horizon --metric`: the leading words that name (sub)commands."""
+    command, path = typer.main.get_command(app), ["vpbench"]
+    for word in words:
+        command = getattr(command, "commands", {}).get(word)
+        if command is None:
+            break
+        path.append(word)
+    return " ".join(path)
