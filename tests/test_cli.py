@@ -242,3 +242,13 @@ def test_a_command_group_without_a_command_prints_its_help_and_help_exits_0(vpbe
     for arguments, expected_code in ((["plot"], 2), (["plot", "--help"], 0)):
         code, out, error = vpbench_cli(*arguments)
         assert code == expected_code and "horizon" in out and error == ""
+
+
+def test_help_shows_no_value_type_for_an_on_off_flag(vpbench_cli):
+    """`--per-horizon <bool>` (typer 0.29's default) reads as if the flag took a value; `--per-horizon true`
+    then fails."""
+    code, out, _ = vpbench_cli("table", "--help")
+    flag_lines = [line for line in out.splitlines() if "--per-horizon" in line or "--help " in line]
+    assert code == 0 and len(flag_lines) == 2
+    assert all("<bool>" not in line for line in flag_lines), flag_lines
+    assert any("<str>" in line for line in out.splitlines() if "--protocol" in line)

@@ -8,9 +8,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 
 from vpbench.errors import VpbenchError
+
+
+def _flag_type_shown_in_help(option: typer.core.TyperOption, ctx) -> str | None:
+    """Typer 0.29 lists an on/off flag as `--per-horizon <bool>`, which reads as if it took a value (and
+    `--per-horizon true` fails); a flag shows no type, as in click and earlier typers."""
+    return None if option.is_flag else _typed_option_type(option, ctx)
+
+
+_typed_option_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flag_type_shown_in_help
 
 app = typer.Typer(
     no_args_is_help=True,
