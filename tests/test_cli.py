@@ -252,3 +252,12 @@ def test_help_shows_no_value_type_for_an_on_off_flag(vpbench_cli):
     assert code == 0 and len(flag_lines) == 2
     assert all("<bool>" not in line for line in flag_lines), flag_lines
     assert any("<str>" in line for line in out.splitlines() if "--protocol" in line)
+
+
+def test_help_and_errors_name_positional_arguments_as_the_help_texts_do(vpbench_cli):
+    """`compare`'s help speaks of MODEL@STEPS and `land`'s of SOURCE: the usage line and a missing-argument error
+    use the same upper-case names."""
+    code, out, _ = vpbench_cli("land", "--help")
+    assert code == 0 and "SOURCE" in out.splitlines()[1]
+    code, _, error = vpbench_cli("compare", "srvp")
+    assert code == 2 and "Missing argument 'MODEL_B'" in error

@@ -31,7 +31,9 @@ def _giga(count: int) -> str:
 
 @app.command()
 def models(
-    name: Annotated[str | None, typer.Argument(help="one model: its presets in full, with their notes")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="one model: its presets in full, with their notes")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List registered models: family, paper, presets with parameters and MACs (10->10, 1x64x64); with a

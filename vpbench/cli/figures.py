@@ -208,7 +208,9 @@ def _print_rendered(leaderboard: Path, figures) -> None:
 
 @app.command("land")
 def land_command(
-    source: Annotated[Path, typer.Argument(help="a results folder made elsewhere (another checkout, a cluster)")],
+    source: Annotated[
+        Path, typer.Argument(metavar="SOURCE", help="a results folder made elsewhere (another checkout, a cluster)")
+    ],
     models: Annotated[str | None, typer.Option("--models", help="only these models (comma-separated)")] = None,
     results_dir: ResultsDir = Path("results"),
 ) -> None:

@@ -163,12 +163,16 @@ def compare_command(
     model_a: Annotated[
         str,
         typer.Argument(
+            metavar="MODEL_A",
             help="first model (its record); MODEL@STEPS picks a budget (srvp@600), MODEL#SPEC a run by its spec "
             "hash prefix (srvp#0e663daa)"
         ),
     ],
     model_b: Annotated[
-        str, typer.Argument(help="second model on the same test set, or the first at another budget or spec")
+        str,
+        typer.Argument(
+            metavar="MODEL_B", help="second model on the same test set, or the first at another budget or spec"
+        ),
     ],
     metric: MetricList = None,
     dataset: DatasetFilter = None,
