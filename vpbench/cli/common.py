@@ -20,8 +20,9 @@ def _flag_type_shown_in_help(option: typer.core.TyperOption, ctx) -> str | None:
     return None if option.is_flag else _typed_option_type(option, ctx)
 
 
-_typed_option_type = typer.core.TyperOption.display_type_rich
-typer.core.TyperOption.display_type_rich = _flag_type_shown_in_help
+_typed_option_type = getattr(typer.core.TyperOption, "display_type_rich", None)
+if _typed_option_type is not None:  # a later typer may drop the hook; then only the help text changes
+    typer.core.TyperOption.display_type_rich = _flag_type_shown_in_help
 
 app = typer.Typer(
     no_args_is_help=True,
