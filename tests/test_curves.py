@@ -187,6 +187,21 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
         extrapolate_runs(run_curves(other), load_records(tmp_path / "results"), "ssim")
 
 
+def test_a_step_validated_again_after_a_hard_kill_is_one_point_the_later(tmp_path):
+    """A kill between a validation's log line and its checkpoint makes the resumed run validate that step again:
+    the log then holds it twice, and the curve and its fit must count it once, as the run that went on saw it."""
+    from vpbench.results.curves import run_curves
+
+    fake_run(tmp_path / "runs", "srvp", lambda s: 0.1 + 0.1 * math.log(s / 1000), until=3200)
+    (log,) = (tmp_path / "runs").rglob("train_log.jsonl")
+    again = {"event": "validation", "step": 300, "sequences": 2400, "ssim": 0.2}
+    with log.open("a") as handle:
+        handle.write(json.dumps({"event": "resume", "step": 250}) + "\n" + json.dumps(again) + "\n")
+    (run,) = run_curves(tmp_path / "runs")
+    assert [point["step"] for point in run.points] == [50, 100, 150, 200, 250, 300, 350, 400]
+    assert run.points[5]["ssim"] == 0.2
+
+
 def test_two_runs_of_one_model_go_by_what_differs_from_its_preset(tmp_path):
     """A variant trained beside the preset's run (here SRVP with the paper's dropout) is named by its changed arguments
     in fits and figures, not by a spec hash (and two unnamed "srvp" rows were indistinguishable)."""

@@ -122,6 +122,23 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     assert_same_weights(weights(checkpoint), reference)
 
 
+def test_the_log_line_a_hard_kill_cut_short_does_not_swallow_the_next_event(tmp_path):
+    """The end of a session kills a run without a catchable signal, possibly mid-line; the resumed run's first
+    event was glued onto the cut line and skipped with it by every reader."""
+    from vpbench.engine.trainer import JsonLog
+    from vpbench.files import read_json_lines
+
+    path = tmp_path / "train_log.jsonl"
+    path.write_text(json.dumps({"event": "train", "step": 10}) + '\n{"event": "train", "st')
+    log = JsonLog(path, enabled=True)
+    log.write(event="resume", step=10)
+    log.write(event="train", step=20)
+    assert read_json_lines(path) == [{"event": "train", "step": 10}, {"event": "resume", "step": 10},
+                                     {"event": "train", "step": 20}]
+    JsonLog(tmp_path / "new.jsonl", enabled=True).write(event="start")
+    assert (tmp_path / "new.jsonl").read_text() == '{"event": "start"}\n'
+
+
 def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
     command = smoke_command(tmp_path, steps=100000, checkpoint_every=100000, val_every=100000)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -181,9 +181,18 @@ class JsonLog:
         self.path, self.enabled = path, enabled
 
     def write(self, **event) -> None:
-        if self.enabled:
-            with self.path.open("a") as handle:
-                handle.write(json.dumps(event) + "\n")
+        """Append one event. A line a hard kill cut short (the end of a session kills without a signal the run
+        can catch) is ended first, so the resumed run's first event is not glued onto it and lost with it."""
+        if not self.enabled:
+            return
+        line = (json.dumps(event) + "\n").encode()
+        with self.path.open("a+b") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size:
+                handle.seek(size - 1)
+                if handle.read(1) != b"\n":
+                    line = b"\n" + line
+            handle.write(line)
 
 
 def set_aside_earlier_attempt(run_dir: Path) -> Path | None:

@@ -229,7 +229,10 @@ def run_curves(
         ) or (steps and spec["steps"] != steps):
             continue
         events = read_json_lines(spec_path.parent / "train_log.jsonl")
-        points = [event for event in events if event.get("event") == "validation"]
+        # A step validated twice (a hard kill between its log line and its checkpoint, then the resumed run
+        # validated it again) is one point: the later, from which the run went on.
+        by_step = {int(event["step"]): event for event in events if event.get("event") == "validation"}
+        points = [by_step[step] for step in sorted(by_step)]
         logged = [int(event["step"]) for event in events if event.get("event") in ("train", "validation")]
         found.append(RunCurve(spec_path.parent, spec, points, max(logged, default=0)))
     return found
