@@ -179,20 +179,26 @@ class JsonLog:
 
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
+        if enabled:
+            self._end_a_cut_line()
 
-    def write(self, **event) -> None:
-        """Append one event. A line a hard kill cut short (the end of a session kills without a signal the run
-        can catch) is ended first, so the resumed run's first event is not glued onto it and lost with it."""
-        if not self.enabled:
+    def _end_a_cut_line(self) -> None:
+        """The end of a session kills a run without a signal it can catch, possibly in mid-line. Only an earlier
+        process can have left such a line, so it is ended once, here: otherwise the resumed run's first event
+        is glued onto it and every reader skips both."""
+        if not self.path.is_file():
             return
-        line = (json.dumps(event) + "\n").encode()
-        with self.path.open("a+b") as handle:
+        with self.path.open("r+b") as handle:
             size = handle.seek(0, os.SEEK_END)
             if size:
                 handle.seek(size - 1)
                 if handle.read(1) != b"\n":
-                    line = b"\n" + line
-            handle.write(line)
+                    handle.write(b"\n")
+
+    def write(self, **event) -> None:
+        if self.enabled:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(event) + "\n")
 
 
 def set_aside_earlier_attempt(run_dir: Path) -> Path | None:
