@@ -35,6 +35,16 @@ def atomic_write(path: Path, write: Callable[[object], None], mode: str = "w") -
         raise
 
 
+def remove_partial_writes(folder: Path) -> list[Path]:
+    """Delete the temporaries of `atomic_write` calls that a hard kill (SIGKILL, a lost machine) cut short:
+    the `except` above never ran for them, and a checkpoint's can be hundreds of MB. Call only while holding
+    the folder's lock, so no live write is among them. Returns what was removed."""
+    removed = [path for path in Path(folder).glob(".*.tmp") if path.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def make_folder(folder: Path, option: str, writing: Path | None = None) -> Path:
     """`mkdir -p folder` for a path the user gave with `option`; a file in the way, or no permission, is one
     line naming the option (it was mkdir's FileExistsError / NotADirectoryError traceback)."""

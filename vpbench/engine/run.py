@@ -29,7 +29,7 @@ from vpbench.engine.provenance import code_version, cpu_kernels, device_name, en
 from vpbench.engine.spec import DEFAULTS, RunSpec, resolve_spec
 from vpbench.engine.trainer import TrainPlan, TrainResult, calibrate_seconds_per_step, load_clips, train
 from vpbench.errors import VpbenchError
-from vpbench.files import atomic_write
+from vpbench.files import atomic_write, remove_partial_writes
 from vpbench.metrics import bootstrap_ci
 from vpbench.protocols import Protocol, parse_protocol
 from vpbench.registry import create_model, get_model_entry, preset_overrides
@@ -315,6 +315,8 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
         ) from None
     try:
         if execution.distributed.is_main:
+            for partial in remove_partial_writes(run_dir):
+                log(f"vpbench run: removed {partial.name}, a write that a killed process left unfinished")
             atomic_write(run_dir / "spec.json", lambda f: f.write(json.dumps(spec.to_dict(), indent=1)))
         val_set = open_split(
             spec.dataset, "val", parse_protocol(spec.train_protocol).clip_length, config.data_root, **spec.data_options
