@@ -151,6 +151,23 @@ def test_ablations_not_stored_yet_are_named_and_the_claim_is_not_judged():
     assert "SRVP beats its backbone" in flat
 
 
+def test_a_poster_claim_waits_for_rivals_not_stored_yet_unless_a_stored_one_refutes_it():
+    """A long track lands model by model: with `mim` and `convlstm` pending, a claim no stored rival refutes is not
+    judged yet, and one a stored rival refutes is refuted, the pending ones named either way."""
+    def without_mim_and_convlstm(roles):
+        track = _cast(readme_track.Track(ROOT / "results"), roles, pending=("mim", "convlstm"))
+        track.__dict__["records"] = [r for r in track.records if r.model.name not in ("mim", "convlstm")]
+        return " ".join(readme_track.poster_claims(track).split())
+
+    flat = without_mim_and_convlstm({"srvp": "predrnn", "predrnn": "convgru"})  # srvp (predrnn) beats the stored rivals
+    assert '"SRVP is the best recurrent model at 10->10" is not judged yet: `mim` and `convlstm` are pending' in flat
+    assert "so far `srvp` has lower MSE than `predrnn`" in flat
+    assert "holds at this budget" not in flat
+    flat = without_mim_and_convlstm({})  # the 600-step srvp, beaten on MSE by stored rivals
+    assert '"SRVP is the best recurrent model at 10->10" does not hold at this budget' in flat
+    assert "; `mim` and `convlstm` are still pending." in flat
+
+
 def test_the_sanity_bullet_names_models_that_miss_or_reach_a_target():
     """`convgru` played by `zeros` misses the MSE target (equal intervals are not disjoint) and, as `zeros` scores
     0.771 against last-frame's 0.652, beats `last-frame` on SSIM."""

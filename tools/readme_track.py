@@ -390,12 +390,22 @@ def ablations(track: Track) -> str:
 
 
 def poster_claims(track: Track) -> str:
-    def verdict(protocol: str, others: list[str], claim: str) -> str:
+    def verdict(protocol: str, rivals: list[str], claim: str) -> str:
+        """Judged on the stored rivals; a claim that none of them refutes waits for the pending ones."""
+        others = [model for model in rivals if model in track.stored]
+        pending = [model for model in rivals if model not in track.stored]
         beaters, beaten, level = [], [], []
         for other in others:
             rows = track.compare("srvp", other, protocol)
             phrase = f"`{other}` ({difference(rows['mse'])}; {difference(rows['ssim'])})"
             (beaters if better(rows["mse"], "b") else beaten if better(rows["mse"], "a") else level).append(phrase)
+        if pending and not beaters:
+            return (
+                f'"{claim}" is not judged yet: {names(pending)} {"is" if len(pending) == 1 else "are"} pending'
+                + ("; so far `srvp` has lower MSE than " + ", ".join(beaten) if beaten else "")
+                + ("; no MSE difference from " + ", ".join(level) if level else "")
+                + "."
+            )
         if not beaters and not level:
             return f'"{claim}" holds at this budget on MSE: `srvp` has lower MSE than ' + ", ".join(beaten) + "."
         text = (
@@ -407,6 +417,8 @@ def poster_claims(track: Track) -> str:
             text += "; no MSE difference from " + ", ".join(level)
         if beaten:
             text += "; `srvp` does beat " + ", ".join(beaten)
+        if pending:
+            text += f"; {names(pending)} {'is' if len(pending) == 1 else 'are'} still pending"
         return text + "."
 
     steps = track.entry.run["steps"] * track.entry.run["batch_size"]
