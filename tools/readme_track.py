@@ -141,6 +141,11 @@ def names(models: list[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
+def names_are(models: list[str]) -> str:
+    """The models as a subject with its verb: "`a` is", "`a` and `b` are"."""
+    return f"{names(models)} {'is' if len(models) == 1 else 'are'}"
+
+
 def p_text(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
@@ -238,8 +243,7 @@ def track_sanity(track: Track, coda: str = ": see the pilot below for why, and w
         else:
             parts = [
                 f"{beat(over[sanity])} {scores[sanity]}"
-                + (f", {names(level[sanity])} {'is' if len(level[sanity]) == 1 else 'are'} level with it"
-                   if level[sanity] else "")
+                + (f", {names_are(level[sanity])} level with it" if level[sanity] else "")
                 for sanity in SANITY
             ]
         text += "On SSIM at 10->10, with disjoint intervals, " + "; ".join(parts)
@@ -362,10 +366,7 @@ def ablations(track: Track) -> str:
     text = "**Ablations** (`srvp` minus the ablation): " + ("; ".join(parts) + "." if parts else "none stored yet.")
     pending = [model for model in ABLATIONS if model not in stored]
     if pending:
-        return (
-            f'{text} {names(pending)} {"is" if len(pending) == 1 else "are"} pending, so "each ablation hurts" '
-            "is not judged yet."
-        )
+        return f'{text} {names_are(pending)} pending, so "each ablation hurts" is not judged yet.'
     which = "all three" if len(hurts) == len(ABLATIONS) else f"{names(hurts)} only" if hurts else "none of the three"
     text += (
         f" At 10->10, the poster's ablation protocol, removing the module hurts on both MSE and SSIM for {which}, "
@@ -401,7 +402,7 @@ def poster_claims(track: Track) -> str:
             (beaters if better(rows["mse"], "b") else beaten if better(rows["mse"], "a") else level).append(phrase)
         if pending and not beaters:
             return (
-                f'"{claim}" is not judged yet: {names(pending)} {"is" if len(pending) == 1 else "are"} pending'
+                f'"{claim}" is not judged yet: {names_are(pending)} pending'
                 + ("; so far `srvp` has lower MSE than " + ", ".join(beaten) if beaten else "")
                 + ("; no MSE difference from " + ", ".join(level) if level else "")
                 + "."
@@ -418,7 +419,7 @@ def poster_claims(track: Track) -> str:
         if beaten:
             text += "; `srvp` does beat " + ", ".join(beaten)
         if pending:
-            text += f"; {names(pending)} {'is' if len(pending) == 1 else 'are'} still pending"
+            text += f"; {names_are(pending)} still pending"
         return text + "."
 
     steps = track.entry.run["steps"] * track.entry.run["batch_size"]
