@@ -4,6 +4,7 @@ skips what is stored under exactly the spec `run` would resolve, emits a Slurm j
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import pytest
@@ -237,3 +238,22 @@ def test_the_wall_time_of_a_campaign_follows_the_pool_order():
     assert wall_seconds([3, 1, 1, 1], jobs=2) == 3
     assert wall_seconds([1, 1, 1, 3], jobs=2) == 4
     assert wall_seconds([1, 1, 1, 3], jobs=1) == 6
+
+
+def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_path):
+    """A run resumed at two threads (or on another machine) goes on at the new pace: once the segment since
+    the last resume has logged a few paces, the estimate is theirs, not a median drowned by the old segment's."""
+    from vpbench.engine.sweep import SEGMENT_PACES, _training_log_tail
+
+    log = tmp_path / "train_log.jsonl"
+
+    def write(events):
+        log.write_text("".join(json.dumps(event) + "\n" for event in events))
+
+    slow = [{"event": "train", "step": 10 * i, "steps_per_s": 0.4} for i in range(1, 31)]
+    fast = [{"event": "train", "step": 300 + 10 * i, "steps_per_s": 1.1} for i in range(1, SEGMENT_PACES + 1)]
+    write([*slow, {"event": "resume", "step": 300}, *fast])
+    assert _training_log_tail(log) == (300 + 10 * SEGMENT_PACES, 1.1, None)
+    # Too short a segment to trust yet: the recent lines of the whole log, as before.
+    write([*slow, {"event": "resume", "step": 300}, *fast[: SEGMENT_PACES - 1]])
+    assert _training_log_tail(log)[1] == 0.4

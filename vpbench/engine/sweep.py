@@ -211,18 +211,27 @@ def progress(item: SweepItem, now: float | None = None, records: list | None = N
     return f"{state}; {activity}"
 
 
+SEGMENT_PACES = 3  # log lines of the current segment that outweigh the earlier ones in a pace estimate
+
+
 def _training_log_tail(log_path: Path, last: int = 30) -> tuple[int, float | None, dict | None]:
     """The last logged training step, the median pace of the last `last` log lines (the trainer's own
     measurement over 300 steps at the default log interval, so a test run beside the job moves it little) and
-    the last validation point (vpbench convention)."""
-    steps, paces, validation = [0], [], None
+    the last validation point (vpbench convention). Once the segment since the last resume has logged
+    SEGMENT_PACES paces, only its lines count: a resume can change the threads or the machine (`sweep --jobs 1
+    --threads 2` halves a step), and the run goes on at the new pace, not at the old one's."""
+    steps, paces, segment, validation = [0], [], [], None
     for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
             paces.append(float(event["steps_per_s"]))
+            segment.append(paces[-1])
+        elif event.get("event") == "resume":
+            segment = []
         elif event.get("event") == "validation" and {"mse", "ssim"} <= set(event):
             validation = event
-    return steps[-1], (statistics.median(paces[-last:]) if paces else None), validation
+    recent = segment if len(segment) >= SEGMENT_PACES else paces
+    return steps[-1], (statistics.median(recent[-last:]) if recent else None), validation
 
 
 def grid(template: RunConfig, models: list[str]) -> list[RunConfig]:
