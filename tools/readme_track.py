@@ -183,19 +183,21 @@ def track_status(track: Track) -> str:
     return text
 
 
-def track_results(track: Track) -> str:
-    def cell(model: str, protocol: str, metric: str) -> str:
-        record = track.record(model, protocol)
-        digits = 4 if metric == "mse" else 3
-        mean = record.metrics["vpbench"]["overall"][metric]
-        low, high = record.confidence_intervals["vpbench"][metric]
-        return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+def cell(track: Track, model: str, protocol: str, metric: str) -> str:
+    """'0.0203 [0.0200, 0.0206]': a stored record's mean with its 95% interval (vpbench convention)."""
+    record = track.record(model, protocol)
+    digits = 4 if metric == "mse" else 3
+    mean = record.metrics["vpbench"]["overall"][metric]
+    low, high = record.confidence_intervals["vpbench"][metric]
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
+
+def track_results(track: Track) -> str:
     order = sorted(track.stored, key=lambda model: track.record(model, "10->10").metrics["vpbench"]["overall"]["mse"])
     lines = ["| model | 10->10 MSE | 10->10 SSIM | 10->30 MSE | 10->30 SSIM |", "|---|---:|---:|---:|---:|"]
     for model in [*order, *SANITY]:
         label = f"*{model} (sanity)*" if model in SANITY else model
-        cells = [cell(model, p, m) for p in ("10->10", "10->30") for m in ("mse", "ssim")]
+        cells = [cell(track, model, p, m) for p in PROTOCOLS for m in ("mse", "ssim")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -213,17 +215,14 @@ def track_sanity(track: Track, coda: str = ": see the pilot below for why, and w
     def beats_on_mse(model: str, sanity: str) -> bool:
         return all(beats_on_mse_at(model, sanity, p) for p in PROTOCOLS)
 
-    def mse(model: str, protocol: str) -> str:
-        low, high = interval(model, protocol, "mse")
-        return f"{track.record(model, protocol).metrics['vpbench']['overall']['mse']:.4f} [{low:.4f}, {high:.4f}]"
-
     def beats_on_ssim(model: str, sanity: str) -> bool:
         return interval(model, "10->10", "ssim")[0] > interval(sanity, "10->10", "ssim")[1]
 
     if not track.stored:
         return bullet("**Against the sanity rows**: written once a trained record is stored.")
     missing = {p: [m for m in track.stored if not beats_on_mse_at(m, "zeros", p)] for p in PROTOCOLS}
-    if missing["10->10"] == missing["10->30"]:  # the same models miss at both horizons (or none): said once
+    same_misses = missing["10->10"] == missing["10->30"]
+    if same_misses:  # the same models miss at both horizons (or none): said once
         text = "**Against the sanity rows.** " + (
             "Every stored trained model beats `zeros` on MSE with disjoint intervals, at 10->10 and at 10->30"
             if not missing["10->10"]
@@ -235,13 +234,13 @@ def track_sanity(track: Track, coda: str = ": see the pilot below for why, and w
             f"at {p}, every stored trained model beats `zeros`"
             if not missing[p]
             else f"at {p}, all but {names(missing[p])} beat it ("
-            + ", ".join(f"`{m}` {mse(m, p)}" for m in missing[p])
-            + f" against {mse('zeros', p)})"
+            + ", ".join(f"`{m}` {cell(track, m, p, 'mse')}" for m in missing[p])
+            + f" against {cell(track, 'zeros', p, 'mse')})"
             for p in PROTOCOLS
         ]
         text = "**Against the sanity rows.** On MSE, with disjoint intervals: " + "; ".join(parts)
     over_last_frame = all(beats_on_mse(m, "last-frame") for m in track.stored)
-    if over_last_frame and missing["10->10"] == missing["10->30"]:
+    if over_last_frame and same_misses:
         text += " (and `last-frame` by far more)"
     elif over_last_frame:
         text += "; every one beats `last-frame` at both"
@@ -352,7 +351,7 @@ def track_srvp(track: Track) -> str:
 
 
 def backbone(track: Track) -> str:
-    rows = {protocol: track.compare("srvp", "convgru", protocol) for protocol in ("10->10", "10->30")}
+    rows = {protocol: track.compare("srvp", "convgru", protocol) for protocol in PROTOCOLS}
     verdicts = [better(row, "a") for protocol_rows in rows.values() for row in protocol_rows.values()]
     losses = [better(row, "b") for protocol_rows in rows.values() for row in protocol_rows.values()]
     head = (
@@ -379,7 +378,7 @@ def ablations(track: Track) -> str:
     stored = [model for model in ABLATIONS if model in track.stored]
     parts, hurts = [], []
     for other in stored:
-        rows = {protocol: track.compare("srvp", other, protocol) for protocol in ("10->10", "10->30")}
+        rows = {protocol: track.compare("srvp", other, protocol) for protocol in PROTOCOLS}
         if all(better(row, "a") for row in rows["10->10"].values()):
             hurts.append(other)
         parts.append(
