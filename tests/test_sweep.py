@@ -231,6 +231,47 @@ def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_pat
     assert campaign_estimate([convgru, zeros, convlstm], records, jobs=1) == line
 
 
+def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_logged_paces(tmp_path):
+    """Stored short runs measured elsewhere overstate a campaign several times over: once an unfinished run has
+    logged a pace, its ratio to its own stored run's scales the estimates of the runs not started."""
+    from vpbench.engine.sweep import PaceScale, campaign_estimate, pace_scale, progress, stored_pace
+    from vpbench.results.store import load_records
+
+    template = dataclasses.replace(smoke_config(tmp_path), model="")
+    run(dataclasses.replace(template, model="convgru"))
+    records = load_records(tmp_path / "results")
+    (stored,) = [record for record in records if record.protocol.name == "4->4"]
+    seconds_per_step = stored.training.wall_time_s / stored.training.steps
+
+    longer = dataclasses.replace(template, steps=36)
+    (resumed,) = plan_sweep(grid(longer, ["convgru"]))
+    assert pace_scale([resumed], records) is None  # nothing logged here yet
+    resumed.run_dir.mkdir(parents=True)
+    (resumed.run_dir / "last.pt").write_bytes(b"")  # only its existence is read
+    logged = 1 / (0.25 * seconds_per_step)  # four times the stored run's steps per second
+    (resumed.run_dir / "train_log.jsonl").write_text(
+        "".join(json.dumps({"event": "train", "step": 10 * i, "steps_per_s": logged}) + "\n" for i in range(1, 4))
+    )
+    scale = pace_scale([resumed], records)
+    assert scale.factor == pytest.approx(0.25) and scale.ratios[0][0] == "convgru"
+    assert scale.describe() == (
+        "runs not started are paced by their stored run scaled by 0.25: the median of the logged paces here "
+        "over their stored runs' (convgru 0.25)"
+    )
+
+    (fresh,) = plan_sweep(grid(dataclasses.replace(longer, steps=48), ["convgru"]))
+    half = PaceScale(0.5, (("convgru", 0.5),))
+    pace = stored_pace(fresh.spec, records, half)
+    assert pace.seconds_per_step == pytest.approx(0.5 * seconds_per_step)
+    assert progress(fresh, records=records, scale=half) == (
+        f"not started; about {48 * 0.5 * seconds_per_step / 60:.0f} min of training at "
+        f"{0.5 * seconds_per_step:.1f} s per step (the pace of its stored 12-step run {stored.spec_hash[:8]}, "
+        f"{seconds_per_step:.1f} s, scaled by 0.50)"
+    )
+    hours = 48 * 0.5 * seconds_per_step / 3600
+    assert campaign_estimate([fresh], records, jobs=1, scale=half).startswith(f"training left: about {hours:.1f} h")
+
+
 def test_the_wall_time_of_a_campaign_follows_the_pool_order():
     """Runs start in grid order on the first free job, so a long run last ends the campaign late."""
     from vpbench.engine.sweep import wall_seconds

@@ -86,9 +86,43 @@ class Pace:
     stored_run: str | None = None  # the stored run that measured it; None: the run's own training log
 
 
-def stored_pace(spec: RunSpec, records: list) -> Pace | None:
+@dataclass(frozen=True)
+class PaceScale:
+    """How fast the campaign's own runs go against the stored runs that pace them: the median, over runs that
+    have logged a pace, of that pace over their stored run's. The stored short runs were measured elsewhere and
+    otherwise (the Moving MNIST track's 600-step runs at one thread beside another job: 3-5x slower than two
+    threads alone on the machine that trains the long runs), so unscaled they overstate a campaign several
+    times over; a run not started is paced by its stored run scaled by this."""
+
+    factor: float
+    ratios: tuple[tuple[str, float], ...]  # (model, its logged pace over its stored run's), the median's inputs
+
+    def describe(self) -> str:
+        each = ", ".join(f"{model} {ratio:.2f}" for model, ratio in self.ratios)
+        return (
+            f"runs not started are paced by their stored run scaled by {self.factor:.2f}: the median of the "
+            f"logged paces here over their stored runs' ({each})"
+        )
+
+
+def pace_scale(items: list[SweepItem], records: list) -> PaceScale | None:
+    """The campaign's PaceScale, or None while no unfinished run has both a logged pace and a stored run."""
+    ratios = []
+    for item in items:
+        if item.stored or not (item.run_dir / "last.pt").exists():
+            continue
+        _, steps_per_second, _ = _training_log_tail(item.run_dir / "train_log.jsonl")
+        stored = stored_pace(item.spec, records)
+        if steps_per_second and stored:
+            ratios.append((item.spec.model, 1 / steps_per_second / stored.seconds_per_step))
+    if not ratios:
+        return None
+    return PaceScale(statistics.median(ratio for _, ratio in ratios), tuple(ratios))
+
+
+def stored_pace(spec: RunSpec, records: list, scale: PaceScale | None = None) -> Pace | None:
     """Seconds per step of the longest stored trained run that costs the same per step (wall time over steps,
-    validation included), or None."""
+    validation included), times `scale` when given, or None."""
     wanted = {name: value for name, value in spec.to_dict().items() if name in STEP_COST_FIELDS}
     matches = [
         record
@@ -101,10 +135,11 @@ def stored_pace(spec: RunSpec, records: list) -> Pace | None:
     if not matches:
         return None
     longest = max(matches, key=lambda record: (record.training.steps, record.spec_hash))
-    return Pace(
-        longest.training.wall_time_s / longest.training.steps,
-        f"its stored {longest.training.steps:,}-step run {longest.spec_hash[:8]}",
-    )
+    seconds_per_step = longest.training.wall_time_s / longest.training.steps
+    source = f"its stored {longest.training.steps:,}-step run {longest.spec_hash[:8]}"
+    if scale is None:
+        return Pace(seconds_per_step, source)
+    return Pace(seconds_per_step * scale.factor, f"{source}, {seconds_per_step:.1f} s, scaled by {scale.factor:.2f}")
 
 
 def checkpoint_step(path: Path) -> int:
@@ -121,9 +156,12 @@ def _checkpoint_step(path: Path, modified_ns: int, size: int) -> int:
     return load_checkpoint(path)["step"]
 
 
-def training_left(item: SweepItem, records: list) -> tuple[float | None, Pace | None]:
+def training_left(
+    item: SweepItem, records: list, scale: PaceScale | None = None
+) -> tuple[float | None, Pace | None]:
     """Seconds of training a (resumed) run still needs and the pace behind the estimate: the run's own
-    logged pace once it has a checkpoint, else a stored run's; (None, None) when nothing measures it."""
+    logged pace once it has a checkpoint, else a stored run's (times `scale`); (None, None) when nothing
+    measures it."""
     if item.stored or not item.spec.trained:
         return 0.0, None
     last = item.run_dir / "last.pt"
@@ -133,7 +171,7 @@ def training_left(item: SweepItem, records: list) -> tuple[float | None, Pace | 
         _, steps_per_second, _ = _training_log_tail(item.run_dir / "train_log.jsonl")
         if steps_per_second:
             pace = Pace(1 / steps_per_second)
-    pace = pace or stored_pace(item.spec, records)
+    pace = pace or stored_pace(item.spec, records, scale)
     return (None, None) if pace is None else (steps_left * pace.seconds_per_step, pace)
 
 
@@ -146,11 +184,11 @@ def wall_seconds(durations: list[float], jobs: int) -> float:
     return max(workers)
 
 
-def campaign_estimate(items: list[SweepItem], records: list, jobs: int) -> str:
+def campaign_estimate(items: list[SweepItem], records: list, jobs: int, scale: PaceScale | None = None) -> str:
     """One line: the training still to do, in single-job hours and in wall hours with `jobs` side by side
     (with one job those are the same hours, so the line shows what `--jobs 2` would take instead); evaluation
     not included."""
-    left = [(item.spec.model, training_left(item, records)[0]) for item in items]
+    left = [(item.spec.model, training_left(item, records, scale)[0]) for item in items]
     known = [seconds for _, seconds in left if seconds]
     side_by_side = max(jobs, 2)
     line = (
@@ -164,18 +202,20 @@ def campaign_estimate(items: list[SweepItem], records: list, jobs: int) -> str:
     return line
 
 
-def progress(item: SweepItem, now: float | None = None, records: list | None = None) -> str:
+def progress(
+    item: SweepItem, now: float | None = None, records: list | None = None, scale: PaceScale | None = None
+) -> str:
     """Where one run of a sweep stands, from its files alone (read-only, safe beside a running campaign):
     stored, trained and awaiting evaluation, at step k of N, started without a checkpoint yet, or not
     started — whether a process trains it now (holds its lock) and when its folder last changed; an
     unfinished run also shows its latest validation point, which answers "is the budget enough" hours before
-    the record does. `records` (the results folder's) pace a run that has not started."""
+    the record does. `records` (the results folder's), times `scale`, pace a run that has not started."""
     if item.stored:
         return "stored"
     last = item.run_dir / "last.pt"
     files = [path for path in item.run_dir.iterdir() if path.is_file()] if item.run_dir.is_dir() else []
     if not files:
-        seconds, pace = training_left(item, records or [])
+        seconds, pace = training_left(item, records or [], scale)
         if seconds and pace:
             return (
                 f"not started; about {seconds / 60:.0f} min of training at {pace.seconds_per_step:.1f} s per "
