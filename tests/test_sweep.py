@@ -193,20 +193,24 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, vpbench_
     assert sorted(path.name for path in tmp_path.rglob("*")) == before
 
 
-def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_path):
-    """A run not started yet is estimated from the longest stored run that agrees on everything a step costs
-    (model, its configuration, data, batch, device, threads), whatever its budget; a different batch size is
-    another cost, and an untrained predictor needs no training."""
-    from vpbench.engine.sweep import campaign_estimate, progress, stored_pace
+def stored_convgru_run(tmp_path):
+    """A stored 12-step convgru smoke run: (a 36-step config of the same step cost, the records, the 4->4
+    record, its seconds per step)."""
     from vpbench.results.store import load_records
 
     template = dataclasses.replace(smoke_config(tmp_path), model="")
     run(dataclasses.replace(template, model="convgru"))
     records = load_records(tmp_path / "results")
     (stored,) = [record for record in records if record.protocol.name == "4->4"]
-    seconds_per_step = stored.training.wall_time_s / stored.training.steps
+    return dataclasses.replace(template, steps=36), records, stored, stored.training.wall_time_s / stored.training.steps
 
-    longer = dataclasses.replace(template, steps=36)
+
+def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_path):
+    """A run not started yet is estimated from the longest stored run that agrees on everything a step costs
+    (model, its configuration, data, batch, device, threads), whatever its budget; a different batch size is
+    another cost, and an untrained predictor needs no training."""
+    from vpbench.engine.sweep import campaign_estimate, progress, stored_pace
+    longer, records, stored, seconds_per_step = stored_convgru_run(tmp_path)
     convgru, zeros, convlstm = plan_sweep(grid(longer, ["convgru", "zeros", "convlstm"]))
     assert not convgru.stored and convgru.spec.spec_hash != stored.spec_hash
     pace = stored_pace(convgru.spec, records)
@@ -235,15 +239,7 @@ def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_
     """Stored short runs measured elsewhere overstate a campaign several times over: once an unfinished run has
     logged a pace, its ratio to its own stored run's scales the estimates of the runs not started."""
     from vpbench.engine.sweep import PaceScale, campaign_estimate, pace_scale, progress, stored_pace
-    from vpbench.results.store import load_records
-
-    template = dataclasses.replace(smoke_config(tmp_path), model="")
-    run(dataclasses.replace(template, model="convgru"))
-    records = load_records(tmp_path / "results")
-    (stored,) = [record for record in records if record.protocol.name == "4->4"]
-    seconds_per_step = stored.training.wall_time_s / stored.training.steps
-
-    longer = dataclasses.replace(template, steps=36)
+    longer, records, stored, seconds_per_step = stored_convgru_run(tmp_path)
     (resumed,) = plan_sweep(grid(longer, ["convgru"]))
     assert pace_scale([resumed], records) is None  # nothing logged here yet
     resumed.run_dir.mkdir(parents=True)
