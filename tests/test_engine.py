@@ -18,6 +18,7 @@ from vpbench.engine import run as run_module
 from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
 from vpbench.engine.run import run
 from vpbench.errors import RunFailed, VpbenchError
+from vpbench.files import read_json_lines
 from vpbench.results.store import load_records
 
 
@@ -120,13 +121,17 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 
     run(smoke_config(killed, steps=300, checkpoint_every=5, val_every=50))
     assert_same_weights(weights(checkpoint), reference)
+    # Each training process names where its segment starts and its thread count (`sweep --plan` quotes it).
+    log = read_json_lines(checkpoint.parent / "train_log.jsonl")
+    segments = [event for event in log if event["event"] == "segment"]
+    threads = torch.get_num_threads()
+    assert segments == [{"event": "segment", "step": step, "threads": threads} for step in (0, killed_at)]
 
 
 def test_the_log_line_a_hard_kill_cut_short_does_not_swallow_the_next_event(tmp_path):
     """The end of a session kills a run without a catchable signal, possibly mid-line; the resumed run's first
     event was glued onto the cut line and skipped with it by every reader."""
     from vpbench.engine.trainer import JsonLog
-    from vpbench.files import read_json_lines
 
     path = tmp_path / "train_log.jsonl"
     path.write_text(json.dumps({"event": "train", "step": 10}) + '\n{"event": "train", "st')
@@ -389,7 +394,6 @@ def test_a_cpu_segment_names_its_thread_count_when_it_is_not_one(monkeypatch):
 
 def test_no_resume_starts_over_but_keeps_the_earlier_checkpoints_and_log(tmp_path, capsys):
     """--no-resume overwrote `last.pt` at its first checkpoint and appended its steps to the earlier log."""
-    from vpbench.files import read_json_lines
 
     first = run(smoke_config(tmp_path, steps=4))
     directory = run_dir(tmp_path)

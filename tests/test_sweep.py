@@ -280,7 +280,7 @@ def test_the_wall_time_of_a_campaign_follows_the_pool_order():
 def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_path):
     """A run resumed at two threads (or on another machine) goes on at the new pace: once the segment since
     the last resume has logged a few paces, the estimate is theirs, not a median drowned by the old segment's."""
-    from vpbench.engine.sweep import SEGMENT_PACES, _training_log_tail
+    from vpbench.engine.sweep import SEGMENT_PACES, LogTail, _training_log_tail
 
     log = tmp_path / "train_log.jsonl"
 
@@ -290,7 +290,11 @@ def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_p
     slow = [{"event": "train", "step": 10 * i, "steps_per_s": 0.4} for i in range(1, 31)]
     fast = [{"event": "train", "step": 300 + 10 * i, "steps_per_s": 1.1} for i in range(1, SEGMENT_PACES + 1)]
     write([*slow, {"event": "resume", "step": 300}, *fast])
-    assert _training_log_tail(log) == (300 + 10 * SEGMENT_PACES, 1.1, None)
-    # Too short a segment to trust yet: the recent lines of the whole log, as before.
-    write([*slow, {"event": "resume", "step": 300}, *fast[: SEGMENT_PACES - 1]])
-    assert _training_log_tail(log)[1] == 0.4
+    assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, None)
+    # The trainer names the segment's threads after the resume: the pace is quoted with them.
+    write([*slow, {"event": "resume", "step": 300}, {"event": "segment", "step": 300, "threads": 2}, *fast])
+    assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, 2)
+    # Too short a segment to trust yet: the recent lines of the whole log, as before, of no one thread count.
+    write([*slow, {"event": "segment", "step": 300, "threads": 2}, *fast[: SEGMENT_PACES - 1]])
+    tail = _training_log_tail(log)
+    assert (tail.steps_per_second, tail.threads) == (0.4, None)

@@ -84,6 +84,7 @@ STEP_COST_FIELDS = (
 class Pace:
     seconds_per_step: float
     stored_run: str | None = None  # the stored run that measured it; None: the run's own training log
+    threads: int | None = None  # the thread count of the logged segment it comes from, where the log says
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,10 @@ def pace_scale(items: list[SweepItem], records: list) -> PaceScale | None:
     for item in items:
         if item.stored or not (item.run_dir / "last.pt").exists():
             continue
-        _, steps_per_second, _ = _training_log_tail(item.run_dir / "train_log.jsonl")
+        logged = _training_log_tail(item.run_dir / "train_log.jsonl").steps_per_second
         stored = stored_pace(item.spec, records)
-        if steps_per_second and stored:
-            ratios.append((item.spec.model, 1 / steps_per_second / stored.seconds_per_step))
+        if logged and stored:
+            ratios.append((item.spec.model, 1 / logged / stored.seconds_per_step))
     if not ratios:
         return None
     return PaceScale(statistics.median(ratio for _, ratio in ratios), tuple(ratios))
@@ -168,9 +169,9 @@ def training_left(
     steps_left, pace = item.spec.steps, None
     if last.exists():
         steps_left = max(item.spec.steps - checkpoint_step(last), 0)
-        _, steps_per_second, _ = _training_log_tail(item.run_dir / "train_log.jsonl")
-        if steps_per_second:
-            pace = Pace(1 / steps_per_second)
+        tail = _training_log_tail(item.run_dir / "train_log.jsonl")
+        if tail.steps_per_second:
+            pace = Pace(1 / tail.steps_per_second, threads=tail.threads)
     pace = pace or stored_pace(item.spec, records, scale)
     return (None, None) if pace is None else (steps_left * pace.seconds_per_step, pace)
 
@@ -231,7 +232,8 @@ def progress(
         return f"started, no checkpoint yet; {activity}"
     step = checkpoint_step(last)
     total = item.spec.steps
-    logged, _, validation = _training_log_tail(item.run_dir / "train_log.jsonl")
+    tail = _training_log_tail(item.run_dir / "train_log.jsonl")
+    logged, validation = tail.step, tail.validation
     if step >= total:
         state = f"trained ({step} of {total} steps); evaluation next"
     else:
@@ -241,6 +243,8 @@ def progress(
         seconds, pace = training_left(item, records or [])  # from the checkpoint: what a resume would train
         if seconds and pace:
             state += f", about {seconds / 60:.0f} min of training left at {pace.seconds_per_step:.1f} s per step"
+            if pace.threads:
+                state += f" ({pace.threads} thread{'s' if pace.threads > 1 else ''})"
             if pace.stored_run:
                 state += f" (the pace of {pace.stored_run})"
     if validation:
@@ -254,24 +258,39 @@ def progress(
 SEGMENT_PACES = 3  # log lines of the current segment that outweigh the earlier ones in a pace estimate
 
 
-def _training_log_tail(log_path: Path, last: int = 30) -> tuple[int, float | None, dict | None]:
-    """The last logged training step, the median pace of the last `last` log lines (the trainer's own
-    measurement over 300 steps at the default log interval, so a test run beside the job moves it little) and
-    the last validation point (vpbench convention). Once the segment since the last resume has logged
-    SEGMENT_PACES paces, only its lines count: a resume can change the threads or the machine (`sweep --jobs 1
-    --threads 2` halves a step), and the run goes on at the new pace, not at the old one's."""
+@dataclass(frozen=True)
+class LogTail:
+    """What a run's training log says about where it is and how fast it goes."""
+
+    step: int  # the last logged training step
+    steps_per_second: float | None  # the median pace of the recent log lines
+    validation: dict | None  # the last validation point (vpbench convention)
+    threads: int | None  # the thread count of the segment those paces come from, where the log names it
+
+
+def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
+    """Where a run is, from its log. The pace is the median of the last `last` log lines (the trainer's own
+    measurement over 300 steps at the default log interval, so a test run beside the job moves it little).
+    Once the segment since the last resume has logged SEGMENT_PACES paces, only its lines count: a resume can
+    change the threads or the machine (`sweep --jobs 1 --threads 2` halves a step), and the run goes on at the
+    new pace, not at the old one's."""
     steps, paces, segment, validation = [0], [], [], None
+    segment_threads = None
     for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
             paces.append(float(event["steps_per_s"]))
             segment.append(paces[-1])
         elif event.get("event") == "resume":
-            segment = []
+            segment, segment_threads = [], None
+        elif event.get("event") == "segment":  # written after any resume, by the process that trains on
+            segment, segment_threads = [], event.get("threads")
         elif event.get("event") == "validation" and {"mse", "ssim"} <= set(event):
             validation = event
-    recent = segment if len(segment) >= SEGMENT_PACES else paces
-    return steps[-1], (statistics.median(recent[-last:]) if recent else None), validation
+    in_segment = len(segment) >= SEGMENT_PACES
+    recent = segment if in_segment else paces
+    pace = statistics.median(recent[-last:]) if recent else None
+    return LogTail(steps[-1], pace, validation, segment_threads if in_segment else None)
 
 
 def grid(template: RunConfig, models: list[str]) -> list[RunConfig]:

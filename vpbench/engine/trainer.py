@@ -263,6 +263,8 @@ def train(
         for segments, here in ((code_versions, code_version()), (trained_on, kernels_or_gpu(device))):
             if segments[-1:] != [here]:
                 segments.append(here)
+        # The paces logged from here on are this thread count's (`sweep --plan` says which it quotes).
+        log.write(event="segment", step=step, threads=torch.get_num_threads())
 
     def save(path: Path, *, resumable: bool = True) -> None:
         """`last.pt` holds everything a resume needs. `best.pt` is only ever evaluated, so it leaves out the
