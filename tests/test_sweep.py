@@ -11,6 +11,7 @@ import pytest
 from _engine_helpers import smoke_config
 
 from vpbench.engine import spec as spec_module
+from vpbench.engine import sweep as sweep_module
 from vpbench.engine.run import run
 from vpbench.engine.suite import load_suite, select_configs
 from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
@@ -235,7 +236,9 @@ def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_pat
     assert campaign_estimate([convgru, zeros, convlstm], records, jobs=1) == line
 
 
-def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_logged_paces(tmp_path):
+def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_logged_paces(
+    tmp_path, monkeypatch
+):
     """Stored short runs measured elsewhere overstate a campaign several times over: once an unfinished run has
     logged a pace, its ratio to its own stored run's scales the estimates of the runs not started."""
     from vpbench.engine.sweep import PaceScale, campaign_estimate, pace_scale, progress, stored_pace
@@ -243,8 +246,13 @@ def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_
     (resumed,) = plan_sweep(grid(longer, ["convgru"]))
     assert pace_scale([resumed], records) is None  # nothing logged here yet
     resumed.run_dir.mkdir(parents=True)
-    (resumed.run_dir / "last.pt").write_bytes(b"")  # only its existence is read
+    (resumed.run_dir / "last.pt").write_bytes(b"")  # pace_scale reads only its existence, progress its step (patched)
     logged = 1 / (0.25 * seconds_per_step)  # four times the stored run's steps per second
+    # A checkpointed run that has logged no pace yet is paced like a run not started: its stored run, scaled.
+    monkeypatch.setattr(sweep_module, "checkpoint_step", lambda path: 6)
+    (resumed.run_dir / "train_log.jsonl").write_text("")
+    half = PaceScale(0.5, (("convgru", 0.5),))
+    assert "scaled by 0.50)" in progress(resumed, records=records, scale=half)
     (resumed.run_dir / "train_log.jsonl").write_text(
         "".join(json.dumps({"event": "train", "step": 10 * i, "steps_per_s": logged}) + "\n" for i in range(1, 4))
     )
@@ -256,7 +264,6 @@ def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_
     )
 
     (fresh,) = plan_sweep(grid(dataclasses.replace(longer, steps=48), ["convgru"]))
-    half = PaceScale(0.5, (("convgru", 0.5),))
     pace = stored_pace(fresh.spec, records, half)
     assert pace.seconds_per_step == pytest.approx(0.5 * seconds_per_step)
     assert progress(fresh, records=records, scale=half) == (

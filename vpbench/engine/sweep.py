@@ -240,7 +240,7 @@ def progress(
         state = f"checkpointed at step {step} of {total}"
         if logged > step:
             state += f" (logged step {logged})"
-        seconds, pace = training_left(item, records or [])  # from the checkpoint: what a resume would train
+        seconds, pace = training_left(item, records or [], scale)  # from the checkpoint: what a resume trains
         if seconds and pace:
             state += f", about {seconds / 60:.0f} min of training left at {pace.seconds_per_step:.1f} s per step"
             if pace.threads:
