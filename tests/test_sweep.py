@@ -11,7 +11,7 @@ import pytest
 from _engine_helpers import smoke_config
 
 from vpbench.engine import spec as spec_module
-from vpbench.engine import sweep as sweep_module
+from vpbench.engine import sweep_plan
 from vpbench.engine.run import run
 from vpbench.engine.suite import load_suite, select_configs
 from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
@@ -148,7 +148,7 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, vpbench_
     pace from the training log, or not started; it trains nothing and writes nothing."""
 
     from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
-    from vpbench.engine.sweep import progress
+    from vpbench.engine.sweep_plan import progress
 
     template = dataclasses.replace(smoke_config(tmp_path), model="")
     run(dataclasses.replace(template, model="convgru"))
@@ -171,7 +171,7 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, vpbench_
     save_checkpoint(last, {**payload, "step": 4})  # as if killed after the checkpoint at step 4
     text = progress(convgru, now=last.stat().st_mtime + 600)
     assert text.startswith("checkpointed at step 4 of 12 (logged step 12), about ") and "min ago" in text
-    assert " s per step; last validation (step 12, 48 sequences): MSE 0." in text
+    assert " s per step (1 thread); last validation (step 12, 48 sequences): MSE 0." in text
     assert "; not running, run folder last written 10 min ago" in text
     # A process that holds the run's lock is training it, however old its files (and a restored folder that
     # nobody trains is "not running", however fresh).
@@ -210,7 +210,7 @@ def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_pat
     """A run not started yet is estimated from the longest stored run that agrees on everything a step costs
     (model, its configuration, data, batch, device, threads), whatever its budget; a different batch size is
     another cost, and an untrained predictor needs no training."""
-    from vpbench.engine.sweep import campaign_estimate, progress, stored_pace
+    from vpbench.engine.sweep_plan import campaign_estimate, progress, stored_pace
     longer, records, stored, seconds_per_step = stored_convgru_run(tmp_path)
     convgru, zeros, convlstm = plan_sweep(grid(longer, ["convgru", "zeros", "convlstm"]))
     assert not convgru.stored and convgru.spec.spec_hash != stored.spec_hash
@@ -241,7 +241,7 @@ def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_
 ):
     """Stored short runs measured elsewhere overstate a campaign several times over: once an unfinished run has
     logged a pace, its ratio to its own stored run's scales the estimates of the runs not started."""
-    from vpbench.engine.sweep import PaceScale, campaign_estimate, pace_scale, progress, stored_pace
+    from vpbench.engine.sweep_plan import PaceScale, campaign_estimate, pace_scale, progress, stored_pace
     longer, records, stored, seconds_per_step = stored_convgru_run(tmp_path)
     (resumed,) = plan_sweep(grid(longer, ["convgru"]))
     assert pace_scale([resumed], records) is None  # nothing logged here yet
@@ -249,7 +249,7 @@ def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_
     (resumed.run_dir / "last.pt").write_bytes(b"")  # pace_scale reads only its existence, progress its step (patched)
     logged = 1 / (0.25 * seconds_per_step)  # four times the stored run's steps per second
     # A checkpointed run that has logged no pace yet is paced like a run not started: its stored run, scaled.
-    monkeypatch.setattr(sweep_module, "checkpoint_step", lambda path: 6)
+    monkeypatch.setattr(sweep_plan, "checkpoint_step", lambda path: 6)
     (resumed.run_dir / "train_log.jsonl").write_text("")
     half = PaceScale(0.5, (("convgru", 0.5),))
     assert "scaled by 0.50)" in progress(resumed, records=records, scale=half)
@@ -277,7 +277,7 @@ def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_
 
 def test_the_wall_time_of_a_campaign_follows_the_pool_order():
     """Runs start in grid order on the first free job, so a long run last ends the campaign late."""
-    from vpbench.engine.sweep import wall_seconds
+    from vpbench.engine.sweep_plan import wall_seconds
 
     assert wall_seconds([3, 1, 1, 1], jobs=2) == 3
     assert wall_seconds([1, 1, 1, 3], jobs=2) == 4
@@ -287,7 +287,7 @@ def test_the_wall_time_of_a_campaign_follows_the_pool_order():
 def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_path):
     """A run resumed at two threads (or on another machine) goes on at the new pace: once the segment since
     the last resume has logged a few paces, the estimate is theirs, not a median drowned by the old segment's."""
-    from vpbench.engine.sweep import SEGMENT_PACES, LogTail, _training_log_tail
+    from vpbench.engine.sweep_plan import SEGMENT_PACES, LogTail, _training_log_tail
 
     log = tmp_path / "train_log.jsonl"
 
@@ -300,8 +300,66 @@ def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_p
     assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, None)
     # The trainer names the segment's threads after the resume: the pace is quoted with them.
     write([*slow, {"event": "resume", "step": 300}, {"event": "segment", "step": 300, "threads": 2}, *fast])
-    assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, 2)
+    assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, 2, {2: 1.1})
     # Too short a segment to trust yet: the recent lines of the whole log, as before, of no one thread count.
     write([*slow, {"event": "segment", "step": 300, "threads": 2}, *fast[: SEGMENT_PACES - 1]])
     tail = _training_log_tail(log)
     assert (tail.steps_per_second, tail.threads) == (0.4, None)
+    # ... unless every one of those lines was logged at one thread count: a run just resumed in the layout it
+    # trained in before is still quoted at it.
+    one_thread = {"event": "segment", "step": 0, "threads": 1}
+    write([one_thread, *slow, {"event": "segment", "step": 300, "threads": 1}])
+    assert _training_log_tail(log) == LogTail(300, 0.4, None, 1, {1: 0.4})
+    write([one_thread, *slow, {"event": "segment", "step": 300, "threads": 2}, *fast[: SEGMENT_PACES - 1]])
+    assert _training_log_tail(log).threads is None
+
+
+def write_log(run_dir, segments):
+    """A training log of (threads, steps per second, lines) segments, each opened by the trainer's segment event."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    events, step = [], 0
+    for threads, steps_per_second, lines in segments:
+        events.append({"event": "segment", "step": step, "threads": threads})
+        for _ in range(lines):
+            step += 10
+            events.append({"event": "train", "step": step, "steps_per_s": steps_per_second})
+    (run_dir / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    (run_dir / "last.pt").write_bytes(b"")  # only its existence is read here, its step is patched
+
+
+def test_the_campaign_total_prices_each_layout_with_the_thread_cost_the_logs_measured(tmp_path, monkeypatch):
+    """A pace logged at one thread beside another job is about twice one logged at two threads alone. Where
+    runs have logged both, their ratio converts every run's pace to the layout each total states: one job at
+    two threads, or two jobs at one thread each; and the scale for runs not started no longer depends on the
+    layout the campaign happens to train in."""
+    from vpbench.engine.sweep_plan import campaign_estimate, pace_scale, thread_cost
+
+    longer, records, stored, seconds_per_step = stored_convgru_run(tmp_path)
+    convgru, convlstm = plan_sweep(grid(longer, ["convgru", "convlstm"]))  # 36 steps each, at step 6 (patched)
+    monkeypatch.setattr(sweep_plan, "checkpoint_step", lambda path: 6)
+    assert thread_cost([convgru, convlstm]) is None  # nothing logged yet
+    write_log(convgru.run_dir, [(1, 1 / 2000, 3), (2, 1 / 1000, 3)])  # now at two threads, 1,000 s per step
+    write_log(convlstm.run_dir, [(1, 1 / 3000, 3)])
+    assert thread_cost([convgru, convlstm]).ratios == (("convgru", pytest.approx(2.0)),)  # one count: no ratio
+    write_log(convlstm.run_dir, [(2, 1 / 2000, 4), (1, 1 / 3000, 3)])  # now at one thread, 3,000 s per step
+    cost = thread_cost([convgru, convlstm])
+    assert (cost.fewer, cost.more) == (1, 2) and cost.factor == pytest.approx(1.75)  # median of 2.0 and 1.5
+    assert cost.describe() == (
+        "a step at 1 thread takes 1.75x its time at 2 threads: the median over the runs that logged both "
+        "(convgru 2.00, convlstm 1.50)"
+    )
+    # One job at two threads: 30 steps x 1,000 s + 30 x 3,000 s / 1.75. Two jobs at one thread: the longer of
+    # 30 x 1,000 s x 1.75 and 30 x 3,000 s. Unconverted, the first would read 33.3 h.
+    assert campaign_estimate([convgru, convlstm], records, jobs=2, cost=cost) == (
+        f"training left: about {(30_000 + 90_000 / 1.75) / 3600:.1f} h in one job at 2 threads; about "
+        f"{90_000 / 3600:.1f} h of wall time with --jobs 2 at 1 thread each (evaluation not included)"
+    )
+    assert campaign_estimate([convgru, convlstm], records, jobs=2).startswith(
+        f"training left: about {120_000 / 3600:.1f} h in one job;"
+    )
+    # The scale: convgru's pace, converted to two threads, over its stored run's.
+    scale = pace_scale([convgru, convlstm], records, cost)
+    assert scale.factor == pytest.approx(1000 / seconds_per_step) and scale.threads == 2
+    write_log(convgru.run_dir, [(2, 1 / 1000, 3), (1, 1 / 2000, 3)])  # resumed at one thread
+    assert pace_scale([convgru, convlstm], records, cost).factor == pytest.approx(1000 / seconds_per_step * 2 / 1.75)
+    assert pace_scale([convgru, convlstm], records).factor == pytest.approx(2000 / seconds_per_step)

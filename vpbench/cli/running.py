@@ -238,15 +238,8 @@ def sweep_command(
     from vpbench.engine.config import RunConfig, parse_duration
     from vpbench.engine.run import run as run_engine
     from vpbench.engine.suite import load_suite, select_configs
-    from vpbench.engine.sweep import (
-        campaign_estimate,
-        grid,
-        pace_scale,
-        plan_sweep,
-        progress,
-        run_sweep,
-        slurm_script,
-    )
+    from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
+    from vpbench.engine.sweep_plan import campaign_estimate, pace_scale, progress, thread_cost
 
     if jobs < 1:
         raise VpbenchError(f"--jobs must be at least 1, got {jobs}")
@@ -311,13 +304,15 @@ def sweep_command(
         from vpbench.results.store import load_records
 
         records = [record for folder in {item.config.results_dir for item in items} for record in load_records(folder)]
-        scale = pace_scale(items, records)
+        cost = thread_cost(items)
+        scale = pace_scale(items, records, cost)
         for item in items:
             stdout.print(f"{item.spec.model} (seed {item.spec.seed}, spec {item.spec.spec_hash}): "
                          f"{progress(item, records=records, scale=scale)}", highlight=False)
-        stdout.print(campaign_estimate(items, records, jobs, scale), highlight=False)
-        if scale:
-            stdout.print(scale.describe(), highlight=False)
+        stdout.print(campaign_estimate(items, records, jobs, scale, cost), highlight=False)
+        for note in (scale, cost):
+            if note:
+                stdout.print(note.describe(), highlight=False)
         return
     outcome = run_sweep(items, run_engine, jobs=jobs, log=lambda line: stderr.print(line, highlight=False))
     for model, state in outcome:

@@ -9,18 +9,16 @@ on a small CPU two 1-thread processes out-run one 2-thread process, and torch's 
 collapse when processes compete for cores (benchmarks/bench_threads.py measures both). Each job's output
 goes to `<runs dir>/sweep-logs/<model>__seed<seed>__<spec hash>.log`, appended to when a job resumes.
 Ctrl-C (or SIGTERM to the sweep) stops every job at its next step, checkpoint written, and starts no other.
-`--emit slurm` writes a job-array script instead.
+`--emit slurm` writes a job-array script instead. `--plan` (sweep_plan.py) says where a campaign stands.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -33,7 +31,7 @@ from pathlib import Path
 from vpbench.engine.config import RunConfig
 from vpbench.engine.spec import RunSpec
 from vpbench.errors import RunInterrupted, VpbenchError, interrupted_outside_training
-from vpbench.files import prepare_output, read_json_lines
+from vpbench.files import prepare_output
 from vpbench.registry import get_model_entry, list_models
 
 
@@ -63,234 +61,6 @@ def plan_sweep(configs: list[RunConfig]) -> list[SweepItem]:
         stored = len(stored_records(config.results_dir, spec)) == len(spec.protocols)
         items.append(SweepItem(config, spec, stored, execution.run_dir))
     return items
-
-
-# The spec fields that set what one training step costs: a stored run agreeing on all of them (any budget)
-# paces a run that has not started.
-STEP_COST_FIELDS = (
-    "model",
-    "model_config",
-    "dataset",
-    "frame_shape",
-    "train_protocol",
-    "batch_size",
-    "device_kind",
-    "threads",
-    "world_size",
-)
-
-
-@dataclass
-class Pace:
-    seconds_per_step: float
-    stored_run: str | None = None  # the stored run that measured it; None: the run's own training log
-    threads: int | None = None  # the thread count of the logged segment it comes from, where the log says
-
-
-@dataclass(frozen=True)
-class PaceScale:
-    """How fast the campaign's own runs go against the stored runs that pace them: the median, over runs that
-    have logged a pace, of that pace over their stored run's. The stored short runs were measured elsewhere and
-    otherwise (the Moving MNIST track's 600-step runs at one thread beside another job: 3-5x slower than two
-    threads alone on the machine that trains the long runs), so unscaled they overstate a campaign several
-    times over; a run not started is paced by its stored run scaled by this."""
-
-    factor: float
-    ratios: tuple[tuple[str, float], ...]  # (model, its logged pace over its stored run's), the median's inputs
-
-    def describe(self) -> str:
-        each = ", ".join(f"{model} {ratio:.2f}" for model, ratio in self.ratios)
-        return (
-            f"runs not started are paced by their stored run scaled by {self.factor:.2f}: the median of the "
-            f"logged paces here over their stored runs' ({each})"
-        )
-
-
-def pace_scale(items: list[SweepItem], records: list) -> PaceScale | None:
-    """The campaign's PaceScale, or None while no unfinished run has both a logged pace and a stored run."""
-    ratios = []
-    for item in items:
-        if item.stored or not (item.run_dir / "last.pt").exists():
-            continue
-        logged = _training_log_tail(item.run_dir / "train_log.jsonl").steps_per_second
-        stored = stored_pace(item.spec, records)
-        if logged and stored:
-            ratios.append((item.spec.model, 1 / logged / stored.seconds_per_step))
-    if not ratios:
-        return None
-    return PaceScale(statistics.median(ratio for _, ratio in ratios), tuple(ratios))
-
-
-def stored_pace(spec: RunSpec, records: list, scale: PaceScale | None = None) -> Pace | None:
-    """Seconds per step of the longest stored trained run that costs the same per step (wall time over steps,
-    validation included), times `scale` when given, or None."""
-    wanted = {name: value for name, value in spec.to_dict().items() if name in STEP_COST_FIELDS}
-    matches = [
-        record
-        for record in records
-        if record.training.trained
-        and record.training.steps > 0
-        and record.training.wall_time_s
-        and all(record.spec.get(name) == value for name, value in wanted.items())
-    ]
-    if not matches:
-        return None
-    longest = max(matches, key=lambda record: (record.training.steps, record.spec_hash))
-    seconds_per_step = longest.training.wall_time_s / longest.training.steps
-    source = f"its stored {longest.training.steps:,}-step run {longest.spec_hash[:8]}"
-    if scale is None:
-        return Pace(seconds_per_step, source)
-    return Pace(seconds_per_step * scale.factor, f"{source}, {seconds_per_step:.1f} s, scaled by {scale.factor:.2f}")
-
-
-def checkpoint_step(path: Path) -> int:
-    """The step a checkpoint holds. Loading one reads and hashes every tensor (0.4 s for simvp's 195 MB), and
-    one `--plan` asks twice per run (its line and the campaign total): each file version is read once."""
-    stat = path.stat()
-    return _checkpoint_step(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=64)
-def _checkpoint_step(path: Path, modified_ns: int, size: int) -> int:
-    from vpbench.engine.checkpoint import load_checkpoint
-
-    return load_checkpoint(path)["step"]
-
-
-def training_left(
-    item: SweepItem, records: list, scale: PaceScale | None = None
-) -> tuple[float | None, Pace | None]:
-    """Seconds of training a (resumed) run still needs and the pace behind the estimate: the run's own
-    logged pace once it has a checkpoint, else a stored run's (times `scale`); (None, None) when nothing
-    measures it."""
-    if item.stored or not item.spec.trained:
-        return 0.0, None
-    last = item.run_dir / "last.pt"
-    steps_left, pace = item.spec.steps, None
-    if last.exists():
-        steps_left = max(item.spec.steps - checkpoint_step(last), 0)
-        tail = _training_log_tail(item.run_dir / "train_log.jsonl")
-        if tail.steps_per_second:
-            pace = Pace(1 / tail.steps_per_second, threads=tail.threads)
-    pace = pace or stored_pace(item.spec, records, scale)
-    return (None, None) if pace is None else (steps_left * pace.seconds_per_step, pace)
-
-
-def wall_seconds(durations: list[float], jobs: int) -> float:
-    """When the last of `durations` ends if each starts, in order, on the first of `jobs` free workers
-    (what `run_sweep`'s pool does)."""
-    workers = [0.0] * max(jobs, 1)
-    for seconds in durations:
-        workers[workers.index(min(workers))] += seconds
-    return max(workers)
-
-
-def campaign_estimate(items: list[SweepItem], records: list, jobs: int, scale: PaceScale | None = None) -> str:
-    """One line: the training still to do, in single-job hours and in wall hours with `jobs` side by side
-    (with one job those are the same hours, so the line shows what `--jobs 2` would take instead); evaluation
-    not included."""
-    left = [(item.spec.model, training_left(item, records, scale)[0]) for item in items]
-    known = [seconds for _, seconds in left if seconds]
-    side_by_side = max(jobs, 2)
-    line = (
-        f"training left: about {sum(known) / 3600:.1f} h in one job; about "
-        f"{wall_seconds(known, side_by_side) / 3600:.1f} h of wall time with --jobs {side_by_side} "
-        "(evaluation not included)"
-    )
-    unknown = sorted({model for model, seconds in left if seconds is None})
-    if unknown:
-        line += f"; no pace measured for {', '.join(unknown)} (not counted)"
-    return line
-
-
-def progress(
-    item: SweepItem, now: float | None = None, records: list | None = None, scale: PaceScale | None = None
-) -> str:
-    """Where one run of a sweep stands, from its files alone (read-only, safe beside a running campaign):
-    stored, trained and awaiting evaluation, at step k of N, started without a checkpoint yet, or not
-    started — whether a process trains it now (holds its lock) and when its folder last changed; an
-    unfinished run also shows its latest validation point, which answers "is the budget enough" hours before
-    the record does. `records` (the results folder's), times `scale`, pace a run that has not started."""
-    if item.stored:
-        return "stored"
-    last = item.run_dir / "last.pt"
-    files = [path for path in item.run_dir.iterdir() if path.is_file()] if item.run_dir.is_dir() else []
-    if not files:
-        seconds, pace = training_left(item, records or [], scale)
-        if seconds and pace:
-            return (
-                f"not started; about {seconds / 60:.0f} min of training at {pace.seconds_per_step:.1f} s per "
-                f"step (the pace of {pace.stored_run})"
-            )
-        return "not started"
-    from vpbench.engine.run import is_training
-
-    minutes = ((now if now is not None else time.time()) - max(path.stat().st_mtime for path in files)) / 60
-    running = "training now" if is_training(item.run_dir) else "not running"
-    activity = f"{running}, run folder last written {minutes:.0f} min ago ({item.run_dir})"
-    if not last.exists():
-        return f"started, no checkpoint yet; {activity}"
-    step = checkpoint_step(last)
-    total = item.spec.steps
-    tail = _training_log_tail(item.run_dir / "train_log.jsonl")
-    logged, validation = tail.step, tail.validation
-    if step >= total:
-        state = f"trained ({step} of {total} steps); evaluation next"
-    else:
-        state = f"checkpointed at step {step} of {total}"
-        if logged > step:
-            state += f" (logged step {logged})"
-        seconds, pace = training_left(item, records or [], scale)  # from the checkpoint: what a resume trains
-        if seconds and pace:
-            state += f", about {seconds / 60:.0f} min of training left at {pace.seconds_per_step:.1f} s per step"
-            if pace.threads:
-                state += f" ({pace.threads} thread{'s' if pace.threads > 1 else ''})"
-            if pace.stored_run:
-                state += f" (the pace of {pace.stored_run})"
-    if validation:
-        state += (
-            f"; last validation (step {validation['step']}, {validation['sequences']:,} sequences): "
-            f"MSE {validation['mse']:.4f}, SSIM {validation['ssim']:.3f}"
-        )
-    return f"{state}; {activity}"
-
-
-SEGMENT_PACES = 3  # log lines of the current segment that outweigh the earlier ones in a pace estimate
-
-
-@dataclass(frozen=True)
-class LogTail:
-    """What a run's training log says about where it is and how fast it goes."""
-
-    step: int  # the last logged training step
-    steps_per_second: float | None  # the median pace of the recent log lines
-    validation: dict | None  # the last validation point (vpbench convention)
-    threads: int | None  # the thread count of the segment those paces come from, where the log names it
-
-
-def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
-    """Where a run is, from its log. The pace is the median of the last `last` log lines (the trainer's own
-    measurement over 300 steps at the default log interval, so a test run beside the job moves it little).
-    Once the segment since the last resume has logged SEGMENT_PACES paces, only its lines count: a resume can
-    change the threads or the machine (`sweep --jobs 1 --threads 2` halves a step), and the run goes on at the
-    new pace, not at the old one's."""
-    steps, paces, segment, validation = [0], [], [], None
-    segment_threads = None
-    for event in read_json_lines(log_path):
-        if event.get("event") == "train" and event.get("steps_per_s"):
-            steps.append(int(event["step"]))
-            paces.append(float(event["steps_per_s"]))
-            segment.append(paces[-1])
-        elif event.get("event") == "resume":
-            segment, segment_threads = [], None
-        elif event.get("event") == "segment":  # written after any resume, by the process that trains on
-            segment, segment_threads = [], event.get("threads")
-        elif event.get("event") == "validation" and {"mse", "ssim"} <= set(event):
-            validation = event
-    in_segment = len(segment) >= SEGMENT_PACES
-    recent = segment if in_segment else paces
-    pace = statistics.median(recent[-last:]) if recent else None
-    return LogTail(steps[-1], pace, validation, segment_threads if in_segment else None)
 
 
 def grid(template: RunConfig, models: list[str]) -> list[RunConfig]:
