@@ -344,6 +344,7 @@ def test_the_campaign_total_prices_each_layout_with_the_thread_cost_the_logs_mea
     write_log(convlstm.run_dir, [(2, 1 / 2000, 4), (1, 1 / 3000, 3)])  # now at one thread, 3,000 s per step
     cost = thread_cost([convgru, convlstm])
     assert (cost.fewer, cost.more) == (1, 2) and cost.factor == pytest.approx(1.75)  # median of 2.0 and 1.5
+    assert thread_cost([dataclasses.replace(convgru, stored=True), convlstm]) == cost  # a finished run's log counts
     assert cost.describe() == (
         "a step at 1 thread takes 1.75x its time at 2 threads: the median over the runs that logged both "
         "(convgru 2.00, convlstm 1.50)"

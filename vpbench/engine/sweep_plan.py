@@ -149,11 +149,14 @@ def _threads(count: int) -> str:
 
 
 def thread_cost(items: list[SweepItem]) -> ThreadCost | None:
-    """The campaign's ThreadCost, or None while no unfinished run has logged paces at two thread counts. Runs
-    logged at more than two counts compare their fewest with their most; the pair most runs share is used."""
+    """The campaign's ThreadCost, or None while no run has logged paces at two thread counts. Finished runs
+    count too (their logs stay in the runs folder), so the cost outlives the run that measured it. Runs logged
+    at more than two counts compare their fewest with their most; the pair most runs share is used."""
     pairs = {}
-    for item, tail in _unfinished_tails(items):
-        if len(tail.paces_by_threads) >= 2:
+    for item in items:
+        log = item.run_dir / "train_log.jsonl"
+        tail = _training_log_tail(log) if log.is_file() else None
+        if tail and len(tail.paces_by_threads) >= 2:
             fewer, more = min(tail.paces_by_threads), max(tail.paces_by_threads)
             ratio = tail.paces_by_threads[more] / tail.paces_by_threads[fewer]
             pairs.setdefault((fewer, more), []).append((item.spec.model, ratio))
