@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import statistics
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +50,7 @@ class Pace:
     def describe(self) -> str:
         text = f"{self.seconds_per_step:.1f} s per step"
         if self.threads:
-            text += f" ({self.threads} thread{'s' if self.threads > 1 else ''})"
+            text += f" ({_threads(self.threads)})"
         if self.stored_run:
             text += f" (the pace of {self.stored_run})"
         return text
@@ -81,15 +80,13 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     new pace, not at the old one's. Before that, the recent lines of the whole log count, and their thread
     count is named only where all of them were logged at one."""
     steps, paces, line_threads, segment, validation = [0], [], [], [], None
-    segment_threads, by_threads = None, {}
+    segment_threads = None
     for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
             paces.append(float(event["steps_per_s"]))
             line_threads.append(segment_threads)
             segment.append(paces[-1])
-            if segment_threads:
-                by_threads.setdefault(segment_threads, []).append(paces[-1])
         elif event.get("event") == "resume":
             segment, segment_threads = [], None
         elif event.get("event") == "segment":  # written after any resume, by the process that trains on
@@ -102,6 +99,10 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
         recent, counts = paces, set(line_threads[-last:])
         threads = counts.pop() if len(counts) == 1 else None
     pace = statistics.median(recent[-last:]) if recent else None
+    by_threads = {}
+    for steps_per_second, count in zip(paces, line_threads, strict=True):
+        if count:
+            by_threads.setdefault(count, []).append(steps_per_second)
     paces_by_threads = {
         count: statistics.median(lines[-last:]) for count, lines in by_threads.items() if len(lines) >= SEGMENT_PACES
     }
@@ -162,7 +163,7 @@ def thread_cost(items: list[SweepItem]) -> ThreadCost | None:
             pairs.setdefault((fewer, more), []).append((item.spec.model, ratio))
     if not pairs:
         return None
-    (fewer, more), _ = Counter({pair: len(ratios) for pair, ratios in pairs.items()}).most_common(1)[0]
+    fewer, more = max(pairs, key=lambda pair: len(pairs[pair]))  # the first of the most shared, on a tie
     ratios = tuple(pairs[fewer, more])
     return ThreadCost(fewer, more, statistics.median(ratio for _, ratio in ratios), ratios)
 
