@@ -154,6 +154,7 @@ def test_ablations_not_stored_yet_are_named_and_the_claim_is_not_judged():
 def test_a_poster_claim_waits_for_rivals_not_stored_yet_unless_a_stored_one_refutes_it():
     """A long track lands model by model: with `mim` and `convlstm` pending, a claim no stored rival refutes is not
     judged yet, and one a stored rival refutes is refuted, the pending ones named either way."""
+
     def without_mim_and_convlstm(roles):
         track = _cast(readme_track.Track(ROOT / "results"), roles, pending=("mim", "convlstm"))
         track.__dict__["records"] = [r for r in track.records if r.model.name not in ("mim", "convlstm")]
@@ -299,3 +300,24 @@ def test_the_background_bullet_scores_two_different_greys():
         flat = " ".join(readme_track.track_background(readme_track.Track(ROOT / "results", name)).split())
         (greys,) = re.findall(r"a uniform grey of (\d\.\d+) on black scores \d\.\d+, one of (\d\.\d+) scores", flat)
         assert greys[0] != greys[1], flat
+
+
+def test_the_width_sentence_gives_each_stored_rival_as_multiples_of_srvp_smallest_first():
+    """The `small` presets shrink the papers' models by different factors, so the poster-claim verdicts carry each
+    stored rival's parameters and MACs over `srvp`'s, from the records; a pending rival is not named."""
+    track = _cast(readme_track.Track(ROOT / "results"), {}, pending=("mim",))
+    track.__dict__["records"] = [r for r in track.records if r.model.name != "mim"]
+    flat = " ".join(readme_track.widths(track).split())
+    srvp, simvp, predrnn = (track.record(m, "10->10").model for m in ("srvp", "simvp", "predrnn"))
+    assert f"`srvp`'s {srvp.parameters / 1e3:.1f}k parameters" in flat
+    assert (
+        f"`simvp` {simvp.parameters / srvp.parameters:.0f}x / {simvp.macs_per_sequence / srvp.macs_per_sequence:.1f}x"
+        in flat
+    )
+    assert f"`predrnn` {predrnn.parameters / srvp.parameters:.1f}x /" in flat
+    assert "`mim`" not in flat
+    rivals = [m for m in (*readme_track.RECURRENT, *readme_track.NON_RECURRENT) if m != "mim"]
+    positions = [
+        flat.index(f"`{m}` ") for m in sorted(rivals, key=lambda m: track.record(m, "10->10").model.parameters)
+    ]
+    assert positions == sorted(positions)

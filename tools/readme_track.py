@@ -452,7 +452,28 @@ def poster_claims(track: Track) -> str:
         + " "
         + verdict("10->30", RECURRENT + NON_RECURRENT, "SRVP is the best model at 10->30")
         + f" Both verdicts are about {steps:,} training sequences; they say nothing about the converged models "
-        "of the poster."
+        "of the poster. " + widths(track)
+    )
+
+
+def widths(track: Track) -> str:
+    """The rivals' sizes and costs as multiples of `srvp`'s: the `small` presets shrink the papers' models by
+    different factors (to about one cost per sequence), so a verdict here is about width as well as budget."""
+    models = [m for m in ["srvp", *RECURRENT, *NON_RECURRENT] if m in track.stored]
+    sizes = {m: track.record(m, "10->10").model for m in models}
+    srvp = sizes.pop("srvp")
+
+    def ratio(value: float) -> str:
+        return f"{value:.0f}x" if value >= 100 else f"{value:.1f}x"
+
+    rivals = ", ".join(
+        f"`{m}` {ratio(size.parameters / srvp.parameters)} / {ratio(size.macs_per_sequence / srvp.macs_per_sequence)}"
+        for m, size in sorted(sizes.items(), key=lambda item: item[1].parameters)
+    )
+    return (
+        f"The `small` presets match cost more than size: against `srvp`'s {srvp.parameters / 1e3:.1f}k parameters "
+        f"and {srvp.macs_per_sequence / 1e9:.2f} G multiply-accumulates per sequence, its stored rivals have "
+        f"{rivals} (parameters / MACs; `vpbench models` lists each preset against its paper's)."
     )
 
 
