@@ -92,6 +92,8 @@ def test_best_checkpoint_is_chosen_on_validation_never_test(tmp_path, monkeypatc
     best_step = min(validations, key=validations.get)
     assert record.training.selected_step == best_step
     assert record.training.best_validation_loss == pytest.approx(validations[best_step])
+    paces = [e for e in events if e["event"] == "train"]
+    assert paces and all({"steps_per_s", "cpu_per_s", "load"} <= set(e) for e in paces)
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
@@ -138,8 +140,11 @@ def test_the_log_line_a_hard_kill_cut_short_does_not_swallow_the_next_event(tmp_
     log = JsonLog(path, enabled=True)
     log.write(event="resume", step=10)
     log.write(event="train", step=20)
-    assert read_json_lines(path) == [{"event": "train", "step": 10}, {"event": "resume", "step": 10},
-                                     {"event": "train", "step": 20}]
+    assert read_json_lines(path) == [
+        {"event": "train", "step": 10},
+        {"event": "resume", "step": 10},
+        {"event": "train", "step": 20},
+    ]
     JsonLog(tmp_path / "new.jsonl", enabled=True).write(event="start")
     assert (tmp_path / "new.jsonl").read_text() == '{"event": "start"}\n'
 
@@ -404,8 +409,26 @@ def test_no_resume_starts_over_but_keeps_the_earlier_checkpoints_and_log(tmp_pat
     (aside,) = directory.glob("replaced-*")
     assert {name: (aside / name).read_bytes() for name in earlier} == earlier
     assert f"kept in {aside}" in capsys.readouterr().err
+
     def validated_steps(path):
         return [event["step"] for event in read_json_lines(path) if event["event"] == "validation"]
 
     assert validated_steps(directory / "train_log.jsonl") == validated_steps(aside / "train_log.jsonl") == [4]
     assert again[0].metrics == first[0].metrics  # the same spec from scratch: the same numbers
+
+
+def test_a_pace_window_tells_a_busy_process_from_one_that_waits():
+    """`cpu_per_s` is CPU seconds per wall second: about 1 for one thread that computes, about 0 for one that waits
+    (as a job does when other work has its core), so a slow log line says which it was."""
+    from vpbench.engine.trainer import PaceWindow
+
+    window = PaceWindow()
+    deadline = time.perf_counter() + 0.3
+    while time.perf_counter() < deadline:
+        window.steps += 1
+    busy = window.close()
+    time.sleep(0.3)
+    waiting = window.close()
+    assert busy["cpu_per_s"] > 0.3 and waiting["cpu_per_s"] < 0.1
+    assert waiting["steps_per_s"] == 0 and busy["steps_per_s"] > 0
+    assert busy["load"] >= 0

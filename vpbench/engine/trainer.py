@@ -201,6 +201,27 @@ class JsonLog:
                 handle.write(json.dumps(event) + "\n")
 
 
+class PaceWindow:
+    """The pace of the steps since the last training log line, with what the process got to run them: the CPU
+    seconds it used per wall second (about its thread count when it had its cores, less when other work took
+    them) and the machine's 1-minute load, so a slow stretch of a log can be told from a contended one."""
+
+    def __init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        self.wall, self.cpu, self.steps = time.perf_counter(), time.process_time(), 0
+
+    def close(self) -> dict[str, float]:
+        """The window's figures for its log line; the next window starts now."""
+        wall = max(time.perf_counter() - self.wall, 1e-9)
+        figures = {"steps_per_s": self.steps / wall, "cpu_per_s": round((time.process_time() - self.cpu) / wall, 3)}
+        if hasattr(os, "getloadavg"):  # not on Windows
+            figures["load"] = round(os.getloadavg()[0], 2)
+        self.restart()
+        return figures
+
+
 def set_aside_earlier_attempt(run_dir: Path) -> Path | None:
     """--no-resume starts the run over without destroying the earlier attempt: its checkpoints and log move
     to a dated subfolder (the fresh run overwrote `last.pt` at its first checkpoint and appended its steps to
@@ -304,7 +325,7 @@ def train(
     )
     model.train()
     started = time.perf_counter()
-    window_start, window_steps = time.perf_counter(), 0
+    window = PaceWindow()
     batches = epoch_batches(len(train_set), plan.batch_size, plan.seed, epoch, distributed)
     train_set.set_epoch(epoch)
 
@@ -375,13 +396,11 @@ def train(
             optimizer.step()
             if scheduler is not None and not is_plateau(scheduler):
                 scheduler.step()
-            step, position, window_steps = step + 1, position + 1, window_steps + 1
+            step, position, window.steps = step + 1, position + 1, window.steps + 1
 
             lr = optimizer.param_groups[0]["lr"]
             if step % plan.log_every == 0 or step == plan.total_steps:
-                rate = window_steps / max(time.perf_counter() - window_start, 1e-9)
-                log.write(event="train", step=step, epoch=epoch, loss=loss_value, lr=lr, steps_per_s=rate)
-                window_start, window_steps = time.perf_counter(), 0
+                log.write(event="train", step=step, epoch=epoch, loss=loss_value, lr=lr, **window.close())
             if progress is not None:
                 progress(step, plan.total_steps, loss_value, lr)
 
