@@ -314,6 +314,41 @@ def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_p
     assert _training_log_tail(log).threads is None
 
 
+def test_the_pace_sets_aside_log_lines_whose_process_did_not_get_its_cpu(tmp_path):
+    """A test suite beside a one-thread job leaves it about two thirds of a core and a third of its pace; those
+    lines would make `--plan` price the rest of the campaign as if the suite ran all along. They are set aside
+    (and counted) where the line says what CPU its process got and the segment its thread count; a log with
+    nothing else still has a pace, and the thread-cost comparison sets them aside too."""
+    from vpbench.engine.sweep_plan import CONTENDED_SHARE, Pace, _training_log_tail
+
+    log = tmp_path / "train_log.jsonl"
+
+    def line(step, pace, cpu):
+        return {"event": "train", "step": step, "steps_per_s": pace, "cpu_per_s": cpu, "load": 2.0}
+
+    alone = [line(10 * i, 0.45, 0.98) for i in range(1, 5)]
+    beside_tests = [line(40 + 10 * i, 0.15, 0.66) for i in range(1, 4)]
+    events = [{"event": "segment", "step": 0, "threads": 1}, *alone, *beside_tests]
+    log.write_text("".join(json.dumps(event) + "\n" for event in events))
+    tail = _training_log_tail(log)
+    assert (tail.steps_per_second, tail.contended, tail.paces_by_threads) == (0.45, 3, {1: 0.45})
+    assert Pace(1 / tail.steps_per_second, threads=1, contended=tail.contended).describe() == (
+        "2.2 s per step (1 thread) (3 contended log lines set aside)"
+    )
+    # At two threads the share is of two cores: 1.5 CPU seconds per second is contended, 1.94 is not.
+    assert 1.5 < CONTENDED_SHARE * 2 < 1.94
+    two = [{"event": "segment", "step": 0, "threads": 2}, line(10, 0.9, 1.94), line(20, 0.3, 1.5)]
+    two += [line(30, 0.8, 1.9), line(40, 1.0, 1.93)]
+    log.write_text("".join(json.dumps(event) + "\n" for event in two))
+    assert (_training_log_tail(log).steps_per_second, _training_log_tail(log).contended) == (0.9, 1)
+    # Nothing but contended lines: their pace, none set aside.
+    log.write_text("".join(json.dumps(event) + "\n" for event in [events[0], *beside_tests]))
+    assert (_training_log_tail(log).steps_per_second, _training_log_tail(log).contended) == (0.15, 0)
+    # Lines of a segment that did not name its threads (older logs) cannot be judged: they count.
+    log.write_text("".join(json.dumps(event) + "\n" for event in [alone[0], *beside_tests]))
+    assert (_training_log_tail(log).steps_per_second, _training_log_tail(log).contended) == (0.15, 0)
+
+
 def write_log(run_dir, segments):
     """A training log of (threads, steps per second, lines) segments, each opened by the trainer's segment event."""
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ A pace comes from the best of three sources:
 - to compare thread layouts, the ratio of a step's time at fewer threads to its time at more, where the logs
   hold segments at both (`ThreadCost`).
 A pace logged at two threads alone and one logged at one thread beside another job differ about twofold on a
-2-core machine, so the campaign total converts each run's pace to the layout it states.
+2-core machine, so the campaign total converts each run's pace to the layout it states. Log lines whose process
+got under CONTENDED_SHARE of its threads' CPU (a test suite ran beside it) are set aside: the estimate is the
+pace a run keeps when it has its cores, not the pace of whatever else ran that hour.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Pace:
     seconds_per_step: float
     stored_run: str | None = None  # the stored run that measured it; None: the run's own training log
     threads: int | None = None  # the thread count it was measured at, where known
+    contended: int = 0  # recent log lines set aside because their process did not get its CPU
 
     def describe(self) -> str:
         text = f"{self.seconds_per_step:.1f} s per step"
@@ -53,10 +56,16 @@ class Pace:
             text += f" ({_threads(self.threads)})"
         if self.stored_run:
             text += f" (the pace of {self.stored_run})"
+        if self.contended:
+            text += f" ({self.contended} contended log line{'s' if self.contended > 1 else ''} set aside)"
         return text
 
 
 SEGMENT_PACES = 3  # log lines of a segment that make its pace trustworthy (and outweigh the earlier segments')
+# A log line whose process used less CPU per wall second than this share of its thread count was contended:
+# one thread beside another one-thread job logs 0.97-1.0 on the 2-core machine, and 0.5-0.7 while a test
+# suite runs beside both.
+CONTENDED_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,27 @@ class LogTail:
     # {threads: median steps per second} over the segments that named their thread count, each count with at
     # least SEGMENT_PACES log lines: what ThreadCost compares
     paces_by_threads: dict[int, float] = field(default_factory=dict)
+    contended: int = 0  # log lines among the recent ones set aside from the pace (see CONTENDED_SHARE)
+
+
+def _contended(event: dict, threads: int | None) -> bool:
+    """Whether a training log line's process got less than its share of CPU (unknown: not contended; logs
+    before the trainer recorded cpu_per_s, or segments that did not name their thread count)."""
+    cpu = event.get("cpu_per_s")
+    return cpu is not None and threads is not None and cpu < CONTENDED_SHARE * threads
+
+
+def _uncontended(lines: list[tuple[float, bool]], last: int) -> tuple[list[float], int]:
+    """The paces of the last `last` lines that got their CPU, and how many were set aside; all of them when
+    none did (a pace measured under contention beats none)."""
+    recent = lines[-last:]
+    kept = [pace for pace, contended in recent if not contended]
+    return (kept, len(recent) - len(kept)) if kept else ([pace for pace, _ in recent], 0)
 
 
 def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     """Where a run is, from its log. The pace is the median of the last `last` log lines (the trainer's own
-    measurement over 300 steps at the default log interval, so a test run beside the job moves it little).
+    measurement over 300 steps at the default log interval), less those whose process did not get its CPU.
     Once the segment since the last resume has logged SEGMENT_PACES paces, only its lines count: a resume can
     change the threads or the machine (`sweep --jobs 1 --threads 2` halves a step), and the run goes on at the
     new pace, not at the old one's. Before that, the recent lines of the whole log count, and their thread
@@ -84,7 +109,7 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
-            paces.append(float(event["steps_per_s"]))
+            paces.append((float(event["steps_per_s"]), _contended(event, segment_threads)))
             line_threads.append(segment_threads)
             segment.append(paces[-1])
         elif event.get("event") == "resume":
@@ -98,15 +123,18 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     else:
         recent, counts = paces, set(line_threads[-last:])
         threads = counts.pop() if len(counts) == 1 else None
-    pace = statistics.median(recent[-last:]) if recent else None
+    kept, contended = _uncontended(recent, last)
+    pace = statistics.median(kept) if kept else None
     by_threads = {}
-    for steps_per_second, count in zip(paces, line_threads, strict=True):
+    for line, count in zip(paces, line_threads, strict=True):
         if count:
-            by_threads.setdefault(count, []).append(steps_per_second)
+            by_threads.setdefault(count, []).append(line)
     paces_by_threads = {
-        count: statistics.median(lines[-last:]) for count, lines in by_threads.items() if len(lines) >= SEGMENT_PACES
+        count: statistics.median(_uncontended(lines, last)[0])
+        for count, lines in by_threads.items()
+        if len(lines) >= SEGMENT_PACES
     }
-    return LogTail(steps[-1], pace, validation, threads, paces_by_threads)
+    return LogTail(steps[-1], pace, validation, threads, paces_by_threads, contended)
 
 
 def _unfinished_tails(items: list[SweepItem]) -> list[tuple[SweepItem, LogTail]]:
@@ -263,7 +291,7 @@ def training_left(
         steps_left = max(item.spec.steps - checkpoint_step(last), 0)
         tail = _training_log_tail(item.run_dir / "train_log.jsonl")
         if tail.steps_per_second:
-            pace = Pace(1 / tail.steps_per_second, threads=tail.threads)
+            pace = Pace(1 / tail.steps_per_second, threads=tail.threads, contended=tail.contended)
     pace = pace or stored_pace(item.spec, records, scale)
     return (None, None) if pace is None else (steps_left * pace.seconds_per_step, pace)
 
