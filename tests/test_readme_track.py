@@ -321,3 +321,13 @@ def test_the_width_sentence_gives_each_stored_rival_as_multiples_of_srvp_smalles
         flat.index(f"`{m}` ") for m in sorted(rivals, key=lambda m: track.record(m, "10->10").model.parameters)
     ]
     assert positions == sorted(positions)
+    # At the papers' presets SRVP is the costly one: its cost over each rival's, from the counted presets.
+    from vpbench.catalog import preset_cost
+
+    paper = {m: preset_cost(m, "paper") for m in ("srvp", "simvp", "convgru")}
+    assert f"`srvp`'s {paper['srvp']['parameters'] / 1e6:.1f}M parameters" in flat
+    simvp_macs = paper["srvp"]["macs_per_sequence"] / paper["simvp"]["macs_per_sequence"]
+    simvp_parameters = paper["srvp"]["parameters"] / paper["simvp"]["parameters"]
+    assert simvp_macs > 50 and f"`simvp`'s {simvp_parameters:.2g}x / {simvp_macs:.0f}x" in flat
+    assert flat.index("`convgru`'s") < flat.index("`simvp`'s")  # the nearest in compute first
+    assert "`mim`'s" not in flat
