@@ -121,12 +121,23 @@ def test_a_restarted_run_does_not_replace_the_longer_carried_log(tmp_path):
     assert carry_runs.logged_step(carried / RUN) == 300
 
 
-def test_a_run_that_is_still_training_is_refused(tmp_path):
-    runs = tmp_path / "runs"
-    folder = make_run(runs, step=20)
-    with FileLock(folder / ".lock"), pytest.raises(SystemExit, match="still training .* stop the sweep first"):
-        carry_runs.save(runs, tmp_path / "carried")
-    assert not (tmp_path / "carried").exists()
+def test_a_run_that_is_still_training_is_skipped_and_the_finished_ones_are_saved(tmp_path):
+    """A finished run lands while the sweep trains the others: `save` carries it and leaves the training run's
+    carried copy as it was (its files are being written), saying so; once stopped, it is carried too."""
+    runs, carried = tmp_path / "runs", tmp_path / "carried"
+    training = make_run(runs, step=20)
+    finished_name = "mmnist/srvp-wo-sa__small__10-10__seed42__00000000000000ff"
+    make_run(runs, step=40, name=finished_name)
+    make_run(carried, step=10)  # the training run's copy from an earlier save
+    with FileLock(training / ".lock"):
+        report = carry_runs.save(runs, carried)
+    assert report == [
+        f"{finished_name}: step 40, checkpoints carried",
+        f"{RUN}: skipped, still training (its lock is held); stop it and save again to carry it",
+    ]
+    assert load_checkpoint(carried / RUN / "last.pt")["step"] == 10
+    assert carry_runs.logged_step(carried / RUN) == 10
+    assert carry_runs.save(runs, carried)[1] == f"{RUN}: step 20, checkpoints carried"
 
 
 def test_every_committed_carried_run_can_be_read():

@@ -9,9 +9,10 @@ still carries its log, so its learning curve survives even though its training c
     python tools/carry_runs.py save RUNS     # after stopping the sweep: RUNS -> campaign/runs
     python tools/carry_runs.py restore RUNS  # before starting it: campaign/runs -> RUNS (only runs that can resume)
 
-Nothing is lost either way: `save` refuses a run that is still training (its lock is held), never replaces a
-carried log by a shorter one (a run restarted from scratch on a fresh machine), and `restore` never replaces a
-checkpoint that is further along than the carried one.
+Nothing is lost either way: `save` skips a run that is still training (its lock is held; the others are saved, so
+a finished run can land while the sweep trains the rest), never replaces a carried log by a shorter one (a run
+restarted from scratch on a fresh machine), and `restore` never replaces a checkpoint that is further along than
+the carried one.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[s
     report = []
     for folder in run_folders(runs):
         name = f"{folder.parent.name}/{folder.name}"
-        if is_training(folder):
-            raise SystemExit(f"{name} is still training (its lock is held): stop the sweep first, then save")
+        if is_training(folder):  # its log and checkpoints are being written: the carried copy stays as it was
+            report.append(f"{name}: skipped, still training (its lock is held); stop it and save again to carry it")
+            continue
         target = carried / folder.parent.name / folder.name
         reached, carried_reached = logged_step(folder), logged_step(target)
         if reached < carried_reached:
