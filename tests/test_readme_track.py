@@ -4,6 +4,7 @@ comparisons it reports."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ from _tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 readme_track = load_tool("readme_track")
+# The modules it writes its blocks with (imported from tools/ by it, so these are the very modules it uses).
+long_runs_text, srvp_verdicts, track_text = (
+    importlib.import_module(name) for name in ("long_runs_text", "srvp_verdicts", "track_text")
+)
 
 
 def test_the_committed_readme_agrees_with_the_stored_records():
@@ -60,7 +65,7 @@ def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(
         (folder / "spec.json").write_text(json.dumps(run_spec))
         event = {"event": "validation", "step": 1000, "sequences": 8000, "mse": mse, "ssim": 0.5}
         (folder / "train_log.jsonl").write_text(json.dumps(event) + "\n")
-    rows = readme_track.long_progress(tmp_path, {}).splitlines()[2:]
+    rows = long_runs_text.long_progress(tmp_path, {}).splitlines()[2:]
     assert rows == [
         "| predrnn | 0.0300 / 0.500 | 0.0300 / 0.500 at 8,000 |",
         "| predrnn hidden_channels=12 | 0.0400 / 0.500 | 0.0400 / 0.500 at 8,000 |",
@@ -90,7 +95,7 @@ def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_p
         (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
     zeros, _ = extrapolate_runs(run_curves(tmp_path), suite_records(ROOT / "results"), "ssim")
     crossing = 1600 * 2 ** ((zeros - 0.3) / 0.1)
-    text = " ".join(readme_track.long_fits(tmp_path, ROOT / "results", {f"{2:016d}": "predrnn, lost"}).split())
+    text = " ".join(long_runs_text.long_fits(tmp_path, ROOT / "results", {f"{2:016d}": "predrnn, lost"}).split())
     assert f"solved for `zeros`' {zeros:.3f}" in text
     assert text.endswith(
         f"the budget of 80,000: `srvp` ~{float(f'{crossing:.3g}'):,.0f} ({crossing / 80000:.1f}x the budget; points "
@@ -102,7 +107,7 @@ def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_p
 def _cast(track, roles: dict[str, str], pending: tuple[str, ...] = ()):
     """`track` with each role (a model name) played by another stored model's records (theirs, renamed), and
     `pending` as the suite's pending list."""
-    stored = readme_track.Track(ROOT / "results").records
+    stored = track_text.Track(ROOT / "results").records
     track.__dict__["records"] = [r for r in stored if r.model.name not in roles] + [
         dataclasses.replace(record, model=dataclasses.replace(record.model, name=role))
         for role, actor in roles.items()
@@ -119,32 +124,32 @@ def stand_in_family():
     mimo-vp; `convgru` by itself), so the verdicts have known answers: predrnn beats all four on 10->10 MSE and
     SSIM, and their 10->10 MSE order is the poster's."""
     roles = {"srvp": "predrnn", "srvp-wo-sa": "mim", "srvp-wo-crossatt": "convlstm", "srvp-wo-rfa": "mimo-vp"}
-    return _cast(readme_track.Track(ROOT / "results"), roles)
+    return _cast(track_text.Track(ROOT / "results"), roles)
 
 
 def test_the_srvp_verdicts_follow_the_comparisons(stand_in_family):
-    text = readme_track.track_srvp(stand_in_family)
+    text = srvp_verdicts.track_srvp(stand_in_family)
     flat = " ".join(text.split())
     assert "SRVP beats its backbone `convgru` at both horizons" in flat
     assert '"each ablation hurts" holds at this budget' in flat
     assert "every step p < 0.001" in flat and "the poster's order (" in flat
     # srvp is predrnn here, so against predrnn nothing differs: the claim is "not shown", not "holds"
     assert '"SRVP is the best recurrent model at 10->10" is not shown: no MSE difference from `predrnn`' in flat
-    assert all(len(line) <= readme_track.WIDTH for line in text.splitlines())
+    assert all(len(line) <= track_text.WIDTH for line in text.splitlines())
 
 
 def test_srvp_that_loses_to_its_backbone_is_said_to_lose():
-    track = _cast(readme_track.Track(ROOT / "results"), {"srvp": "convgru", "convgru": "predrnn"})
-    flat = " ".join(readme_track.backbone(track).split())
+    track = _cast(track_text.Track(ROOT / "results"), {"srvp": "convgru", "convgru": "predrnn"})
+    flat = " ".join(srvp_verdicts.backbone(track).split())
     assert "SRVP loses to its backbone `convgru` at both horizons" in flat
     assert "MSE +0.0" in flat  # srvp minus convgru: positive, srvp worse
 
 
 def test_ablations_not_stored_yet_are_named_and_the_claim_is_not_judged():
-    track = _cast(readme_track.Track(ROOT / "results"), {"srvp": "predrnn", "srvp-wo-sa": "mim"})
+    track = _cast(track_text.Track(ROOT / "results"), {"srvp": "predrnn", "srvp-wo-sa": "mim"})
     track.__dict__["entry"] = dataclasses.replace(track.entry, pending=("srvp-wo-rfa", "srvp-wo-crossatt"))
     track.__dict__["records"] = [r for r in track.records if r.model.name not in track.entry.pending]
-    flat = " ".join(readme_track.track_srvp(track).split())
+    flat = " ".join(srvp_verdicts.track_srvp(track).split())
     assert "against `srvp-wo-sa` (without its standard attention, SA) at 10->10 MSE -0.0017" in flat
     assert '`srvp-wo-rfa` and `srvp-wo-crossatt` are pending, so "each ablation hurts" is not judged yet.' in flat
     assert "holds at this budget" not in flat.split("**The poster's claims")[0]
@@ -156,9 +161,9 @@ def test_a_poster_claim_waits_for_rivals_not_stored_yet_unless_a_stored_one_refu
     judged yet, and one a stored rival refutes is refuted, the pending ones named either way."""
 
     def without_mim_and_convlstm(roles):
-        track = _cast(readme_track.Track(ROOT / "results"), roles, pending=("mim", "convlstm"))
+        track = _cast(track_text.Track(ROOT / "results"), roles, pending=("mim", "convlstm"))
         track.__dict__["records"] = [r for r in track.records if r.model.name not in ("mim", "convlstm")]
-        return " ".join(readme_track.poster_claims(track).split())
+        return " ".join(srvp_verdicts.poster_claims(track).split())
 
     flat = without_mim_and_convlstm({"srvp": "predrnn", "predrnn": "convgru"})  # srvp (predrnn) beats the stored rivals
     assert '"SRVP is the best recurrent model at 10->10" is not judged yet: `mim` and `convlstm` are pending' in flat
@@ -172,7 +177,7 @@ def test_a_poster_claim_waits_for_rivals_not_stored_yet_unless_a_stored_one_refu
 def test_the_sanity_bullet_names_models_that_miss_or_reach_a_target():
     """`convgru` played by `zeros` misses the MSE target (equal intervals are not disjoint) and, as `zeros` scores
     0.771 against last-frame's 0.652, beats `last-frame` on SSIM."""
-    track = readme_track.Track(ROOT / "results")
+    track = track_text.Track(ROOT / "results")
     track = _cast(track, {"convgru": "zeros"}, pending=track.entry.pending)
     flat = " ".join(readme_track.track_sanity(track).split())
     assert "All stored trained models but `convgru` beat `zeros` on MSE with disjoint intervals" in flat
@@ -181,7 +186,7 @@ def test_the_sanity_bullet_names_models_that_miss_or_reach_a_target():
         "`convgru` beats `last-frame` (0.652)"
     ) in flat
     assert readme_track.beat(["a", "b", "c", "d"]) == "`a`, `b`, `c` and `d` (four models) beat"
-    stored = " ".join(readme_track.track_sanity(readme_track.Track(ROOT / "results")).split())
+    stored = " ".join(readme_track.track_sanity(track_text.Track(ROOT / "results")).split())
     assert "Every stored trained model beats `zeros` on MSE" in stored and "None beats `zeros` on SSIM" in stored
 
 
@@ -189,7 +194,7 @@ def test_the_sanity_bullet_says_at_which_horizon_a_model_misses_zeros_on_mse():
     """A model can beat `zeros` at 10->10 and not when rolled out to 10->30 (the long track's `mimo-vp` does):
     the bullet once said it missed "at 10->10 and at 10->30". `convgru` here is played by `predrnn` at 10->10
     and by `zeros` itself at 10->30, where equal intervals are not disjoint."""
-    track = readme_track.Track(ROOT / "results")
+    track = track_text.Track(ROOT / "results")
     stored = track.records
     actor = {"10->10": "predrnn", "10->30": "zeros"}
     track.__dict__["records"] = [r for r in stored if r.model.name != "convgru"] + [
@@ -226,13 +231,13 @@ def test_the_long_figure_draws_the_carried_curves_and_nothing_without_points(tmp
     folder = tmp_path / "runs" / "mmnist" / "srvp__small__10-10__seed42__0000000000000000"
     folder.mkdir(parents=True)
     (folder / "spec.json").write_text(json.dumps(spec))
-    assert readme_track.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "empty") is None
+    assert long_runs_text.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "empty") is None
     events = [
         {"event": "validation", "step": 200 * 2**i, "sequences": 1600 * 2**i, "mse": 0.03, "ssim": ssim}
         for i, ssim in enumerate([0.3, 0.4, 0.5])
     ]
     (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
-    drawn = readme_track.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress")
+    drawn = long_runs_text.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress")
     assert drawn == tmp_path / "progress.png" and drawn.read_bytes().startswith(b"\x89PNG")
     assert not (tmp_path / "empty.png").exists()
 
@@ -241,8 +246,8 @@ def test_the_long_track_blocks_say_what_is_pending_until_its_records_land():
     """The long track's status, results and sanity blocks come from its own suite entry: with nothing stored they
     show the sanity rows and name every pending model; as records land (played here by the 600-step ones) they
     list them, and the sweep command they print is the long track's."""
-    long_track = readme_track.Track(ROOT / "results", readme_track.LONG_TRACK)
-    sanity_only = [r for r in readme_track.Track(ROOT / "results").records if r.model.name in readme_track.SANITY]
+    long_track = track_text.Track(ROOT / "results", track_text.LONG_TRACK)
+    sanity_only = [r for r in track_text.Track(ROOT / "results").records if r.model.name in track_text.SANITY]
     long_track.__dict__["records"] = sanity_only
     long_track.__dict__["entry"] = dataclasses.replace(long_track.entry, pending=tuple(long_track.trained))
     status = " ".join(readme_track.track_status(long_track).split())
@@ -254,7 +259,7 @@ def test_the_long_track_blocks_say_what_is_pending_until_its_records_land():
     ]
     assert "written once a trained record is stored" in readme_track.track_sanity(long_track, ".")
 
-    long_track.__dict__["records"] = readme_track.Track(ROOT / "results").records
+    long_track.__dict__["records"] = track_text.Track(ROOT / "results").records
     long_track.__dict__["entry"] = dataclasses.replace(long_track.entry, pending=("mimo-vp",))
     status = " ".join(readme_track.track_status(long_track).split())
     assert status.startswith("**Stored:** 10 of 11 trained models (`srvp`,") and "**Pending:** `mimo-vp`;" in status
@@ -269,25 +274,25 @@ def test_the_records_are_read_again_once_a_record_lands_or_leaves(tmp_path):
 
     results = tmp_path / "results"
     shutil.copytree(ROOT / "results", results, ignore=shutil.ignore_patterns("figures", "*.npz"))
-    before = readme_track.declared_records(results)
-    assert readme_track.declared_records(results) is before  # one load per state of the files
+    before = track_text.declared_records(results)
+    assert track_text.declared_records(results) is before  # one load per state of the files
     removed = next(record for record in before if record.model.name == "predrnn")
     (results / removed.dataset.name / f"{removed.record_id}.json").unlink()
-    after = readme_track.declared_records(results)
+    after = track_text.declared_records(results)
     assert len(after) < len(before) and removed.record_id not in {record.record_id for record in after}
 
 
 def test_the_background_bullet_names_one_model_alone_and_does_not_say_below_once_one_is_not():
     """The long track's first record is one model, and its models may pass `zeros`: the bullet must not call a
     single model a range, nor say SSIM stays below `zeros` when a stored model does not."""
-    track = readme_track.Track(ROOT / "results")
+    track = track_text.Track(ROOT / "results")
     below = " ".join(readme_track.track_background(track).split())
     assert below.startswith("- **Why SSIM stays below `zeros`.**") and "mean absolute error is" in below
-    alone = _cast(readme_track.Track(ROOT / "results"), {}, pending=tuple(m for m in track.trained if m != "predrnn"))
-    alone.__dict__["records"] = [r for r in alone.records if r.model.name in ("predrnn", *readme_track.SANITY)]
+    alone = _cast(track_text.Track(ROOT / "results"), {}, pending=tuple(m for m in track.trained if m != "predrnn"))
+    alone.__dict__["records"] = [r for r in alone.records if r.model.name in ("predrnn", *track_text.SANITY)]
     flat = " ".join(readme_track.track_background(alone).split())
     assert "`predrnn`'s mean absolute error is 0.0" in flat and "(`predrnn`) to" not in flat
-    level = _cast(readme_track.Track(ROOT / "results"), {"convgru": "zeros"}, pending=track.entry.pending)
+    level = _cast(track_text.Track(ROOT / "results"), {"convgru": "zeros"}, pending=track.entry.pending)
     assert " ".join(readme_track.track_background(level).split()).startswith("- **Why SSIM favours `zeros`.**")
 
 
@@ -296,8 +301,8 @@ def test_the_background_bullet_scores_two_different_greys():
     twice (`predrnn`'s 0.0049 once printed 'a uniform grey of 0.005 ... scores 0.80, of 0.005 still 0.80')."""
     import re
 
-    for name in (readme_track.TRACK, readme_track.LONG_TRACK):
-        flat = " ".join(readme_track.track_background(readme_track.Track(ROOT / "results", name)).split())
+    for name in (track_text.TRACK, track_text.LONG_TRACK):
+        flat = " ".join(readme_track.track_background(track_text.Track(ROOT / "results", name)).split())
         (greys,) = re.findall(r"a uniform grey of (\d\.\d+) on black scores \d\.\d+, one of (\d\.\d+) scores", flat)
         assert greys[0] != greys[1], flat
 
@@ -305,9 +310,9 @@ def test_the_background_bullet_scores_two_different_greys():
 def test_the_width_sentence_gives_each_stored_rival_as_multiples_of_srvp_smallest_first():
     """The `small` presets shrink the papers' models by different factors, so the poster-claim verdicts carry each
     stored rival's parameters and MACs over `srvp`'s, from the records; a pending rival is not named."""
-    track = _cast(readme_track.Track(ROOT / "results"), {}, pending=("mim",))
+    track = _cast(track_text.Track(ROOT / "results"), {}, pending=("mim",))
     track.__dict__["records"] = [r for r in track.records if r.model.name != "mim"]
-    flat = " ".join(readme_track.widths(track).split())
+    flat = " ".join(srvp_verdicts.widths(track).split())
     srvp, simvp, predrnn = (track.record(m, "10->10").model for m in ("srvp", "simvp", "predrnn"))
     assert f"`srvp`'s {srvp.parameters / 1e3:.1f}k parameters" in flat
     assert (
@@ -316,7 +321,7 @@ def test_the_width_sentence_gives_each_stored_rival_as_multiples_of_srvp_smalles
     )
     assert f"`predrnn` {predrnn.parameters / srvp.parameters:.1f}x /" in flat
     assert "`mim`" not in flat
-    rivals = [m for m in (*readme_track.RECURRENT, *readme_track.NON_RECURRENT) if m != "mim"]
+    rivals = [m for m in (*srvp_verdicts.RECURRENT, *srvp_verdicts.NON_RECURRENT) if m != "mim"]
     positions = [
         flat.index(f"`{m}` ") for m in sorted(rivals, key=lambda m: track.record(m, "10->10").model.parameters)
     ]

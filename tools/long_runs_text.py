@@ -1,0 +1,107 @@
+"""The README's long-track blocks that come from run logs, not records: validation points every 8,000 sequences,
+where each curve's log-linear fit reaches `zeros`, and the figure of both; the carried logs (`campaign/runs`,
+tools/carry_runs.py) keep them current while the runs train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from carry_runs import CARRIED  # the long track's run folders, carried between machines: the progress table's source
+from track_text import declared_records, paragraph
+
+LONG_FIGURE = CARRIED.parent / "progress_ssim"  # beside the carried runs, not among results/figures: no record in it
+
+
+def run_names(curves: list, labels: dict[str, str]) -> dict[Path, str]:
+    """run folder -> its name in the README's long-track blocks: as `vpbench plot progress` names it
+    (`run_labels`), unless `labels` renames it by spec hash (the folder name's last part)."""
+    from vpbench.results.curves import run_labels
+
+    names = run_labels(curves)
+    return {curve.run_dir: labels.get(curve.run_dir.name.rsplit("__", 1)[-1], names[curve.run_dir]) for curve in curves}
+
+
+def curves_with_points(runs_dir: Path) -> list:
+    """The long-track runs in `runs_dir` that have reached a validation point: what the fits and the figure draw
+    (none when the folder is absent)."""
+    from vpbench.results.curves import run_curves
+
+    return [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
+
+
+def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
+    """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
+    logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a second run of a model by the
+    arguments that differ from its preset, e.g. a width pilot); `labels` renames runs by spec hash."""
+    from vpbench.results.curves import run_curves
+
+    curves = run_curves(runs_dir) if runs_dir.is_dir() else []
+    names = run_names(curves, labels)
+    rows = []
+    for curve in curves:
+        points = {event["sequences"]: event for event in curve.points}
+        if points:
+            rows.append((names[curve.run_dir], points))
+    if not rows:
+        return "No long-track run has reached its first validation point yet."
+    columns = sorted({s for _, points in rows for s in points if s % 8000 == 0})
+    lines = [
+        "| run | " + " | ".join(f"{c:,}" for c in columns) + " | latest |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
+    for label, points in sorted(rows, key=lambda row: row[0]):
+        cells = [f"{points[c]['mse']:.4f} / {points[c]['ssim']:.3f}" if c in points else "" for c in columns]
+        last = points[max(points)]
+        cells.append(f"{last['mse']:.4f} / {last['ssim']:.3f} at {max(points):,}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
+    """Where each long-track run's validation SSIM would reach `zeros` by its log-linear fit (as `vpbench
+    extrapolate --runs-dir` prints it), in sequences and in multiples of the track's budget: the extrapolated
+    budget, kept current by every carry instead of quoted once."""
+    from vpbench.results.curves import extrapolate_runs, run_labels
+
+    curves = curves_with_points(runs_dir)
+    if not curves:
+        return "No long-track run has validation points to fit yet."
+    target, crossings = extrapolate_runs(curves, declared_records(results_dir), "ssim")
+    budget = curves[0].spec["steps"] * curves[0].spec["batch_size"]  # extrapolate_runs checked: one setting
+    given = run_labels(curves)  # the names extrapolate_runs gives the crossings
+    names = run_names(curves, labels)
+    renamed = {given[curve.run_dir]: names[curve.run_dir] for curve in curves}
+
+    def estimate(crossing) -> str:
+        if not crossing.fitted:
+            points = f"{crossing.points} point" + ("" if crossing.points == 1 else "s")
+            return f"no fit yet ({points} from 1,600 sequences on)"
+        if crossing.sequences is None:
+            return f"never: its fit does not rise (points through {crossing.last_sequences:,})"
+        rounded = float(f"{crossing.sequences:.3g}")
+        through = crossing.last_sequences
+        return f"~{rounded:,.0f} ({crossing.sequences / budget:.1f}x the budget; points through {through:,})"
+
+    parts = [f"`{renamed[crossing.model]}` {estimate(crossing)}" for crossing in crossings]
+    return paragraph(
+        f"**Where the curves point.** Fitted as `vpbench extrapolate --runs-dir campaign/runs --steps "
+        f"{curves[0].spec['steps']}` fits them (validation SSIM = a + b ln(sequences), points from 1,600 "
+        f"sequences on, solved for `zeros`' {target:.3f} on the test clips), each run reaches `zeros` at, in "
+        f"training sequences against the budget of {budget:,}: " + "; ".join(parts) + "."
+    )
+
+
+def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:
+    """Draw the long track's validation SSIM curves with their fits to the budget, as `vpbench plot progress
+    --fit` draws them, to `stem`.png: the long-progress and long-fits blocks seen at a glance. Only the PNG (the
+    README shows it), and not part of `--check`: its pixels depend on the fonts at hand, while every number in it
+    is also in the two blocks, which are checked, so a carry that changes the curves fails CI until this is rerun.
+    None when no run has validation points yet."""
+    from vpbench.results.curves import progress_figure
+    from vpbench.results.plots import save_figure
+
+    curves = curves_with_points(runs_dir)
+    if not curves:
+        return None
+    figure = progress_figure(curves, "ssim", "sequences", declared_records(results_dir), " under campaign/runs", 1600)
+    return save_figure(figure, stem, ["png"])[0]
