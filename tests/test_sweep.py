@@ -171,7 +171,12 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, vpbench_
     save_checkpoint(last, {**payload, "step": 4})  # as if killed after the checkpoint at step 4
     text = progress(convgru, now=last.stat().st_mtime + 600)
     assert text.startswith("checkpointed at step 4 of 12 (logged step 12), about ") and "min ago" in text
-    assert " s per step (1 thread); last validation (step 12, 48 sequences): MSE 0." in text
+    # (a log line this test's run wrote while the machine was busy is set aside, and said so)
+    pattern = (
+        r" s per step \(1 thread\)( \(\d+ contended log lines? set aside\))?; "
+        r"last validation \(step 12, 48 sequences\): MSE 0\."
+    )
+    assert re.search(pattern, text), text
     assert "; not running, run folder last written 10 min ago" in text
     # A process that holds the run's lock is training it, however old its files (and a restored folder that
     # nobody trains is "not running", however fresh).
