@@ -125,6 +125,13 @@ def test_model_costs_are_counted_once_then_read_from_the_cache(tmp_path, monkeyp
     monkeypatch.setattr(provenance, "code_version", lambda: "0123456789ab-dirty")  # uncommitted code: count again
     catalog.describe_models()
     assert len(counted) == 4 + 6  # every preset counted, nothing cached
+    # One preset through the same cache: counted once, then read (what the README's paper comparison uses).
+    monkeypatch.setattr(provenance, "code_version", lambda: "0123456789ab")
+    listed = {key: first[1]["presets"]["paper"][key] for key in ("parameters", "macs_per_sequence")}
+    assert catalog.cached_preset_cost("convgru", "paper") == listed and len(counted) == 10  # from the cache
+    (tmp_path / "costs.json").unlink()
+    assert catalog.cached_preset_cost("convgru", "paper") == listed and len(counted) == 11  # counted, stored
+    assert catalog.cached_preset_cost("convgru", "paper") == listed and len(counted) == 11  # read back
 
 
 def test_the_model_listing_is_served_from_cache_until_any_source_file_changes(tmp_path, monkeypatch):

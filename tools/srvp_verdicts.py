@@ -180,7 +180,8 @@ def widths(track: Track) -> str:
 
 @cache
 def paper_cost(model: str) -> dict[str, int]:
-    """Parameters and MACs per 10->10 sequence of a model's paper preset (counted on the meta device, ~1 s)."""
-    from vpbench.catalog import preset_cost
+    """Parameters and MACs per 10->10 sequence of a model's paper preset (counted on the meta device, ~1 s, then
+    read from the cost cache `vpbench models` shares)."""
+    from vpbench.catalog import cached_preset_cost
 
-    return preset_cost(model, "paper")
+    return cached_preset_cost(model, "paper")

@@ -73,6 +73,24 @@ def _read_cache(path: Path) -> dict:
         return {}  # absent or damaged: counted again and rewritten
 
 
+def _write_cache(cache: dict) -> None:
+    try:
+        atomic_write(cost_cache_path(), lambda f: f.write(json.dumps(cache, indent=0, sort_keys=True)))
+    except OSError:
+        pass  # a read-only home: counting again next time is the only cost
+
+
+def cached_preset_cost(name: str, preset: str) -> dict[str, int]:
+    """`preset_cost` through the on-disk cache `vpbench models` keeps, for callers that need a few presets
+    (the README's paper-preset comparison) rather than the whole listing."""
+    cache = _read_cache(cost_cache_path())
+    before = dict(cache)
+    cost = preset_cost(name, preset, cache)
+    if cache != before:
+        _write_cache(cache)
+    return cost
+
+
 def describe_models(with_costs: bool = True, use_cache: bool = True) -> list[dict[str, Any]]:
     cache = _read_cache(cost_cache_path()) if with_costs and use_cache else None
     before = dict(cache) if cache is not None else None
@@ -96,10 +114,7 @@ def describe_models(with_costs: bool = True, use_cache: bool = True) -> list[dic
             }
         )
     if cache is not None and cache != before:
-        try:
-            atomic_write(cost_cache_path(), lambda f: f.write(json.dumps(cache, indent=0, sort_keys=True)))
-        except OSError:
-            pass  # a read-only home: counting again next time is the only cost
+        _write_cache(cache)
     return rows
 
 
