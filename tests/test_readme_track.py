@@ -315,11 +315,12 @@ def test_the_width_sentence_gives_each_stored_rival_as_multiples_of_srvp_smalles
     flat = " ".join(srvp_verdicts.widths(track).split())
     srvp, simvp, predrnn = (track.record(m, "10->10").model for m in ("srvp", "simvp", "predrnn"))
     assert f"`srvp`'s {srvp.parameters / 1e3:.1f}k parameters" in flat
+    # Two significant digits below 10x, whole multiples above.
     assert (
-        f"`simvp` {simvp.parameters / srvp.parameters:.0f}x / {simvp.macs_per_sequence / srvp.macs_per_sequence:.1f}x"
+        f"`simvp` {simvp.parameters / srvp.parameters:.0f}x / {simvp.macs_per_sequence / srvp.macs_per_sequence:.2g}x"
         in flat
     )
-    assert f"`predrnn` {predrnn.parameters / srvp.parameters:.1f}x /" in flat
+    assert f"`predrnn` {predrnn.parameters / srvp.parameters:.0f}x /" in flat
     assert "`mim`" not in flat
     rivals = [m for m in (*srvp_verdicts.RECURRENT, *srvp_verdicts.NON_RECURRENT) if m != "mim"]
     positions = [

@@ -140,6 +140,11 @@ def poster_claims(track: Track) -> str:
     )
 
 
+def _multiple(value: float) -> str:
+    """A cost ratio to two significant digits below 10x (0.53x, 1.1x), whole above (12x, 88x)."""
+    return f"{value:.2g}x" if value < 10 else f"{value:.0f}x"
+
+
 def widths(track: Track) -> str:
     """The rivals' sizes and costs as multiples of `srvp`'s: the `small` presets shrink the papers' models by
     different factors (to about one cost per sequence), so a verdict here is about width as well as budget."""
@@ -147,11 +152,9 @@ def widths(track: Track) -> str:
     sizes = {m: track.record(m, "10->10").model for m in models}
     srvp = sizes.pop("srvp")
 
-    def ratio(value: float) -> str:
-        return f"{value:.0f}x" if value >= 100 else f"{value:.1f}x"
-
     rivals = ", ".join(
-        f"`{m}` {ratio(size.parameters / srvp.parameters)} / {ratio(size.macs_per_sequence / srvp.macs_per_sequence)}"
+        f"`{m}` {_multiple(size.parameters / srvp.parameters)} / "
+        f"{_multiple(size.macs_per_sequence / srvp.macs_per_sequence)}"
         for m, size in sorted(sizes.items(), key=lambda item: item[1].parameters)
     )
     paper = {m: paper_cost(m) for m in models}
@@ -160,11 +163,8 @@ def widths(track: Track) -> str:
     def over(m: str, cost: str) -> float:  # srvp's paper-preset cost over a rival's
         return srvp_paper[cost] / paper[m][cost]
 
-    def times(value: float) -> str:
-        return f"{value:.2g}x" if value < 10 else f"{value:.0f}x"
-
     paper_rivals = ", ".join(
-        f"`{m}`'s {times(over(m, 'parameters'))} / {times(over(m, 'macs_per_sequence'))}"
+        f"`{m}`'s {_multiple(over(m, 'parameters'))} / {_multiple(over(m, 'macs_per_sequence'))}"
         for m in sorted(paper, key=lambda m: over(m, "macs_per_sequence"))
     )
     return (

@@ -104,14 +104,15 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     change the threads or the machine (`sweep --jobs 1 --threads 2` halves a step), and the run goes on at the
     new pace, not at the old one's. Before that, the recent lines of the whole log count, and their thread
     count is named only where all of them were logged at one."""
-    steps, paces, line_threads, segment, validation = [0], [], [], [], None
+    # pace_lines: (steps_per_s, contended) per training log line; line_threads: its segment's thread count
+    steps, pace_lines, line_threads, segment, validation = [0], [], [], [], None
     segment_threads = None
     for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
-            paces.append((float(event["steps_per_s"]), _contended(event, segment_threads)))
+            pace_lines.append((float(event["steps_per_s"]), _contended(event, segment_threads)))
             line_threads.append(segment_threads)
-            segment.append(paces[-1])
+            segment.append(pace_lines[-1])
         elif event.get("event") == "resume":
             segment, segment_threads = [], None
         elif event.get("event") == "segment":  # written after any resume, by the process that trains on
@@ -121,12 +122,12 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     if len(segment) >= SEGMENT_PACES:
         recent, threads = segment, segment_threads
     else:
-        recent, counts = paces, set(line_threads[-last:])
+        recent, counts = pace_lines, set(line_threads[-last:])
         threads = counts.pop() if len(counts) == 1 else None
     kept, contended = _uncontended(recent, last)
     pace = statistics.median(kept) if kept else None
     by_threads = {}
-    for line, count in zip(paces, line_threads, strict=True):
+    for line, count in zip(pace_lines, line_threads, strict=True):
         if count:
             by_threads.setdefault(count, []).append(line)
     paces_by_threads = {
