@@ -99,9 +99,34 @@ def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_p
     assert f"solved for `zeros`' {zeros:.3f}" in text
     assert text.endswith(
         f"the budget of 80,000: `srvp` ~{float(f'{crossing:.3g}'):,.0f} ({crossing / 80000:.1f}x the budget; points "
-        "through 6,400); `convgru` never: its fit does not rise (points through 6,400); `predrnn, lost` no fit yet (2 "
-        "points from 1,600 sequences on)."
+        "through 6,400; measured: not yet, highest 0.500 at 6,400); `convgru` never: its fit does not rise (points "
+        "through 6,400; measured: not yet, highest 0.500 at 1,600); `predrnn, lost` no fit yet (2 points from 1,600 "
+        "sequences on)."
     )
+
+
+def test_beside_each_fit_the_curve_says_where_it_reached_zeros_or_how_high_it_got():
+    """A fit through a curve that flattened can cross inside the points it was fitted to (the long track's `mim`:
+    fitted at ~66,700 sequences, highest 0.765 through 80,000), so each fit is told with what the curve did."""
+    curve = [{"sequences": s, "ssim": v} for s, v in [(8000, 0.5), (16000, 0.78), (24000, 0.8), (32000, 0.76)]]
+    assert long_runs_text.measured_crossing(curve, 0.771, 80000) == "measured: first at 16,000"
+    assert long_runs_text.measured_crossing(curve, 0.9, 80000) == "measured: not yet, highest 0.800 at 24,000"
+    assert long_runs_text.measured_crossing(curve, 0.9, 32000) == "measured: never, highest 0.800 at 24,000"
+
+
+def test_the_budget_gains_are_each_model_before_and_after_on_the_same_clips():
+    """Each long-track model's 600-step and 10,000-step records side by side (vpbench convention), shorter budget
+    first, and the scores that got worse named from the paired test: the stored `mimo-vp` lost 10->30 MSE to its
+    block-wise rollout while gaining everywhere else."""
+    track, long_track = track_text.Track(ROOT / "results"), track_text.Track(ROOT / "results", track_text.LONG_TRACK)
+    text = readme_track.budget_gains(track, long_track)
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    for model in long_track.stored:
+        before, after = (t.record(model, "10->10").metrics["vpbench"]["overall"]["ssim"] for t in (track, long_track))
+        assert f"| {before:.3f} → {after:.3f} (p" in rows[model]
+    worse = " ".join(text.split("Worse after the longer budget (p < 0.05): ")[1].split())
+    assert "`mimo-vp` at 10->30 MSE" in worse
+    assert "`predrnn`" not in worse and "10->10 SSIM" not in worse
 
 
 def _cast(track, roles: dict[str, str], pending: tuple[str, ...] = ()):

@@ -71,16 +71,20 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     given = run_labels(curves)  # the names extrapolate_runs gives the crossings
     names = run_names(curves, labels)
     renamed = {given[curve.run_dir]: names[curve.run_dir] for curve in curves}
+    points = {given[curve.run_dir]: curve.points for curve in curves}
 
     def estimate(crossing) -> str:
         if not crossing.fitted:
-            points = f"{crossing.points} point" + ("" if crossing.points == 1 else "s")
-            return f"no fit yet ({points} from 1,600 sequences on)"
+            fitted = f"{crossing.points} point" + ("" if crossing.points == 1 else "s")
+            return f"no fit yet ({fitted} from 1,600 sequences on)"
+        measured = measured_crossing(points[crossing.model], target, budget)
         if crossing.sequences is None:
-            return f"never: its fit does not rise (points through {crossing.last_sequences:,})"
+            return f"never: its fit does not rise (points through {crossing.last_sequences:,}; {measured})"
         rounded = float(f"{crossing.sequences:.3g}")
         through = crossing.last_sequences
-        return f"~{rounded:,.0f} ({crossing.sequences / budget:.1f}x the budget; points through {through:,})"
+        return (
+            f"~{rounded:,.0f} ({crossing.sequences / budget:.1f}x the budget; points through {through:,}; {measured})"
+        )
 
     parts = [f"`{renamed[crossing.model]}` {estimate(crossing)}" for crossing in crossings]
     return paragraph(
@@ -89,6 +93,18 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
         f"sequences on, solved for `zeros`' {target:.3f} on the test clips), each run reaches `zeros` at, in "
         f"training sequences against the budget of {budget:,}: " + "; ".join(parts) + "."
     )
+
+
+def measured_crossing(points: list[dict], target: float, budget: int) -> str:
+    """What the curve itself did, beside its fit: where its validation SSIM first reached `target`, or its highest
+    value ("never" once the run has its whole budget). A fit through a curve that flattened can put the crossing
+    inside the points it was fitted to, where the curve never went."""
+    reached = [point["sequences"] for point in points if point["ssim"] >= target]
+    if reached:
+        return f"measured: first at {min(reached):,}"
+    best = max(points, key=lambda point: point["ssim"])
+    when = "never" if max(point["sequences"] for point in points) >= budget else "not yet"
+    return f"measured: {when}, highest {best['ssim']:.3f} at {best['sequences']:,}"
 
 
 def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:

@@ -10,7 +10,8 @@ disagrees with the stored records fails CI.
     python tools/readme_track.py --check          # exit 1, naming the blocks that differ
 
 The long track's stored records get the same status, results, sanity and SRVP blocks (`long-*`), written from its
-own suite entry as its records land. Its progress table and fits come from the run logs carried in `campaign/runs/`
+own suite entry as its records land, and one of its own (`long-gains`): each model's 600-step record against its
+long one. Its progress table and fits come from the run logs carried in `campaign/runs/`
 (tools/carry_runs.py); `--long-runs DIR` reads another runs folder instead. A rewrite also redraws their figure,
 `campaign/progress_ssim.png`.
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from carry_runs import CARRIED  # the long track's run folders, carried between machines
 from long_runs_text import LONG_FIGURE, long_figure, long_fits, long_progress
 from srvp_verdicts import track_srvp
-from track_text import LONG_TRACK, PROTOCOLS, ROOT, SANITY, Track, bullet, names, names_are, paragraph
+from track_text import LONG_TRACK, PROTOCOLS, ROOT, SANITY, Track, better, bullet, names, names_are, p_text, paragraph
 
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
 
@@ -66,6 +67,58 @@ def track_results(track: Track) -> str:
         cells = [cell(track, model, p, m) for p in PROTOCOLS for m in ("mse", "ssim")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def budget_gains(track: Track, long_track: Track) -> str:
+    """What the long budget changed, model by model: each long-track record against the same model's 600-step
+    record on the same test clips (`vpbench compare M@600 M@10000`, paired bootstrap), so the README's before and
+    after numbers are the records' own and every change carries its p."""
+    models = [model for model in long_track.stored if model in track.stored]
+    if not models:
+        return "No long-track record is stored yet."
+    short, long = track.entry.run["steps"], long_track.entry.run["steps"]
+    records = [*track.records, *long_track.records]
+    columns = [(protocol, metric) for protocol in PROTOCOLS for metric in ("mse", "ssim")]
+    worse: list[str] = []
+    lines = [
+        "| model | " + " | ".join(f"{protocol} {metric.upper()}" for protocol, metric in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for model in sorted(models, key=lambda m: -long_track.record(m, "10->10").metrics["vpbench"]["overall"]["ssim"]):
+        rows = {
+            protocol: _budget_change(records, track.results_dir, model, (short, long), protocol)
+            for protocol in PROTOCOLS
+        }
+        cells = []
+        for protocol, metric in columns:
+            row, digits = rows[protocol][metric], 4 if metric == "mse" else 3
+            cells.append(f"{row.value_a:.{digits}f} → {row.value_b:.{digits}f} ({p_text(row.p_value)})")
+            if better(row, "a"):  # the shorter budget (side a) scored better
+                worse.append(f"`{model}` at {protocol} {metric.upper()}")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    verdict = (
+        f"Worse after the longer budget (p < 0.05): {', '.join(worse)}."
+        if worse
+        else "No score got worse with the longer budget (p < 0.05)."
+    )
+    return "\n".join(lines) + "\n\n" + paragraph(verdict)
+
+
+def _budget_change(records: list, results_dir: Path, model: str, budgets: tuple[int, int], protocol: str) -> dict:
+    """metric -> MetricComparison of the model's shorter budget against its longer one (vpbench convention)."""
+    from vpbench.results.compare import compare_models
+
+    short, long = budgets
+    (comparison,) = compare_models(
+        records,
+        f"{model}@{short}",
+        f"{model}@{long}",
+        results_dir,
+        protocol=protocol,
+        conventions=("vpbench",),
+        metrics=("mse", "ssim"),
+    )
+    return {row.metric: row for row in comparison.rows}
 
 
 def track_sanity(track: Track, coda: str = ": see the pilot below for why, and what it would take.") -> str:
@@ -221,6 +274,7 @@ def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str])
         "long-sanity": track_sanity(long_track, "."),
         "long-background": track_background(long_track),
         "long-srvp": track_srvp(long_track),
+        "long-gains": budget_gains(track, long_track),
         "long-progress": long_progress(long_runs, labels),
         "long-fits": long_fits(long_runs, results_dir, labels),
     }
