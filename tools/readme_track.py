@@ -30,7 +30,20 @@ from pathlib import Path
 from carry_runs import CARRIED  # the long track's run folders, carried between machines
 from long_runs_text import LONG_FIGURE, long_figure, long_fits, long_progress
 from srvp_verdicts import track_srvp
-from track_text import LONG_TRACK, PROTOCOLS, ROOT, SANITY, Track, better, bullet, names, names_are, p_text, paragraph
+from track_text import (
+    LONG_TRACK,
+    PROTOCOLS,
+    ROOT,
+    SANITY,
+    Track,
+    better,
+    bullet,
+    compare_rows,
+    names,
+    names_are,
+    p_text,
+    paragraph,
+)
 
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
 
@@ -86,7 +99,7 @@ def budget_gains(track: Track, long_track: Track) -> str:
     ]
     for model in sorted(models, key=lambda m: -long_track.record(m, "10->10").metrics["vpbench"]["overall"]["ssim"]):
         rows = {
-            protocol: _budget_change(records, track.results_dir, model, (short, long), protocol)
+            protocol: compare_rows(records, track.results_dir, f"{model}@{short}", f"{model}@{long}", protocol)
             for protocol in PROTOCOLS
         }
         cells = []
@@ -102,23 +115,6 @@ def budget_gains(track: Track, long_track: Track) -> str:
         else "No score got worse with the longer budget (p < 0.05)."
     )
     return "\n".join(lines) + "\n\n" + paragraph(verdict)
-
-
-def _budget_change(records: list, results_dir: Path, model: str, budgets: tuple[int, int], protocol: str) -> dict:
-    """metric -> MetricComparison of the model's shorter budget against its longer one (vpbench convention)."""
-    from vpbench.results.compare import compare_models
-
-    short, long = budgets
-    (comparison,) = compare_models(
-        records,
-        f"{model}@{short}",
-        f"{model}@{long}",
-        results_dir,
-        protocol=protocol,
-        conventions=("vpbench",),
-        metrics=("mse", "ssim"),
-    )
-    return {row.metric: row for row in comparison.rows}
 
 
 def track_sanity(track: Track, coda: str = ": see the pilot below for why, and what it would take.") -> str:

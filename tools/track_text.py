@@ -90,18 +90,18 @@ class Track:
         return self._comparisons[key]
 
     def _compare(self, model_a: str, model_b: str, protocol: str) -> dict[str, object]:
-        from vpbench.results.compare import compare_models
+        return compare_rows(self.records, self.results_dir, model_a, model_b, protocol)
 
-        (comparison,) = compare_models(
-            self.records,
-            model_a,
-            model_b,
-            self.results_dir,
-            protocol=protocol,
-            conventions=("vpbench",),
-            metrics=("mse", "ssim"),
-        )
-        return {row.metric: row for row in comparison.rows}
+
+def compare_rows(records: list, results_dir: Path, name_a: str, name_b: str, protocol: str) -> dict[str, object]:
+    """metric -> MetricComparison of A against B on MSE and SSIM (vpbench convention), as `vpbench compare` tests
+    them; a name may carry its budget (MODEL@STEPS) to compare two budgets of one model."""
+    from vpbench.results.compare import compare_models
+
+    (comparison,) = compare_models(
+        records, name_a, name_b, results_dir, protocol=protocol, conventions=("vpbench",), metrics=("mse", "ssim")
+    )
+    return {row.metric: row for row in comparison.rows}
 
 
 def names(models: list[str]) -> str:
