@@ -27,11 +27,18 @@ def with_curve(model: str, law) -> tuple:
     return dataclasses.replace(record, training=dataclasses.replace(record.training, curve=curve)), arrays
 
 
+def rising(s: int) -> float:
+    return 0.1 + 0.1 * math.log(s / 1000) if s >= 1600 else 0.95  # with outliers early
+
+
+def falling(s: int) -> float:
+    return 0.5 - 0.01 * math.log(s)
+
+
 @pytest.fixture
 def results(tmp_path):
-    rising = with_curve("srvp", lambda s: 0.1 + 0.1 * math.log(s / 1000) if s >= 1600 else 0.95)  # an outlier early
-    falling = with_curve("convgru", lambda s: 0.5 - 0.01 * math.log(s))
-    store(tmp_path, [rising, falling, make_record("zeros", test_size=16)])
+    rising_run, falling_run = with_curve("srvp", rising), with_curve("convgru", falling)
+    store(tmp_path, [rising_run, falling_run, make_record("zeros", test_size=16)])
     return tmp_path
 
 
@@ -43,6 +50,31 @@ def test_the_fit_solves_for_the_sanity_rows_value_from_the_chosen_points_only(re
     assert convgru.model == "convgru" and convgru.sequences is None  # moving away from the target: no crossing
     everything = extrapolate_crossings(load_records(results), "ssim", TableOptions(), "zeros", 0, results)[1]
     assert everything[0].slope != pytest.approx(0.1)  # the early outlier is what from_sequences leaves out
+
+
+def test_a_fit_through_fewer_points_is_held_against_where_the_whole_curve_got(results, monkeypatch, vpbench_cli):
+    """`through_sequences` fits only the points up to there (as early as a run still training has come), while
+    `reached` is where the whole curve first met the target: an early fit beside what the curve did next."""
+    records = load_records(results)
+    target, crossings = extrapolate_crossings(records, "ssim", TableOptions(), "zeros", 0, results, 1200)
+    srvp, convgru = crossings
+    assert (srvp.points, srvp.last_sequences) == (3, 1200)  # the early outliers only: 400, 800, 1,200
+    assert srvp.slope == pytest.approx(0.0) and srvp.sequences is None  # flat there, so no crossing
+    # Where each whole curve first met the target, past the fitted points too (srvp's 0.95 outlier at 400 is above
+    # any SSIM `zeros` gets on these clips).
+    for crossing, law in ((srvp, rising), (convgru, falling)):
+        assert crossing.reached == next((s for s in SEQUENCES if law(s) >= target), None)
+    assert srvp.reached == 400
+    later = extrapolate_crossings(records, "ssim", TableOptions(), "zeros", 1600, results, 3200)[1][0]
+    assert (later.model, later.points, later.last_sequences) == ("srvp", 5, 3200)
+    assert later.slope == pytest.approx(0.1)  # the same line through fewer of its points
+    with pytest.raises(VpbenchError, match="3\\+ validation points from 1,600 through 2,000 sequences"):
+        extrapolate_crossings(records, "ssim", TableOptions(), "zeros", 1600, results, 2000)
+
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = vpbench_cli("extrapolate", "--results-dir", str(results), "--through-sequences", "3200")
+    assert code == 0, out
+    assert "fitted from 1,600 through 3,200 sequences" in out and "curve reached it at" in out
 
 
 def test_bad_requests_are_one_line_errors(results):

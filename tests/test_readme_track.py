@@ -105,6 +105,62 @@ def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_p
     )
 
 
+def test_the_backtest_holds_a_part_way_fit_against_what_the_finished_runs_did(tmp_path):
+    """Three finished runs whose curves rise 0.1 per doubling up to 6,400 sequences and then part: one keeps
+    rising to `zeros`, one flattens below it, one starts slow and jumps past it late. Fitted only as far as the run
+    still training has come, the first two fits cross within the budget and the third far beyond; the block names
+    which of each group got there."""
+    import json
+    import math
+
+    from vpbench.gate import suite_records
+    from vpbench.results.curves import extrapolate_runs, run_curves
+
+    early = [1600 * 2**i for i in range(6)] + [80000]  # to 51,200, then the budget's end
+
+    def keeps_rising(s):
+        return 0.3 + 0.1 * math.log2(s / 1600)
+
+    laws = {
+        "mimo-vp": keeps_rising,
+        "convgru": lambda s: min(keeps_rising(s), 0.5),
+        "predrnn": lambda s: 0.3 + 0.01 * math.log2(s / 1600) if s <= 6400 else 0.8,
+        "convlstm": keeps_rising,
+    }
+    carried = ROOT / "campaign" / "runs" / "mmnist"
+    for number, (model, law) in enumerate(laws.items()):
+        spec = json.loads(next(carried.glob(f"{model}__*/spec.json")).read_text())
+        folder = tmp_path / "mmnist" / f"{model}__small__10-10__seed42__{number:016d}"
+        folder.mkdir(parents=True)
+        (folder / "spec.json").write_text(json.dumps(spec))
+        until = 6400 if model == "convlstm" else 80000  # the one still training
+        events = [
+            {"event": "validation", "step": s // 8, "sequences": s, "mse": 0.03, "ssim": law(s)}
+            for s in early
+            if s <= until
+        ]
+        (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    zeros, _ = extrapolate_runs(run_curves(tmp_path), suite_records(ROOT / "results"), "ssim")
+    crossing = 1600 * 2 ** ((zeros - 0.3) / 0.1)  # the fit through 6,400 of mimo-vp, convgru and convlstm alike
+    assert 6400 < crossing < 80000 and keeps_rising(51200) >= zeros > keeps_rising(25600)
+    rounded = f"~{float(f'{crossing:.3g}'):,.0f}"
+    text = " ".join(long_runs_text.long_backtest(tmp_path, ROOT / "results", {}).split())
+    assert text.startswith(
+        f"**Held against the finished runs.** Fitted only through 6,400 sequences, as `convlstm`'s is so far (its own "
+        f"fit: {rounded}), the finished runs' fits put `zeros` at: "
+    )
+    assert f"`mimo-vp` {rounded} (measured: first at 51,200)" in text
+    assert f"`convgru` {rounded} (measured: never, highest 0.500 at 6,400)" in text
+    assert text.endswith(
+        "Of the 2 whose fit there crossed within the budget, 1 (`mimo-vp`) reached `zeros`; of the 1 whose fit "
+        "crossed later or never, 1 (`predrnn`) did."
+    )
+    # With nothing still training, the block says so instead of holding a fit against nothing.
+    for folder in tmp_path.glob("mmnist/convlstm__*"):
+        (folder / "train_log.jsonl").unlink()
+    assert long_runs_text.long_backtest(tmp_path, ROOT / "results", {}).startswith("No run is both still training")
+
+
 def test_beside_each_fit_the_curve_says_where_it_reached_zeros_or_how_high_it_got():
     """A fit through a curve that flattened can cross inside the points it was fitted to (the long track's `mim`:
     fitted at ~66,700 sequences, highest 0.765 through 80,000), so each fit is told with what the curve did."""

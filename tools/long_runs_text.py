@@ -95,6 +95,63 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     )
 
 
+def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
+    """How far a fit made part-way can be trusted: for each run still training, the same fit through as many
+    sequences as it has come, made on the finished runs, beside what their curves did afterwards. `mim`'s fit
+    said ~55,900 sequences at 32,000 and its curve flattened below `zeros`; `predrnn`'s said ~103,000 and it
+    crossed at 58,000: a fit at one point is read against this record, not alone."""
+    from vpbench.results.curves import FIT_POINTS, extrapolate_runs, run_labels
+
+    curves = curves_with_points(runs_dir)
+    budget = curves[0].spec["steps"] * curves[0].spec["batch_size"] if curves else 0
+    finished = [curve for curve in curves if max(point["sequences"] for point in curve.points) >= budget]
+    training = [
+        curve
+        for curve in curves
+        if curve not in finished and sum(point["sequences"] >= 1600 for point in curve.points) >= FIT_POINTS
+    ]
+    if not finished or not training:
+        return "No run is both still training with a fit and has finished runs to hold its fit against yet."
+    names = run_names(curves, labels)
+    given = {label: run_dir for run_dir, label in run_labels(finished).items()}  # crossing name -> run folder
+    points = {curve.run_dir: curve.points for curve in finished}
+    sentences = []
+    for run in training:
+        through = max(point["sequences"] for point in run.points)
+        target, crossings = extrapolate_runs(finished, declared_records(results_dir), "ssim", through_sequences=through)
+        (own,) = extrapolate_runs([run], declared_records(results_dir), "ssim")[1]
+        own_fit = _rounded(own.sequences) if own.sequences is not None else "never (its fit does not rise)"
+        parts, reached = [], {True: [], False: []}  # reached[fit crossed within the budget]: models that got there
+        for crossing in crossings:
+            run_dir = given[crossing.model]
+            measured = measured_crossing(points[run_dir], target, budget)
+            if crossing.sequences is None:
+                parts.append(f"`{names[run_dir]}` never (its fit does not rise; {measured})")
+            else:
+                inside_points = "inside its points; " if crossing.sequences <= through else ""
+                parts.append(f"`{names[run_dir]}` {_rounded(crossing.sequences)} ({inside_points}{measured})")
+            if crossing.reached is not None:
+                reached[crossing.sequences is not None and crossing.sequences <= budget].append(f"`{names[run_dir]}`")
+        inside = sum(crossing.sequences is not None and crossing.sequences <= budget for crossing in crossings)
+        sentences.append(
+            f"Fitted only through {through:,} sequences, as `{names[run.run_dir]}`'s is so far (its own fit: "
+            f"{own_fit}), the finished runs' fits put `zeros` at: {'; '.join(parts)}. Of the {inside} whose fit "
+            f"there crossed within the budget, {_count_named(reached[True])} reached `zeros`; of the "
+            f"{len(crossings) - inside} whose fit crossed later or never, {_count_named(reached[False])} did."
+        )
+    return paragraph("**Held against the finished runs.** " + " ".join(sentences))
+
+
+def _rounded(sequences: float) -> str:
+    """A fitted crossing to three significant figures, as the fits block gives it: "~75,900"."""
+    return f"~{float(f'{sequences:.3g}'):,.0f}"
+
+
+def _count_named(models: list[str]) -> str:
+    """'none', or how many and which: "1 (`predrnn`)"."""
+    return f"{len(models)} ({', '.join(models)})" if models else "none"
+
+
 def measured_crossing(points: list[dict], target: float, budget: int) -> str:
     """What the curve itself did, beside its fit: where its validation SSIM first reached `target`, or its highest
     value ("never" once the run has its whole budget). A fit through a curve that flattened can put the crossing

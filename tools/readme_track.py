@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from carry_runs import CARRIED  # the long track's run folders, carried between machines
-from long_runs_text import LONG_FIGURE, long_figure, long_fits, long_progress
+from long_runs_text import LONG_FIGURE, long_backtest, long_figure, long_fits, long_progress
 from srvp_verdicts import track_srvp
 from track_text import (
     LONG_TRACK,
@@ -273,6 +273,7 @@ def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str])
         "long-gains": budget_gains(track, long_track),
         "long-progress": long_progress(long_runs, labels),
         "long-fits": long_fits(long_runs, results_dir, labels),
+        "long-backtest": long_backtest(long_runs, results_dir, labels),
     }
 
 

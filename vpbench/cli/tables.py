@@ -103,6 +103,14 @@ def extrapolate_command(
     from_sequences: Annotated[
         int, typer.Option("--from-sequences", help="fit only the points from this many training sequences on")
     ] = 1600,
+    through_sequences: Annotated[
+        int | None,
+        typer.Option(
+            "--through-sequences",
+            help="fit only the points up to this many training sequences: hold an early fit against what the "
+            "curve did next",
+        ),
+    ] = None,
     dataset: DatasetFilter = None,
     protocol: ProtocolFilter = None,
     preset: PresetFilter = None,
@@ -115,28 +123,33 @@ def extrapolate_command(
 ) -> None:
     """How many training sequences each model's learning curve would need to reach a sanity row, by a
     log-linear fit of its validation points: a rough estimate for choosing the next budget, not a result.
-    With --runs-dir, the curves of a campaign still training: whether its budget looks enough."""
+    With --runs-dir, the curves of a campaign still training: whether its budget looks enough. The last column
+    is what each validation curve did (where it first reached the row), so a fit can be checked against it, and
+    --through-sequences makes the fit as early as a run still training has come."""
     from vpbench.gate import suite_records
     from vpbench.protocols import parse_protocol
-    from vpbench.results.curves import FIT_POINTS, extrapolate_crossings, extrapolate_runs, run_curves
+    from vpbench.results.curves import FIT_POINTS, extrapolate_crossings, extrapolate_runs, fit_range, run_curves
 
     if runs_dir is not None:
         protocol = parse_protocol(protocol).name if protocol else None
         curves = run_curves(runs_dir, dataset, protocol, preset, steps)
         where = f" under {runs_dir}"
-        target, crossings = extrapolate_runs(curves, suite_records(results_dir), metric, against, from_sequences, where)
+        target, crossings = extrapolate_runs(
+            curves, suite_records(results_dir), metric, against, from_sequences, where, through_sequences
+        )
     else:
         options = table_options(None, dataset, protocol, None, preset, source, False, steps=steps)
         target, crossings = extrapolate_crossings(
-            suite_records(results_dir), metric, options, against, from_sequences, results_dir
+            suite_records(results_dir), metric, options, against, from_sequences, results_dir, through_sequences
         )
         where = ""
     table = Table(
-        title=f"validation {metric}{where} = a + b ln(sequences), fitted from {from_sequences:,} sequences on; "
-        f"target: {against} at {target:.4g} (test clips)",
+        title=f"validation {metric}{where} = a + b ln(sequences), fitted {fit_range(from_sequences, through_sequences)}"
+        f"; target: {against} at {target:.4g} (test clips)",
         caption="rough: curves are noisy and flatten, so a crossing more likely comes later than this",
     )
-    for column in ("model", "last point", f"last {metric}", "b per e-fold", "points", f"reaches {against} at"):
+    columns = ("model", "last point", f"last {metric}", "b per e-fold", "points", f"reaches {against} at")
+    for column in (*columns, "curve reached it at"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for crossing in crossings:
         if not crossing.fitted:
@@ -154,6 +167,7 @@ def extrapolate_command(
             f"{crossing.slope:+#.3g}" if crossing.fitted else "",
             str(crossing.points),
             reach,
+            f"{crossing.reached:,}" if crossing.reached is not None else "no",
         )
     stdout.print(table, soft_wrap=False)
 

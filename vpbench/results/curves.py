@@ -116,6 +116,7 @@ class Crossing:
     points: int  # validation points from the fit's start on
     intercept: float | None = None  # a in a + b ln(sequences); None: too few points to fit
     first_sequences: int | None = None  # the first point the fit used; None: too few points to fit
+    reached: int | None = None  # where the whole curve (also past a fit's `through_sequences`) first met the target
 
     @property
     def fitted(self) -> bool:
@@ -129,11 +130,13 @@ def extrapolate_crossings(
     against: str = "zeros",
     from_sequences: int = 1600,
     results_dir: str | Path | None = None,
+    through_sequences: int | None = None,
 ) -> tuple[float, list[Crossing]]:
     """Fit `metric = a + b ln(sequences)` to each trained model's validation points from `from_sequences` on,
     and solve for the sanity row `against`'s value on the test clips: a rough budget estimate (curves are noisy
     and tend to flatten, so it more likely understates than overstates), not a result. Returns the target and
-    one crossing per model with a curve, the nearest first."""
+    one crossing per model with a curve, the nearest first. `through_sequences`: fit only the points up to there,
+    to hold a fit made early against what the curve did afterwards (each crossing's `reached`)."""
     if metric not in CURVE_METRICS or metric == "loss":
         raise VpbenchError(f"extrapolate a test metric the sanity rows have: {', '.join(CURVE_METRICS[:-1])}")
     section = _curve_section(records, options, metric, results_dir, "extrapolation")
@@ -146,10 +149,11 @@ def extrapolate_crossings(
         (row.model, (row.record.training.curve if row.kind == "result" and row.record is not None else None) or [])
         for row in section.rows
     ]
-    crossings = _fit_crossings(curves, metric, target, from_sequences)
+    crossings = _fit_crossings(curves, metric, target, from_sequences, through_sequences)
     if not any(crossing.fitted for crossing in crossings):
         raise VpbenchError(
-            f"no model in '{section.title}' has {FIT_POINTS}+ validation points from {from_sequences:,} sequences on"
+            f"no model in '{section.title}' has {FIT_POINTS}+ validation points "
+            f"{fit_range(from_sequences, through_sequences)}"
         )
     return target, crossings
 
@@ -157,22 +161,38 @@ def extrapolate_crossings(
 FIT_POINTS = 3  # the fewest validation points a log-linear fit is made from
 
 
+def fit_range(from_sequences: int, through_sequences: int | None) -> str:
+    """The training sequences a fit's points come from, as the messages and titles name them."""
+    if through_sequences is None:
+        return f"from {from_sequences:,} sequences on"
+    return f"from {from_sequences:,} through {through_sequences:,} sequences"
+
+
 def _fit_crossings(
-    curves: Iterable[tuple[str, list[dict]]], metric: str, target: float, from_sequences: int
+    curves: Iterable[tuple[str, list[dict]]],
+    metric: str,
+    target: float,
+    from_sequences: int,
+    through_sequences: int | None = None,
 ) -> list[Crossing]:
-    """The log-linear fit of each (model, validation points) from `from_sequences` on, solved for `target`.
+    """The log-linear fit of each (model, validation points) from `from_sequences` on (through
+    `through_sequences` where given), solved for `target`, with where the whole curve first met `target`.
     A model with a curve but fewer than FIT_POINTS such points stays in the list, unfitted, so a reader sees
     why it has no estimate rather than missing it. The nearest crossing first, then no crossing, then no fit."""
     higher = higher_is_better(metric)
     crossings = []
     for model, curve in curves:
-        measured = [(p["sequences"], p[metric]) for p in curve if "sequences" in p and metric in p]
+        whole = [(p["sequences"], p[metric]) for p in curve if "sequences" in p and metric in p]
+        reached = next((x for x, y in whole if (y >= target if higher else y <= target)), None)
+        measured = [(x, y) for x, y in whole if through_sequences is None or x <= through_sequences]
         if not measured:
             continue
         points = [(x, y) for x, y in measured if x >= from_sequences]
         last_sequences, last_value = measured[-1]
         if len(points) < FIT_POINTS:
-            crossings.append(Crossing(model, last_sequences, float(last_value), None, None, len(points)))
+            crossings.append(
+                Crossing(model, last_sequences, float(last_value), None, None, len(points), reached=reached)
+            )
             continue
         xs, ys = np.log([x for x, _ in points]), np.array([y for _, y in points])
         slope, intercept = np.polyfit(xs, ys, 1)
@@ -181,7 +201,7 @@ def _fit_crossings(
         crossings.append(
             Crossing(
                 model, last_sequences, float(last_value), float(slope), sequences, len(points), float(intercept),
-                points[0][0],
+                points[0][0], reached,
             )
         )
     return sorted(crossings, key=lambda c: (not c.fitted, c.sequences is None, c.sequences or 0.0))
@@ -304,6 +324,7 @@ def extrapolate_runs(
     against: str = "zeros",
     from_sequences: int = 1600,
     where: str = "",
+    through_sequences: int | None = None,
 ) -> tuple[float, list[Crossing]]:
     """`extrapolate_crossings` for runs still training (their logs' validation points): whether a campaign's
     budget looks enough before its records exist. The target is the stored sanity row of the same test clips."""
@@ -318,9 +339,11 @@ def extrapolate_runs(
         )
     labels = run_labels(curves)
     named = [(labels[curve.run_dir], curve.points) for curve in curves]
-    crossings = _fit_crossings(named, metric, targets[against], from_sequences)
+    crossings = _fit_crossings(named, metric, targets[against], from_sequences, through_sequences)
     if not any(crossing.fitted for crossing in crossings):
-        raise VpbenchError(f"no run{where} has {FIT_POINTS}+ validation points from {from_sequences:,} sequences on")
+        raise VpbenchError(
+            f"no run{where} has {FIT_POINTS}+ validation points {fit_range(from_sequences, through_sequences)}"
+        )
     return targets[against], crossings
 
 
