@@ -211,7 +211,7 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
     code, out, _ = vpbench_cli("extrapolate", "--runs-dir", str(tmp_path / "runs"), "--results-dir",
                                str(tmp_path / "results"))
     assert code == 0 and "srvp" in out and "validation ssim under" in out
-    assert "no fit: 2 of 3 points needed from 1,600 on" in out
+    assert "no fit: 2 of 3 points needed from 1,600 sequences on" in out
 
     other = tmp_path / "other"
     fake_run(other, "srvp", lambda s: 0.3, test_size=64)  # no sanity row was evaluated on these test clips

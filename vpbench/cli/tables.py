@@ -153,7 +153,7 @@ def extrapolate_command(
         table.add_column(column, justify="left" if column == "model" else "right")
     for crossing in crossings:
         if not crossing.fitted:
-            reach = f"no fit: {crossing.points} of {FIT_POINTS} points needed from {from_sequences:,} on"
+            reach = f"no fit: {crossing.points} of {FIT_POINTS} points needed {fit_range(from_sequences, through_sequences)}"
         elif crossing.sequences is None:
             reach = "never (moving away)"
         elif crossing.sequences <= crossing.last_sequences:
