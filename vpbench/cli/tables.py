@@ -143,9 +143,10 @@ def extrapolate_command(
             suite_records(results_dir), metric, options, against, from_sequences, results_dir, through_sequences
         )
         where = ""
+    fitted_on = fit_range(from_sequences, through_sequences)
     table = Table(
-        title=f"validation {metric}{where} = a + b ln(sequences), fitted {fit_range(from_sequences, through_sequences)}"
-        f"; target: {against} at {target:.4g} (test clips)",
+        title=f"validation {metric}{where} = a + b ln(sequences), fitted {fitted_on}; target: {against} at "
+        f"{target:.4g} (test clips)",
         caption="rough: curves are noisy and flatten, so a crossing more likely comes later than this",
     )
     columns = ("model", "last point", f"last {metric}", "b per e-fold", "points", f"reaches {against} at")
@@ -153,7 +154,7 @@ def extrapolate_command(
         table.add_column(column, justify="left" if column == "model" else "right")
     for crossing in crossings:
         if not crossing.fitted:
-            reach = f"no fit: {crossing.points} of {FIT_POINTS} points needed {fit_range(from_sequences, through_sequences)}"
+            reach = f"no fit: {crossing.points} of {FIT_POINTS} points needed {fitted_on}"
         elif crossing.sequences is None:
             reach = "never (moving away)"
         elif crossing.sequences <= crossing.last_sequences:
