@@ -140,6 +140,21 @@ def test_a_run_that_is_still_training_is_skipped_and_the_finished_ones_are_saved
     assert carry_runs.save(runs, carried)[1] == f"{RUN}: step 20, checkpoints carried"
 
 
+def test_a_training_run_whose_checkpoints_stay_behind_carries_its_log_without_stopping(tmp_path):
+    """A wide run's checkpoints never travel, so stopping it to carry its log only cost steps: its log is copied
+    while it trains, up to the last whole line (the trainer may be halfway through writing one)."""
+    runs, carried = tmp_path / "runs", tmp_path / "carried"
+    training = make_run(runs, step=60, padding=200_000)
+    with (training / "train_log.jsonl").open("a") as log:
+        log.write('{"event": "train", "st')  # a line the trainer has not finished
+    with FileLock(training / ".lock"):
+        report = carry_runs.save(runs, carried, max_mb=0.1)
+    assert report == [f"{RUN}: log only, step 60, still training (checkpoints 0.2 MB > 0.1 MB)"]
+    assert sorted(p.name for p in (carried / RUN).iterdir()) == ["spec.json", "train_log.jsonl"]
+    whole_lines = (training / "train_log.jsonl").read_text().rsplit("\n", 1)[0] + "\n"
+    assert (carried / RUN / "train_log.jsonl").read_text() == whole_lines and whole_lines.endswith('"step": 60}\n')
+
+
 def test_every_committed_carried_run_can_be_read():
     """What is committed under campaign/runs is whole: its checkpoints load, and the log reaches their step (to
     within one logging interval: a run stopped between two log lines checkpoints at the step it reached)."""

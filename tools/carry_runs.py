@@ -6,13 +6,14 @@ to commit, its checkpoints are copied into `campaign/runs/` (the layout of a run
 starts they are copied back and the sweep resumes from them. A run whose checkpoints are too large to commit
 still carries its log, so its learning curve survives even though its training cannot.
 
-    python tools/carry_runs.py save RUNS     # after stopping the sweep: RUNS -> campaign/runs
+    python tools/carry_runs.py save RUNS     # RUNS -> campaign/runs (stop the sweep first for checkpoints)
     python tools/carry_runs.py restore RUNS  # before starting it: campaign/runs -> RUNS (only runs that can resume)
 
-Nothing is lost either way: `save` skips a run that is still training (its lock is held; the others are saved, so
-a finished run can land while the sweep trains the rest), never replaces a carried log by a shorter one (a run
-restarted from scratch on a fresh machine), and `restore` never replaces a checkpoint that is further along than
-the carried one.
+Nothing is lost either way: `save` skips a run that is still training (its lock is held; the others are saved, so a
+finished run can land while the sweep trains the rest) unless only its log would travel (its checkpoints are too
+large to commit), which it copies up to the last whole line without stopping it; it never replaces a carried log by
+a shorter one (a run restarted from scratch on a fresh machine), and `restore` never replaces a checkpoint that is
+further along than the carried one.
 """
 
 from __future__ import annotations
@@ -59,12 +60,25 @@ def copy(source: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+def copy_whole_lines(source: Path, target: Path) -> None:
+    """Copy a log up to its last complete line, like `copy`: a run still training may be halfway through a line."""
+    text = source.read_bytes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(text[: text.rfind(b"\n") + 1])
+    os.replace(partial, target)
+
+
 def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[str]:
-    """Copy every run of `runs` into `carried`; what was done, one line per run."""
+    """Copy every run of `runs` into `carried`; what was done, one line per run. A run still training is carried
+    only when its checkpoints are too large to travel anyway: its log so far, without stopping it."""
     report = []
     for folder in run_folders(runs):
         name = f"{folder.parent.name}/{folder.name}"
-        if is_training(folder):  # its log and checkpoints are being written: the carried copy stays as it was
+        sizes = {file: (folder / file).stat().st_size / 1e6 for file in CHECKPOINTS if (folder / file).is_file()}
+        too_large = {file: size for file, size in sizes.items() if size > max_mb}
+        training = is_training(folder)
+        if training and not too_large:  # its checkpoints would travel: they and the log must be of one moment
             report.append(f"{name}: skipped, still training (its lock is held); stop it and save again to carry it")
             continue
         target = carried / folder.parent.name / folder.name
@@ -75,16 +89,18 @@ def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[s
                 f"(step {reached}), a restart"
             )
             continue
-        sizes = {file: (folder / file).stat().st_size / 1e6 for file in CHECKPOINTS if (folder / file).is_file()}
-        too_large = {file: size for file, size in sizes.items() if size > max_mb}
-        for file in LOGS + tuple(file for file in sizes if not too_large):
-            if (folder / file).is_file():
-                copy(folder / file, target / file)
         if too_large:
             for file in CHECKPOINTS:  # a carried checkpoint must never fall behind its carried log
                 (target / file).unlink(missing_ok=True)
+        copy(folder / "spec.json", target / "spec.json")
+        if (folder / "train_log.jsonl").is_file():
+            copy_whole_lines(folder / "train_log.jsonl", target / "train_log.jsonl")
+        for file in () if too_large else sizes:
+            copy(folder / file, target / file)
+        if too_large:
             biggest = max(too_large.values())
-            report.append(f"{name}: log only, step {reached} (checkpoints {biggest:.1f} MB > {max_mb:g} MB)")
+            now = ", still training" if training else ""
+            report.append(f"{name}: log only, step {reached}{now} (checkpoints {biggest:.1f} MB > {max_mb:g} MB)")
         elif not sizes:
             report.append(f"{name}: log only, step {reached} (no checkpoint written yet)")
         else:
