@@ -27,7 +27,7 @@ from pathlib import Path
 from vpbench.engine.checkpoint import load_checkpoint
 from vpbench.engine.run import is_training
 from vpbench.errors import VpbenchError
-from vpbench.files import read_json_lines
+from vpbench.files import atomic_write, read_json_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 CARRIED = ROOT / "campaign" / "runs"
@@ -61,12 +61,10 @@ def copy(source: Path, target: Path) -> None:
 
 
 def copy_whole_lines(source: Path, target: Path) -> None:
-    """Copy a log up to its last complete line, like `copy`: a run still training may be halfway through a line."""
+    """Copy a log up to its last complete line, never half-written either: a run still training may be halfway
+    through writing a line."""
     text = source.read_bytes()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(text[: text.rfind(b"\n") + 1])
-    os.replace(partial, target)
+    atomic_write(target, lambda handle: handle.write(text[: text.rfind(b"\n") + 1]), "wb")
 
 
 def save(runs: Path, carried: Path, max_mb: float = MAX_CHECKPOINT_MB) -> list[str]:

@@ -80,10 +80,10 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
         measured = measured_crossing(points[crossing.model], target, budget)
         if crossing.sequences is None:
             return f"never: its fit does not rise (points through {crossing.last_sequences:,}; {measured})"
-        rounded = float(f"{crossing.sequences:.3g}")
         through = crossing.last_sequences
         return (
-            f"~{rounded:,.0f} ({crossing.sequences / budget:.1f}x the budget; points through {through:,}; {measured})"
+            f"{_rounded(crossing.sequences)} ({crossing.sequences / budget:.1f}x the budget; points through "
+            f"{through:,}; {measured})"
         )
 
     parts = [f"`{renamed[crossing.model]}` {estimate(crossing)}" for crossing in crossings]
@@ -121,6 +121,7 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> 
         target, crossings = extrapolate_runs(finished, declared_records(results_dir), "ssim", through_sequences=through)
         (own,) = extrapolate_runs([run], declared_records(results_dir), "ssim")[1]
         own_fit = _rounded(own.sequences) if own.sequences is not None else "never (its fit does not rise)"
+        within = {c.model: c.sequences is not None and c.sequences <= budget for c in crossings}  # fit says: in time
         parts, reached = [], {True: [], False: []}  # reached[fit crossed within the budget]: models that got there
         for crossing in crossings:
             run_dir = given[crossing.model]
@@ -131,8 +132,8 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> 
                 inside_points = "inside its points; " if crossing.sequences <= through else ""
                 parts.append(f"`{names[run_dir]}` {_rounded(crossing.sequences)} ({inside_points}{measured})")
             if crossing.reached is not None:
-                reached[crossing.sequences is not None and crossing.sequences <= budget].append(f"`{names[run_dir]}`")
-        inside = sum(crossing.sequences is not None and crossing.sequences <= budget for crossing in crossings)
+                reached[within[crossing.model]].append(f"`{names[run_dir]}`")
+        inside = sum(within.values())
         sentences.append(
             f"Fitted only through {through:,} sequences, as `{names[run.run_dir]}`'s is so far (its own fit: "
             f"{own_fit}), the finished runs' fits put `zeros` at: {'; '.join(parts)}. Of the {inside} whose fit "
