@@ -95,31 +95,35 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     )
 
 
+NOTHING_TO_HOLD = "No run is both still training with a fit and has finished runs to hold its fit against yet."
+
+
 def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     """How far a fit made part-way can be trusted: for each run still training, the same fit through as many
     sequences as it has come, made on the finished runs, beside what their curves did afterwards. `mim`'s fit
     said ~55,900 sequences at 32,000 and its curve flattened below `zeros`; `predrnn`'s said ~103,000 and it
     crossed at 58,000: a fit at one point is read against this record, not alone."""
-    from vpbench.results.curves import FIT_POINTS, extrapolate_runs, run_labels
+    from vpbench.results.curves import extrapolate_runs, run_labels
 
     curves = curves_with_points(runs_dir)
     budget = curves[0].spec["steps"] * curves[0].spec["batch_size"] if curves else 0
     finished = [curve for curve in curves if max(point["sequences"] for point in curve.points) >= budget]
-    training = [
-        curve
-        for curve in curves
-        if curve not in finished and sum(point["sequences"] >= 1600 for point in curve.points) >= FIT_POINTS
-    ]
-    if not finished or not training:
-        return "No run is both still training with a fit and has finished runs to hold its fit against yet."
+    if not finished:  # (a finished run has points enough to fit, so the fits below have one to make)
+        return NOTHING_TO_HOLD
+    sanity = declared_records(results_dir)
+    labels_now = run_labels(curves)  # the names extrapolate_runs gives the crossings of all runs
+    own_fits = {crossing.model: crossing for crossing in extrapolate_runs(curves, sanity, "ssim")[1]}
+    training = [curve for curve in curves if curve not in finished and own_fits[labels_now[curve.run_dir]].fitted]
+    if not training:
+        return NOTHING_TO_HOLD
     names = run_names(curves, labels)
     given = {label: run_dir for run_dir, label in run_labels(finished).items()}  # crossing name -> run folder
     points = {curve.run_dir: curve.points for curve in finished}
     sentences = []
     for run in training:
         through = max(point["sequences"] for point in run.points)
-        target, crossings = extrapolate_runs(finished, declared_records(results_dir), "ssim", through_sequences=through)
-        (own,) = extrapolate_runs([run], declared_records(results_dir), "ssim")[1]
+        target, crossings = extrapolate_runs(finished, sanity, "ssim", through_sequences=through)
+        own = own_fits[labels_now[run.run_dir]]
         own_fit = _rounded(own.sequences) if own.sequences is not None else "never (its fit does not rise)"
         within = {c.model: c.sequences is not None and c.sequences <= budget for c in crossings}  # fit says: in time
         parts, reached = [], {True: [], False: []}  # reached[fit crossed within the budget]: models that got there
