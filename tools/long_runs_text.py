@@ -29,6 +29,18 @@ def curves_with_points(runs_dir: Path) -> list:
     return [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
 
 
+def budget_sequences(curves: list) -> int:
+    """The long track's training budget in sequences (0 without runs): its runs share one setting, which
+    extrapolate_runs checks."""
+    return curves[0].spec["steps"] * curves[0].spec["batch_size"] if curves else 0
+
+
+def has_finished(points: list[dict], budget: int) -> bool:
+    """Whether a run's validation points reach its budget: the one test of 'finished' the fits, the backtest and
+    'measured: never' share."""
+    return max(point["sequences"] for point in points) >= budget
+
+
 def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
     """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
     logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a second run of a model by the
@@ -67,7 +79,7 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     if not curves:
         return "No long-track run has validation points to fit yet."
     target, crossings = extrapolate_runs(curves, declared_records(results_dir), "ssim")
-    budget = curves[0].spec["steps"] * curves[0].spec["batch_size"]  # extrapolate_runs checked: one setting
+    budget = budget_sequences(curves)
     given = run_labels(curves)  # the names extrapolate_runs gives the crossings
     names = run_names(curves, labels)
     renamed = {given[curve.run_dir]: names[curve.run_dir] for curve in curves}
@@ -106,8 +118,8 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> 
     from vpbench.results.curves import extrapolate_runs, run_labels
 
     curves = curves_with_points(runs_dir)
-    budget = curves[0].spec["steps"] * curves[0].spec["batch_size"] if curves else 0
-    finished = [curve for curve in curves if max(point["sequences"] for point in curve.points) >= budget]
+    budget = budget_sequences(curves)
+    finished = [curve for curve in curves if has_finished(curve.points, budget)]
     if not finished:  # (a finished run has points enough to fit, so the fits below have one to make)
         return NOTHING_TO_HOLD
     sanity = declared_records(results_dir)
@@ -165,7 +177,7 @@ def measured_crossing(points: list[dict], target: float, budget: int) -> str:
     if reached:
         return f"measured: first at {min(reached):,}"
     best = max(points, key=lambda point: point["ssim"])
-    when = "never" if max(point["sequences"] for point in points) >= budget else "not yet"
+    when = "never" if has_finished(points, budget) else "not yet"
     return f"measured: {when}, highest {best['ssim']:.3f} at {best['sequences']:,}"
 
 
