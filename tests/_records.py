@@ -97,6 +97,18 @@ def _summary(arrays: dict[str, np.ndarray]) -> dict[str, dict]:
     }
 
 
+def validation_point(metrics: dict) -> dict[str, float]:
+    """A sanity row's one curve point (its score on the validation clips), as the engine stores it: set apart
+    from its test score, as real validation and test clips are, so a test can tell which one was used."""
+    overall = metrics.get("vpbench", {}).get("overall", {})
+    point = {"step": 0, "sequences": 0, "wall_time_s": 0.0}
+    if "mse" in overall:
+        point["loss"] = point["mse"] = overall["mse"] * 0.95
+    if "ssim" in overall:
+        point["ssim"] = overall["ssim"] + 0.006
+    return point
+
+
 def make_record(
     model: str = "convgru",
     *,
@@ -199,6 +211,7 @@ def make_record(
             validation_metric="mse of eval-mode predictions on 256 validation clips",
             wall_time_s=float(steps) if trained else 0.0,
             trained=trained,
+            curve=[] if trained else [validation_point(metrics)],
         ),
         efficiency=EfficiencyInfo(
             parameters=parameters,

@@ -42,8 +42,16 @@ def results(tmp_path):
     return tmp_path
 
 
+def validation_ssim(record) -> float:
+    return record.training.curve[-1]["ssim"]
+
+
 def test_the_fit_solves_for_the_sanity_rows_value_from_the_chosen_points_only(results):
-    target, crossings = extrapolate_crossings(load_records(results), "ssim", TableOptions(), "zeros", 1600, results)
+    records = load_records(results)
+    target, crossings = extrapolate_crossings(records, "ssim", TableOptions(), "zeros", 1600, results)
+    (zeros,) = [record for record in records if record.model.name == "zeros"]
+    # The curves are validation scores, so the target is zeros' score on the validation clips, not its test score.
+    assert target == validation_ssim(zeros) != zeros.metrics["vpbench"]["overall"]["ssim"]
     srvp, convgru = crossings
     assert srvp.model == "srvp" and srvp.points == 9 and srvp.slope == pytest.approx(0.1)
     assert srvp.sequences == pytest.approx(1000 * math.exp((target - 0.1) / 0.1), rel=1e-6)
@@ -79,7 +87,7 @@ def test_a_fit_through_fewer_points_is_held_against_where_the_whole_curve_got(re
 
 def test_bad_requests_are_one_line_errors(results):
     records = load_records(results)
-    with pytest.raises(VpbenchError, match=r"no 'last-frame' row with ssim .*sanity rows here: \['zeros'\]"):
+    with pytest.raises(VpbenchError, match=r"no 'last-frame' row in .*sanity rows here: \['zeros'\]"):
         extrapolate_crossings(records, "ssim", TableOptions(), "last-frame", 1600, results)
     with pytest.raises(VpbenchError, match="3\\+ validation points from 99,999 sequences on"):
         extrapolate_crossings(records, "ssim", TableOptions(), "zeros", 99_999, results)
@@ -120,7 +128,7 @@ def test_progress_draws_unfinished_runs_from_their_logs_beside_the_sanity_rows(t
     figure = progress_figure(curves, "ssim", "sequences", load_records(tmp_path / "results"))
     axes = figure.axes[0]
     labels = sorted(text.get_text() for text in axes.texts)
-    assert labels == ["convgru (done)", "convlstm (step 8 of 12)", "zeros (test)"]
+    assert labels == ["convgru (done)", "convlstm (step 8 of 12)", "zeros (validation)"]
     styles = {line.get_linestyle() for line in axes.lines}
     assert {"-", ":", "--"} <= styles
 
@@ -181,7 +189,7 @@ def fake_run(runs_dir, model: str, law, test_size: int = 16, until: int = 4800, 
     folder = runs_dir / "mmnist" / f"{model}__small__10-10__seed42__{spec_hash}"
     folder.mkdir(parents=True)
     spec = {"version": 1, "model": model, "dataset": "mmnist", "data_source": "offline-5k", "train_protocol": "10->10",
-            "preset": "small", "steps": 10_000, "batch_size": 8, "val_size": 128, "test_size": test_size, "seed": 42}
+            "preset": "small", "steps": 10_000, "batch_size": 8, "val_size": 256, "test_size": test_size, "seed": 42}
     if model_config is not None:
         spec["model_config"] = model_config
     spec.update(spec_changes)
@@ -200,7 +208,7 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
     fake_run(tmp_path / "runs", "predrnn", lambda s: 0.5, until=2000)  # two points from 1,600 on: no fit
     runs = run_curves(tmp_path / "runs")
     target, (srvp, predrnn) = extrapolate_runs(runs, load_records(tmp_path / "results"), "ssim")
-    assert target == load_records(tmp_path / "results")[0].metrics["vpbench"]["overall"]["ssim"]
+    assert target == validation_ssim(load_records(tmp_path / "results")[0])
     assert srvp.points == 5 and srvp.last_sequences == 3200 and srvp.slope == pytest.approx(0.1)
     assert srvp.sequences == pytest.approx(1000 * math.exp((target - 0.1) / 0.1), rel=1e-6)
     # A run too young to fit is listed, not dropped: its last point, and no slope or crossing.
@@ -215,7 +223,7 @@ def test_extrapolate_runs_fits_a_campaign_still_training_against_the_stored_sani
 
     other = tmp_path / "other"
     fake_run(other, "srvp", lambda s: 0.3, test_size=64)  # no sanity row was evaluated on these test clips
-    with pytest.raises(VpbenchError, match=r"no stored 'zeros' record with ssim on the runs' test clips .*64 clips"):
+    with pytest.raises(VpbenchError, match=r"no stored 'zeros' record on the runs' setting .*64 test clips"):
         extrapolate_runs(run_curves(other), load_records(tmp_path / "results"), "ssim")
 
 
@@ -278,7 +286,7 @@ def test_progress_fit_draws_each_runs_extrapolation_to_the_budget_and_where_it_m
     fake_run(tmp_path / "runs", "srvp", lambda s: -0.4 + 0.3 * math.log(s / 1000))  # meets zeros (0.22) at ~7,800
     fake_run(tmp_path / "runs", "predrnn", lambda s: 0.5, until=2000)  # two points from 1,600 on: no fit
     records = load_records(tmp_path / "results")
-    target = records[0].metrics["vpbench"]["overall"]["ssim"]
+    target = validation_ssim(records[0])
     figure = progress_figure(run_curves(tmp_path / "runs"), "ssim", "sequences", records, fit_from=1600)
     axes = figure.axes[0]
     assert axes.get_xscale() == "log"
@@ -295,3 +303,49 @@ def test_progress_fit_draws_each_runs_extrapolation_to_the_budget_and_where_it_m
     runs = run_curves(tmp_path / "runs")
     with pytest.raises(VpbenchError, match=r"no stored 'last-frame' record .*stored sanity rows there: \['zeros'\]"):
         progress_figure(runs, "ssim", sanity_records=records, fit_from=1600, against="last-frame")
+
+
+def test_a_sanity_record_without_a_validation_score_is_named_not_read_at_its_test_score(tmp_path):
+    """A sanity record stored before sanity rows carried a validation score: a fit must not be solved for its test
+    score (the curves are on other clips), so it is a one-line error that says what to do; a figure still draws
+    its line, labelled as the test score it is."""
+    from vpbench.results.curves import curves_figure, extrapolate_runs, progress_figure, run_curves
+
+    zeros, arrays = make_record("zeros", test_size=16)
+    older = dataclasses.replace(zeros, training=dataclasses.replace(zeros.training, curve=[]))
+    store(tmp_path / "results", [with_curve("srvp", rising), (older, arrays)])
+    records = load_records(tmp_path / "results")
+    with pytest.raises(VpbenchError, match=r"'zeros' record .* has no ssim on the validation clips .*rerun"):
+        extrapolate_crossings(records, "ssim", TableOptions(), "zeros", 1600, tmp_path / "results")
+    figure = curves_figure(records, "ssim", TableOptions(), results_dir=tmp_path / "results")
+    assert "zeros (test)" in [text.get_text() for text in figure.axes[0].texts]
+
+    fake_run(tmp_path / "runs", "srvp", rising)
+    runs = run_curves(tmp_path / "runs")
+    with pytest.raises(VpbenchError, match=r"'zeros' record .* has no ssim on the validation clips"):
+        extrapolate_runs(runs, records, "ssim")
+    labels = [text.get_text() for text in progress_figure(runs, "ssim", sanity_records=records).axes[0].texts]
+    assert "zeros (test)" in labels
+
+    fake_run(tmp_path / "fewer", "srvp", rising, val_size=128)  # zeros scored on 256 validation clips
+    with pytest.raises(VpbenchError, match=r"scored on 256 validation clips and the curves on 128; .*--val-size 128"):
+        extrapolate_runs(run_curves(tmp_path / "fewer"), [zeros], "ssim")
+
+
+def test_a_parameter_free_run_stores_its_score_on_the_validation_clips(tmp_path):
+    """`zeros` predicts black frames, so its validation MSE is the mean squared target pixel of the validation
+    clips, computed here from the clips themselves; one point at step 0, apart from its test score."""
+    import torch
+    from _engine_helpers import smoke_config
+
+    from vpbench.data import open_split
+    from vpbench.engine.run import run
+
+    (record,) = run(smoke_config(tmp_path, model="zeros"))
+    (point,) = record.training.curve
+    assert (point["step"], point["sequences"]) == (0, 0)
+    clips = torch.stack([open_split("synthetic", "val", 8, None, size=64)[index] for index in range(8)])
+    expected = (clips[:, 4:].double() / 255).pow(2).mean().item()
+    assert point["mse"] == pytest.approx(expected, rel=1e-5) and point["loss"] == pytest.approx(expected, rel=1e-5)
+    assert record.training.best_validation_loss == point["loss"]
+    assert point["mse"] != record.metrics["vpbench"]["overall"]["mse"]  # other clips

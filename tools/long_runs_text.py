@@ -102,8 +102,8 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     return paragraph(
         f"**Where the curves point.** Fitted as `vpbench extrapolate --runs-dir campaign/runs --steps "
         f"{curves[0].spec['steps']}` fits them (validation SSIM = a + b ln(sequences), points from 1,600 "
-        f"sequences on, solved for `zeros`' {target:.3f} on the test clips), each run reaches `zeros` at, in "
-        f"training sequences against the budget of {budget:,}: " + "; ".join(parts) + "."
+        f"sequences on, solved for `zeros`' {target:.3f} on the same validation clips), each run reaches `zeros` "
+        f"at, in training sequences against the budget of {budget:,}: " + "; ".join(parts) + "."
     )
 
 

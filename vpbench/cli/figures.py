@@ -126,8 +126,9 @@ def plot_progress_command(
     against: Annotated[str, typer.Option("--against", help="with --fit: mark where each fit meets this row")] = "zeros",
 ) -> None:
     """Learning curves of the runs in a runs folder, unfinished (dotted) or done, read from their training
-    logs, with the stored sanity rows of the same test clips as lines: for watching a long campaign before its
-    records exist. Written under the runs folder, not results/: nothing in it is a stored result."""
+    logs, with the stored sanity rows of the same setting as lines (their validation score): for watching a long
+    campaign before its records exist. Written under the runs folder, not results/: nothing in it is a stored
+    result."""
     from vpbench.gate import suite_records
     from vpbench.protocols import parse_protocol
     from vpbench.results.curves import progress_figure, run_curves
@@ -136,7 +137,7 @@ def plot_progress_command(
     protocol = parse_protocol(protocol).name if protocol else None
     curves = run_curves(runs_dir, dataset, protocol, preset, steps)
     try:
-        sanity = suite_records(results_dir)  # the figure draws their sanity rows of the same test clips
+        sanity = suite_records(results_dir)  # the figure draws the sanity rows of the runs' setting
     except VpbenchError:
         sanity = []  # no stored results here: the curves alone
     fit_from = from_sequences if fit else None

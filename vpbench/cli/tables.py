@@ -146,7 +146,7 @@ def extrapolate_command(
     fitted_on = fit_range(from_sequences, through_sequences)
     table = Table(
         title=f"validation {metric}{where} = a + b ln(sequences), fitted {fitted_on}; target: {against} at "
-        f"{target:.4g} (test clips)",
+        f"{target:.4g} (its score on the same validation clips)",
         caption="rough: curves are noisy and flatten, so a crossing more likely comes later than this",
     )
     columns = ("model", "last point", f"last {metric}", "b per e-fold", "points", f"reaches {against} at")

@@ -66,7 +66,8 @@ class TrainingInfo:
     wall_time_s: float  # training wall time
     trained: bool = True  # False for parameter-free predictors
     # Learning curve: one point per validation, {"step", "sequences" (seen so far), "wall_time_s", "loss"
-    # (the selection MSE), and the vpbench convention's "mse", "mse_sum", "mae", "psnr", "ssim"}.
+    # (the selection MSE), and the vpbench convention's "mse", "mse_sum", "mae", "psnr", "ssim"}. A parameter-free
+    # predictor has one point, at step 0: its score on the same validation clips, which curves are read against.
     curve: list[dict[str, float]] = field(default_factory=list)
     # Code versions of the processes that trained it, in order (a resumed run adds one when the code changed
     # between segments); empty for parameter-free predictors and records older than this field.
