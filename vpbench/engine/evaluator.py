@@ -21,6 +21,7 @@ from vpbench.engine.distributed import Distributed
 from vpbench.engine.trainer import interrupt_flag, to_unit_float
 from vpbench.errors import RunInterrupted
 from vpbench.metrics import MetricAccumulator
+from vpbench.precision import float32_exact
 from vpbench.protocols import Protocol
 
 
@@ -80,6 +81,7 @@ def evaluate(
 
 
 @torch.inference_mode()
+@float32_exact()
 def evaluate_protocols(
     model: nn.Module,
     test_sets: dict[Protocol, ClipDataset],

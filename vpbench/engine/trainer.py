@@ -30,6 +30,7 @@ from vpbench.engine.optim import build_optimizer, build_scheduler, is_plateau
 from vpbench.engine.provenance import code_version, kernels_or_gpu
 from vpbench.errors import RunFailed, RunInterrupted, VpbenchError
 from vpbench.metrics import MetricAccumulator
+from vpbench.precision import float32_exact
 from vpbench.registry import TrainSettings
 
 LAST, BEST, TRAIN_LOG = "last.pt", "best.pt", "train_log.jsonl"
@@ -114,6 +115,7 @@ CURVE_METRICS = ("mse", "mse_sum", "mae", "psnr", "ssim")
 UNRECORDED = "unrecorded"
 
 
+@float32_exact()  # the curve speaks the test evaluation's units (vpbench.precision)
 @torch.inference_mode()
 def validate(
     model: nn.Module, clips: torch.Tensor, context_length: int, device, batch_size: int, interrupted=None

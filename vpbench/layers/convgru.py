@@ -46,8 +46,11 @@ class ConvGRUCell(nn.Module):
         update_logits, reset_logits = gates.split(self.hidden_channels, dim=1)
         update, reset = torch.sigmoid(update_logits), torch.sigmoid(reset_logits)
         candidate = torch.tanh(self.candidate_from_input(inputs) + self.candidate_from_hidden(reset * hidden))
-        # (1 − z)⊙g + z⊙h written as lerp(g, h, z): one fused op that saves no new tensor for backward.
-        return torch.lerp(candidate, hidden, update)
+        # (1 − z)⊙g + z⊙h written as lerp(g, h, z): one fused op that saves no new tensor for backward. lerp takes
+        # one dtype: under bf16 autocast (CUDA training) the gates come out bf16 while the state starts float32,
+        # so all three meet in the wider one (no-op casts in float32) and the state is carried in float32.
+        dtype = torch.promote_types(candidate.dtype, hidden.dtype)
+        return torch.lerp(candidate.to(dtype), hidden.to(dtype), update.to(dtype))
 
 
 class ConvGRUStack(nn.Module):

@@ -32,6 +32,7 @@ from vpbench.metrics.prepared import FrameGeometry, PreparedChunk
 from vpbench.metrics.regions import REGIONS_DEFINITION, region_sums
 from vpbench.metrics.rowstore import RowStore
 from vpbench.metrics.validation import as_tensor, validate_layout, validate_values
+from vpbench.precision import float32_exact
 
 _HALF_BITS = 31
 _LOW_MASK = (1 << _HALF_BITS) - 1
@@ -96,6 +97,7 @@ class MetricAccumulator:
         self._unit_ssim_ranges = tuple(sorted({r for c in frame_conventions for r in c.unit_ssim_ranges}))
 
     # ------------------------------------------------------------------------------------------ update
+    @float32_exact()  # SSIM's windows are convolutions: no TF32 on a GPU (vpbench.precision)
     def update(self, prediction: torch.Tensor, target: torch.Tensor, sequence_index: object = None) -> None:
         """Add a batch. prediction/target: (B, T, C, H, W), uint8 or float ([0, 1]; predictions may stray
         into [-15, 16] and are clipped where a convention clips). sequence_index: (B,) test-set indices of
@@ -260,6 +262,7 @@ class MetricAccumulator:
         return self
 
     # ------------------------------------------------------------------------------------- results
+    @float32_exact()
     def compute(self) -> dict:
         """Results as a JSON-serialisable dict (non-finite numbers as "inf"/"-inf"/"nan"); see the package
         docstring for the layout. Does not change the accumulator."""

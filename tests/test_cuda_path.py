@@ -1,0 +1,113 @@
+"""What CUDA runs do differently, held on the CPU, where CI runs: channels-last weights, bf16 autocast in
+training, and no TF32 in anything reported. The first H200 run (`benchmarks/bench_cuda.py`, 2026-12-04) found
+the first two broken (ConvGRU-based models and MIMO-VP could not train on a GPU) and the third needed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from vpbench.data import open_split
+from vpbench.engine.distributed import Distributed
+from vpbench.engine.evaluator import evaluate_protocols
+from vpbench.engine.run import channels_last
+from vpbench.engine.trainer import validate
+from vpbench.metrics import MetricAccumulator
+from vpbench.precision import float32_exact
+from vpbench.protocols import parse_protocol
+from vpbench.registry import create_model, get_model_entry, list_models
+from vpbench.results.sections import SANITY_FAMILY
+
+TRAINED = [name for name in list_models() if get_model_entry(name).family != SANITY_FAMILY]
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_every_model_trains_as_cuda_runs_train_it(name):
+    """A training step with channels-last weights under bf16 autocast (CPU autocast follows the same rules as
+    CUDA's for the ops these models use), and an eval-mode rollout after it: ConvGRU's fused update mixed a bf16
+    candidate with a float32 state, and MIMO-VP's 3-D convolutions had no channels-last layout."""
+    torch.manual_seed(0)
+    model = channels_last(create_model(name, "smoke", height=32, width=32, context_length=4))
+    clips = torch.rand(2, 8, 1, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.training_loss(clips[:, :4], clips[:, 4:], step=0)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    model.eval()
+    with torch.inference_mode():
+        assert model(clips[:, :4], 4).shape == clips[:, 4:].shape
+
+
+def test_channels_last_stores_4d_weights_channels_last_and_leaves_every_value_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(1, 2, 3), nn.Conv2d(2, 4, 3), nn.Linear(4, 4))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    channels_last(model)
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, before[name])
+        if parameter.dim() == 4:
+            assert parameter.is_contiguous(memory_format=torch.channels_last)
+            assert not parameter.is_contiguous()
+        else:
+            assert parameter.is_contiguous()  # 5-D (no channels-last layout), 2-D and 1-D untouched
+
+
+class _Probe(nn.Module):
+    """Predicts black frames and records whether TF32 was allowed while it predicted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, context: torch.Tensor, horizon: int) -> torch.Tensor:
+        self.seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        batch, _, channels, height, width = context.shape
+        return context.new_zeros(batch, horizon, channels, height, width) + self.weight
+
+
+@pytest.fixture
+def tf32_allowed():
+    """TF32 on, as PyTorch's default (cuDNN) or a user's setting leaves it; restored afterwards."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_evaluation_and_validation_predict_without_tf32_and_give_the_setting_back(tf32_allowed):
+    protocol = parse_protocol("4->4")
+    test_set = open_split("synthetic", "test", protocol.clip_length, size=4, height=16, width=16)
+    model = _Probe()
+    evaluate_protocols(model, {protocol: test_set}, ("vpbench",), torch.device("cpu"), 2, Distributed())
+    clips = torch.stack([test_set[index] for index in range(4)])
+    validate(model, clips, protocol.context, torch.device("cpu"), 2)
+    assert model.seen and set(model.seen) == {(False, False)}
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+
+
+def test_metrics_are_computed_without_tf32_even_when_called_directly(tf32_allowed, monkeypatch):
+    """`vpbench score` and every caller reach the metrics through the accumulator, which turns TF32 off itself."""
+    import vpbench.metrics.accumulator as accumulator_module
+
+    seen = []
+    real = accumulator_module.region_sums
+
+    def probing(*args, **kwargs):
+        seen.append(torch.backends.cudnn.allow_tf32)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accumulator_module, "region_sums", probing)
+    accumulator = MetricAccumulator(("vpbench",), horizon=2)
+    accumulator.update(torch.rand(2, 2, 1, 16, 16), torch.rand(2, 2, 1, 16, 16))
+    assert seen == [False]
+    assert torch.backends.cudnn.allow_tf32
+
+
+def test_float32_exact_restores_the_setting_when_the_work_fails(tf32_allowed):
+    with pytest.raises(RuntimeError), float32_exact():
+        assert not torch.backends.cudnn.allow_tf32
+        raise RuntimeError("a failed evaluation")
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
