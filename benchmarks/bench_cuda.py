@@ -38,6 +38,7 @@ from rich.table import Table
 from vpbench.engine.checkpoint import load_checkpoint
 from vpbench.engine.config import RunConfig
 from vpbench.engine.run import run
+from vpbench.engine.spec import RunSpec
 from vpbench.errors import RunInterrupted, VpbenchError
 from vpbench.files import read_json_lines
 from vpbench.registry import get_model_entry, list_models
@@ -48,8 +49,8 @@ from vpbench.results.store import load_record
 stderr = Console(stderr=True)
 
 
-def train_on_cuda(model: str, steps: int, test_size: int, folder: Path, device: str = "cuda") -> dict:
-    """One short `vpbench run` of `model` at its paper preset on CUDA; what it cost, or why it failed."""
+def train_briefly(model: str, steps: int, test_size: int, folder: Path, device: str = "cuda") -> dict:
+    """One short `vpbench run` of `model` at its paper preset on `device`; what it cost, or why it failed."""
     config = RunConfig(
         model=model, dataset="mmnist", preset="paper", protocols=["10->10"], steps=steps, test_size=test_size,
         val_size=16, val_every=steps, checkpoint_every=steps, device=device, log_every=5,
@@ -85,18 +86,16 @@ def train_on_cuda(model: str, steps: int, test_size: int, folder: Path, device: 
 def stored_record_of(checkpoint: Path, results_dir: Path, protocol: str):
     """The stored record the checkpoint's training run wrote for `protocol` (same spec hash)."""
     spec = load_checkpoint(checkpoint)["spec"]
-    from vpbench.engine.spec import RunSpec
-
     spec_hash = RunSpec.from_dict(spec, origin=str(checkpoint)).spec_hash
     for path in sorted(results_dir.glob(f"*/{spec['model']}__*__{protocol.replace('->', '-')}__*{spec_hash[:8]}.json")):
         return load_record(path)
     raise VpbenchError(f"no stored {protocol} record of spec {spec_hash[:8]} under {results_dir} for {checkpoint}")
 
 
-def evaluate_on_cuda(
+def reevaluate(
     checkpoint: Path, results_dir: Path, protocol: str, tf32: bool, folder: Path, device: str = "cuda"
 ) -> dict:
-    """The checkpoint evaluated on CUDA as `vpbench eval` does, held against its stored CPU record."""
+    """The checkpoint evaluated on `device` as `vpbench eval` does, held against its stored record."""
     stored = stored_record_of(checkpoint, results_dir, protocol)
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -116,8 +115,8 @@ def evaluate_on_cuda(
         "checkpoint": str(checkpoint), "model": stored.model.name, "protocol": protocol, "tf32": tf32,
         "test_size": stored.dataset.test_size,
         "checksum_equal": now.dataset.test_checksum == stored.dataset.test_checksum,
-        "stored_mse": vpbench_then["mse"], "cuda_mse": vpbench_now["mse"],
-        "stored_ssim": vpbench_then["ssim"], "cuda_ssim": vpbench_now["ssim"],
+        "stored_mse": vpbench_then["mse"], "now_mse": vpbench_now["mse"],
+        "stored_ssim": vpbench_then["ssim"], "now_ssim": vpbench_now["ssim"],
         "largest_relative_difference": worst, "at": where, "compared": len(relative),
         "outside_tolerance": [f"{f.message} ({f.stored} -> {f.now})" for f in findings][:10],
         "outside_count": len(findings), "outside_metrics": sorted({metric_of(f.message) for f in findings}),
@@ -165,13 +164,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
-            result = train_on_cuda(name, args.steps, args.test_size, Path(scratch) / name, args.device)
+            result = train_briefly(name, args.steps, args.test_size, Path(scratch) / name, args.device)
             keep("training", result)
             stderr.print(f"{name}: {result.get('error') or 'ok'}")
         for checkpoint in args.checkpoints:
             for tf32 in (True, False) if args.device == "cuda" else (False,):
                 folder = Path(scratch) / "eval"
-                result = evaluate_on_cuda(checkpoint, args.results_dir, args.protocol, tf32, folder, args.device)
+                result = reevaluate(checkpoint, args.results_dir, args.protocol, tf32, folder, args.device)
                 keep("evaluation", result)
                 stderr.print(f"{result['model']} tf32={tf32}: {result['outside_count']} outside tolerance")
     _print_tables(report)
@@ -206,8 +205,8 @@ def _print_evaluation(report: dict) -> None:
         evaluation.add_column(column)
     for row in report["evaluation"]:
         evaluation.add_row(
-            row["model"], str(row["tf32"]), f"{row['stored_mse']:.6f} -> {row['cuda_mse']:.6f}",
-            f"{row['stored_ssim']:.5f} -> {row['cuda_ssim']:.5f}",
+            row["model"], str(row["tf32"]), f"{row['stored_mse']:.6f} -> {row['now_mse']:.6f}",
+            f"{row['stored_ssim']:.5f} -> {row['now_ssim']:.5f}",
             f"{row['largest_relative_difference']:.2e} ({row['at']})",
             f"{row['outside_count']} of {row['compared']}",
         )

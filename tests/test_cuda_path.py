@@ -111,3 +111,24 @@ def test_float32_exact_restores_the_setting_when_the_work_fails(tf32_allowed):
         assert not torch.backends.cudnn.allow_tf32
         raise RuntimeError("a failed evaluation")
     assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+
+
+def test_the_benchmarks_control_reevaluates_a_stored_checkpoint_to_its_record_exactly(tmp_path):
+    """`benchmarks/bench_cuda.py --device cpu` is the control of its GPU comparison: the stored record's own
+    checkpoint, evaluated again where it was made, must give every compared number back unchanged."""
+    import importlib.util
+    from pathlib import Path
+
+    from _engine_helpers import smoke_config
+
+    from vpbench.engine.run import run
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_cuda.py"
+    spec = importlib.util.spec_from_file_location("bench_cuda", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run(smoke_config(tmp_path))
+    (checkpoint,) = (tmp_path / "runs").rglob("best.pt")
+    result = bench.reevaluate(checkpoint, tmp_path / "results", "4->4", False, tmp_path / "again", "cpu")
+    assert result["checksum_equal"] and result["compared"] > 20
+    assert result["outside_count"] == 0 and result["largest_relative_difference"] == 0.0
