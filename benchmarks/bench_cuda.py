@@ -49,10 +49,12 @@ from vpbench.results.store import load_record
 stderr = Console(stderr=True)
 
 
-def train_briefly(model: str, steps: int, test_size: int, folder: Path, device: str = "cuda") -> dict:
-    """One short `vpbench run` of `model` at its paper preset on `device`; what it cost, or why it failed."""
+def train_briefly(
+    model: str, steps: int, test_size: int, folder: Path, device: str = "cuda", preset: str = "paper"
+) -> dict:
+    """One short `vpbench run` of `model` at `preset` on `device`; what it cost, or why it failed."""
     config = RunConfig(
-        model=model, dataset="mmnist", preset="paper", protocols=["10->10"], steps=steps, test_size=test_size,
+        model=model, dataset="mmnist", preset=preset, protocols=["10->10"], steps=steps, test_size=test_size,
         val_size=16, val_every=steps, checkpoint_every=steps, device=device, log_every=5,
         results_dir=folder / "results", runs_dir=folder / "runs", data_options={"source": "offline-5k"},
     )
@@ -142,6 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="", help="comma-separated names, 'none', or empty for every model")
     parser.add_argument("--steps", type=int, default=20, help="training steps per model (part 1)")
+    parser.add_argument("--preset", default="paper", help="the models' preset (part 1)")
     parser.add_argument("--test-size", type=int, default=64, help="test clips per model (part 1)")
     parser.add_argument("--checkpoints", nargs="*", default=[], type=Path, help="vpbench checkpoints (part 2)")
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="their stored records")
@@ -155,7 +158,7 @@ def main() -> int:
     trained = [name for name in list_models() if get_model_entry(name).family != SANITY_FAMILY]
     names = [] if args.models == "none" else [m for m in args.models.split(",") if m] or trained
     where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    report = {"device": where, "torch": torch.__version__, "training": [], "evaluation": []}
+    report = {"device": where, "torch": torch.__version__, "preset": args.preset, "training": [], "evaluation": []}
     def keep(part: str, result: dict) -> None:
         """Each measurement is written as it comes: a run stopped at a time limit keeps what it measured."""
         report[part].append(result)
@@ -164,7 +167,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
-            result = train_briefly(name, args.steps, args.test_size, Path(scratch) / name, args.device)
+            result = train_briefly(name, args.steps, args.test_size, Path(scratch) / name, args.device, args.preset)
             keep("training", result)
             stderr.print(f"{name}: {result.get('error') or 'ok'}")
         for checkpoint in args.checkpoints:
@@ -186,7 +189,7 @@ def _print_tables(report: dict) -> None:
 
 
 def _print_training(report: dict) -> None:
-    training = Table(title=f"paper presets on {report['device']} (torch {report['torch']}), bf16 autocast")
+    training = Table(title=f"{report['preset']} presets on {report['device']} (torch {report['torch']}), bf16 autocast")
     for column in ("model", "params", "batch", "s/step", "eval seq/s", "peak MB", "ssim", "error"):
         training.add_column(column)
     for row in report["training"]:
