@@ -358,7 +358,7 @@ def test_records_name_the_cpu_kernels_of_every_training_segment(tmp_path, monkey
     from vpbench.engine import trainer as trainer_module
 
     def use_kernels(kernels):
-        monkeypatch.setattr(trainer_module, "kernels_or_gpu", lambda device: kernels)
+        monkeypatch.setattr(trainer_module, "kernels_or_gpu", lambda device, autocast=False: kernels)
 
     use_kernels("AVX2")
     (first,) = run(smoke_config(tmp_path))
@@ -395,6 +395,17 @@ def test_a_cpu_segment_names_its_thread_count_when_it_is_not_one(monkeypatch):
     assert provenance.kernels_or_gpu(cpu) == "AVX512"
     monkeypatch.setattr(provenance.torch, "get_num_threads", lambda: 2)
     assert provenance.kernels_or_gpu(cpu) == "AVX512, 2 threads"
+
+
+def test_a_gpu_segment_names_the_gpu_and_whether_it_trained_under_bf16_autocast(monkeypatch):
+    """CUDA training runs under bf16 autocast (the engine's default there): a record trained so must say it, as
+    its numbers are not those of a float32 run on the same GPU."""
+    from vpbench.engine import provenance
+
+    monkeypatch.setattr(provenance.torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    gpu = torch.device("cuda")
+    assert provenance.kernels_or_gpu(gpu, autocast=True) == "NVIDIA H200, bf16 autocast"
+    assert provenance.kernels_or_gpu(gpu) == "NVIDIA H200"
 
 
 def test_no_resume_starts_over_but_keeps_the_earlier_checkpoints_and_log(tmp_path, capsys):

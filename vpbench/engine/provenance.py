@@ -54,15 +54,17 @@ def cpu_kernels(device: torch.device) -> str:
     return torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else ""
 
 
-def kernels_or_gpu(device: torch.device) -> str:
+def kernels_or_gpu(device: torch.device, autocast: bool = False) -> str:
     """Where a training segment ran, as far as its numbers depend on it: the CPU kernel set, or the GPU.
 
     On a CPU the thread count also changes the rounding (a convolution's sums are split per thread), so a
     segment that ran on more than vpbench's default one thread says so ("AVX512, 2 threads"); a one-thread
-    segment reads as before, so a run resumed under the default does not gain a segment it never had."""
+    segment reads as before, so a run resumed under the default does not gain a segment it never had. A GPU
+    segment says whether it trained under bf16 autocast ("NVIDIA H200, bf16 autocast"), which changes far more
+    than rounding."""
     kernels = cpu_kernels(device)
     if not kernels:
-        return device_name(device)
+        return device_name(device) + (", bf16 autocast" if autocast else "")
     threads = torch.get_num_threads()
     return kernels if threads == 1 else f"{kernels}, {threads} threads"
 

@@ -283,7 +283,8 @@ def train(
         trained_on = list(state.get("trained_on") or [UNRECORDED])
         log.write(event="resume", step=step)
     if step < plan.total_steps:  # this process trains: name its code and kernels beside the earlier segments'
-        for segments, here in ((code_versions, code_version()), (trained_on, kernels_or_gpu(device))):
+        where = kernels_or_gpu(device, autocast=plan.amp and device.type == "cuda")
+        for segments, here in ((code_versions, code_version()), (trained_on, where)):
             if segments[-1:] != [here]:
                 segments.append(here)
         # The paces logged from here on are this thread count's (`sweep --plan` says which it quotes).
