@@ -73,16 +73,17 @@ def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(
 
 
 def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_path):
-    """One run whose validation SSIM rises by 0.1 per doubling, one that falls, one with too few points: the block
-    gives the first's crossing in sequences and budgets (the line solved by hand), and says why the others have
-    none, nearest first; a run named by its spec hash goes by that name."""
+    """One run whose validation SSIM rises by 0.1 per doubling, one that barely rises, one that falls, one with too
+    few points: the block gives the first's crossing in sequences and budgets (the line solved by hand), puts the
+    second's "beyond" a billion rather than quoting a number of 27 digits, and says why the others have none,
+    nearest first; a run named by its spec hash goes by that name."""
     import json
 
     from vpbench.gate import suite_records
     from vpbench.results.curves import extrapolate_runs, run_curves
 
     carried = ROOT / "campaign" / "runs" / "mmnist"
-    points = {"srvp": [0.3, 0.4, 0.5], "convgru": [0.5, 0.45, 0.4], "predrnn": [0.5, 0.6]}
+    points = {"srvp": [0.3, 0.4, 0.5], "convgru": [0.5, 0.45, 0.4], "predrnn": [0.5, 0.6], "mim": [0.3, 0.301, 0.302]}
     for number, (model, values) in enumerate(points.items()):
         spec = json.loads(next(carried.glob(f"{model}__*/spec.json")).read_text())
         folder = tmp_path / "mmnist" / f"{model}__small__10-10__seed42__{number:016d}"
@@ -99,7 +100,8 @@ def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_p
     assert f"solved for `zeros`' {zeros:.3f}" in text
     assert text.endswith(
         f"the budget of 80,000: `srvp` ~{float(f'{crossing:.3g}'):,.0f} ({crossing / 80000:.1f}x the budget; points "
-        "through 6,400; measured: not yet, highest 0.500 at 6,400); `convgru` never: its fit does not rise (points "
+        "through 6,400; measured: not yet, highest 0.500 at 6,400); `mim` beyond 1,000,000,000 (points through 6,400; "
+        "measured: not yet, highest 0.302 at 6,400); `convgru` never: its fit does not rise (points "
         "through 6,400; measured: not yet, highest 0.500 at 1,600); `predrnn, lost` no fit yet (2 points from 1,600 "
         "sequences on)."
     )

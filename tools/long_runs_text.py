@@ -73,7 +73,7 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
     """Where each long-track run's validation SSIM would reach `zeros` by its log-linear fit (as `vpbench
     extrapolate --runs-dir` prints it), in sequences and in multiples of the track's budget: the extrapolated
     budget, kept current by every carry instead of quoted once."""
-    from vpbench.results.curves import extrapolate_runs, run_labels
+    from vpbench.results.curves import BEYOND_SEQUENCES, extrapolate_runs, run_labels
 
     curves = curves_with_points(runs_dir)
     if not curves:
@@ -93,10 +93,8 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
         if crossing.sequences is None:
             return f"never: its fit does not rise (points through {crossing.last_sequences:,}; {measured})"
         through = crossing.last_sequences
-        return (
-            f"{_rounded(crossing.sequences)} ({crossing.sequences / budget:.1f}x the budget; points through "
-            f"{through:,}; {measured})"
-        )
+        multiple = "" if crossing.sequences >= BEYOND_SEQUENCES else f"{crossing.sequences / budget:.1f}x the budget; "
+        return f"{_rounded(crossing.sequences)} ({multiple}points through {through:,}; {measured})"
 
     parts = [f"`{renamed[crossing.model]}` {estimate(crossing)}" for crossing in crossings]
     return paragraph(
@@ -160,7 +158,12 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> 
 
 
 def _rounded(sequences: float) -> str:
-    """A fitted crossing to three significant figures, as the fits block gives it: "~75,900"."""
+    """A fitted crossing to three significant figures, as the fits block gives it: "~75,900"; "beyond 1,000,000,000"
+    for a fit as good as flat (a young run's can say 3e26)."""
+    from vpbench.results.curves import BEYOND_SEQUENCES
+
+    if sequences >= BEYOND_SEQUENCES:
+        return f"beyond {BEYOND_SEQUENCES:,.0f}"
     return f"~{float(f'{sequences:.3g}'):,.0f}"
 
 

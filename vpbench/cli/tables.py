@@ -128,7 +128,14 @@ def extrapolate_command(
     --through-sequences makes the fit as early as a run still training has come."""
     from vpbench.gate import suite_records
     from vpbench.protocols import parse_protocol
-    from vpbench.results.curves import FIT_POINTS, extrapolate_crossings, extrapolate_runs, fit_range, run_curves
+    from vpbench.results.curves import (
+        BEYOND_SEQUENCES,
+        FIT_POINTS,
+        extrapolate_crossings,
+        extrapolate_runs,
+        fit_range,
+        run_curves,
+    )
 
     if runs_dir is not None:
         protocol = parse_protocol(protocol).name if protocol else None
@@ -160,7 +167,8 @@ def extrapolate_command(
         elif crossing.sequences <= crossing.last_sequences:
             reach = "already (by the fit)"
         else:
-            reach = f"~{crossing.sequences:,.0f} sequences" if crossing.sequences < 1e9 else "beyond 1e9 sequences"
+            far = crossing.sequences >= BEYOND_SEQUENCES
+            reach = f"beyond {BEYOND_SEQUENCES:,.0f} sequences" if far else f"~{crossing.sequences:,.0f} sequences"
         table.add_row(
             crossing.model,
             f"{crossing.last_sequences:,}",

@@ -206,6 +206,9 @@ def extrapolate_crossings(
 
 
 FIT_POINTS = 3  # the fewest validation points a log-linear fit is made from
+# A fit that meets its target past this many training sequences is as good as flat: its number (a young run's
+# first points can put it at 1e26) is noise, so it is reported as "beyond", not quoted.
+BEYOND_SEQUENCES = 1e9
 
 
 def fit_range(from_sequences: int, through_sequences: int | None) -> str:
