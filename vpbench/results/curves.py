@@ -91,9 +91,17 @@ def _missing_validation(record: Record, metric: str, val_size: int | None) -> Vp
     )
 
 
-def _val_size(records: Iterable[Record]) -> int | None:
-    """The number of validation clips the trained records' curves share (None: mixed, or not stored)."""
-    sizes = {record.spec.get("val_size") for record in records}
+def _validation_target(record: Record, metric: str, val_size: int | None) -> float:
+    """The sanity record's validation score that a fit is solved for, or the one-line error saying why it has none."""
+    target = validation_value(record, metric, val_size)
+    if target is None:
+        raise _missing_validation(record, metric, val_size)
+    return target
+
+
+def _section_val_size(section) -> int | None:
+    """The number of validation clips the section's trained records' curves share (None: mixed, or not stored)."""
+    sizes = {row.record.spec.get("val_size") for row in section.rows if row.kind == "result" and row.record is not None}
     return sizes.pop() if len(sizes) == 1 else None
 
 
@@ -125,7 +133,7 @@ def curves_figure(
     figure = Figure(figsize=(7.5, 4.5))
     axes = figure.add_subplot()
     ends, drawn = [], 0
-    val_size = _val_size(row.record for row in section.rows if row.kind == "result" and row.record is not None)
+    val_size = _section_val_size(section)
     for row in section.rows:
         style = _row_style(row, colors)
         if row.kind == "sanity":
@@ -188,10 +196,7 @@ def extrapolate_crossings(
     if not rows:
         sanity = sorted(row.model for row in section.rows if row.kind == "sanity")
         raise VpbenchError(f"no '{against}' row in '{section.title}'; sanity rows here: {sanity}")
-    val_size = _val_size(row.record for row in section.rows if row.kind == "result" and row.record is not None)
-    target = validation_value(rows[0].record, metric, val_size)
-    if target is None:
-        raise _missing_validation(rows[0].record, metric, val_size)
+    target = _validation_target(rows[0].record, metric, _section_val_size(section))
     curves = [
         (row.model, (row.record.training.curve if row.kind == "result" and row.record is not None else None) or [])
         for row in section.rows
@@ -379,7 +384,7 @@ def extrapolate_runs(
     if metric not in CURVE_METRICS or metric == "loss":
         raise VpbenchError(f"extrapolate a test metric the sanity rows have: {', '.join(CURVE_METRICS[:-1])}")
     setting, curves = _one_setting(curves, where)
-    target = _run_target(sanity_records, setting, metric, against)
+    target = _run_target(_sanity_records(sanity_records, setting), setting, metric, against)
     labels = run_labels(curves)
     named = [(labels[curve.run_dir], curve.points) for curve in curves]
     crossings = _fit_crossings(named, metric, target, from_sequences, through_sequences)
@@ -390,18 +395,15 @@ def extrapolate_runs(
     return target, crossings
 
 
-def _run_target(sanity_records: Iterable[Record], setting: tuple, metric: str, against: str) -> float:
-    """The validation score of the stored sanity row `against` that runs of `setting` are read against."""
-    found = _sanity_records(sanity_records, setting)
+def _run_target(found: dict[str, Record], setting: tuple, metric: str, against: str) -> float:
+    """The validation score of `against`, among the sanity records `found` for `setting`, that its runs are read
+    against."""
     if against not in found:
         raise VpbenchError(
             f"no stored '{against}' record on the runs' setting ({setting[0]} {setting[2]}, {setting[-1]} test "
             f"clips); stored sanity rows there: {sorted(found)}"
         )
-    target = validation_value(found[against], metric, setting[6])
-    if target is None:
-        raise _missing_validation(found[against], metric, setting[6])
-    return target
+    return _validation_target(found[against], metric, setting[6])
 
 
 def progress_figure(
@@ -424,7 +426,6 @@ def progress_figure(
     if fit_from is not None and (x_axis != "sequences" or metric == "loss"):
         raise VpbenchError("the fit is drawn against training sequences, for a test metric (--x sequences, not loss)")
     setting, curves = _one_setting(curves, where)
-    sanity_records = list(sanity_records)  # read twice: the lines, then the fits' target
     dataset, source, protocol, preset, total, batch, _, _ = setting
     key, label = X_AXES[x_axis]
     labels = run_labels(curves)
@@ -440,7 +441,8 @@ def progress_figure(
         axes.plot(xs, ys, marker="o", markersize=2.5, color=color, linestyle="-" if finished else ":")
         state = "done" if finished else f"step {curve.step:,} of {total:,}"
         ends.append((xs[-1], ys[-1], f"{labels[curve.run_dir]} ({state})", color))
-    for model, record in sorted(_sanity_records(sanity_records, setting).items()):
+    sanity = _sanity_records(sanity_records, setting)
+    for model, record in sorted(sanity.items()):
         value, clips = _sanity_line(record, metric, setting[6])
         if value is not None and (metric != "loss" or clips == "validation"):
             axes.axhline(value, **SANITY_STYLE)
@@ -450,7 +452,7 @@ def progress_figure(
         f"{batch} (dotted: not finished)"
     )
     if fit_from is not None:
-        target = _run_target(sanity_records, setting, metric, against)
+        target = _run_target(sanity, setting, metric, against)
         _draw_fits(axes, curves, labels, colors, metric, target, fit_from, total * batch)
         title += f"\ndash-dot: a + b ln(sequences) from {fit_from:,} sequences on, to the budget; x: meets {against}"
     _finish_axes(figure, axes, ends, metric, label, title)
