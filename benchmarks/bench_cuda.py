@@ -37,12 +37,12 @@ from rich.table import Table
 
 from vpbench.engine.checkpoint import load_checkpoint
 from vpbench.engine.config import RunConfig
-from vpbench.engine.run import run
+from vpbench.engine.run import run, stored_records
 from vpbench.engine.spec import RunSpec
 from vpbench.errors import RunInterrupted, VpbenchError
 from vpbench.files import read_json_lines
 from vpbench.registry import get_model_entry, list_models
-from vpbench.results.check import Tolerance, compare_numbers, metric_of
+from vpbench.results.check import Tolerance, compare_numbers, metric_of, paired_numbers
 from vpbench.results.sections import SANITY_FAMILY
 from vpbench.results.store import load_record
 
@@ -87,11 +87,11 @@ def train_briefly(
 
 def stored_record_of(checkpoint: Path, results_dir: Path, protocol: str):
     """The stored record the checkpoint's training run wrote for `protocol` (same spec hash)."""
-    spec = load_checkpoint(checkpoint)["spec"]
-    spec_hash = RunSpec.from_dict(spec, origin=str(checkpoint)).spec_hash
-    for path in sorted(results_dir.glob(f"*/{spec['model']}__*__{protocol.replace('->', '-')}__*{spec_hash[:8]}.json")):
-        return load_record(path)
-    raise VpbenchError(f"no stored {protocol} record of spec {spec_hash[:8]} under {results_dir} for {checkpoint}")
+    spec = RunSpec.from_dict(load_checkpoint(checkpoint)["spec"], origin=str(checkpoint))
+    path = stored_records(results_dir, spec).get(protocol)
+    if path is None:
+        raise VpbenchError(f"{checkpoint}: no stored {protocol} record of spec {spec.spec_hash[:8]} in {results_dir}")
+    return load_record(path)
 
 
 def reevaluate(
@@ -99,16 +99,19 @@ def reevaluate(
 ) -> dict:
     """The checkpoint evaluated on `device` as `vpbench eval` does, held against its stored record."""
     stored = stored_record_of(checkpoint, results_dir, protocol)
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
     config = RunConfig(
         model=None, dataset=None, protocols=[protocol], device=device, test_size=stored.dataset.test_size,
         results_dir=folder, checkpoint=checkpoint, write_records=False,
     )
-    (now,) = run(config)
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32  # the caller's setting
+    try:
+        (now,) = run(config)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
     findings = compare_numbers(stored, now, Tolerance())
     relative = []
-    for name, before, after in _numbers(stored.metrics, now.metrics):
+    for name, before, after in paired_numbers("metrics", stored.metrics, now.metrics):
         if before and after is not None and math.isfinite(before) and math.isfinite(after):
             relative.append((abs(after - before) / abs(before), name))
     worst, where = max(relative) if relative else (0.0, "")
@@ -125,22 +128,7 @@ def reevaluate(
     }
 
 
-def _numbers(stored: dict, now: dict, prefix: str = "metrics"):
-    """(name, stored, now) for every number of the stored metrics tree."""
-    for key, value in stored.items():
-        name = f"{prefix}.{key}"
-        other = now.get(key) if isinstance(now, dict) else None
-        if isinstance(value, dict):
-            yield from _numbers(value, other or {}, name)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                paired = other[index] if isinstance(other, list) and index < len(other) else None
-                yield f"{name}[{index}]", item, paired
-        elif isinstance(value, int | float):
-            yield name, value, other
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="", help="comma-separated names, 'none', or empty for every model")
     parser.add_argument("--steps", type=int, default=20, help="training steps per model (part 1)")
@@ -151,7 +139,7 @@ def main() -> int:
     parser.add_argument("--protocol", default="10->10", help="the protocol to re-evaluate (part 2)")
     parser.add_argument("--json", type=Path, default=None, help="write every measurement here")
     parser.add_argument("--device", default="cuda", help="cpu: the control, where part 2 must reproduce exactly")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         stderr.print("bench_cuda: no CUDA device here; run it on a machine with one")
         return 2
@@ -165,6 +153,12 @@ def main() -> int:
         if args.json:
             args.json.write_text(json.dumps(report, indent=1))
 
+    try:  # every checkpoint's stored record first, in one line, before minutes of training
+        for checkpoint in args.checkpoints:
+            stored_record_of(checkpoint, args.results_dir, args.protocol)
+    except VpbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             result = train_briefly(name, args.steps, args.test_size, Path(scratch) / name, args.device, args.preset)

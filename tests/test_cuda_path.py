@@ -116,19 +116,49 @@ def test_float32_exact_restores_the_setting_when_the_work_fails(tf32_allowed):
 def test_the_benchmarks_control_reevaluates_a_stored_checkpoint_to_its_record_exactly(tmp_path):
     """`benchmarks/bench_cuda.py --device cpu` is the control of its GPU comparison: the stored record's own
     checkpoint, evaluated again where it was made, must give every compared number back unchanged."""
-    import importlib.util
-    from pathlib import Path
-
     from _engine_helpers import smoke_config
 
     from vpbench.engine.run import run
 
-    path = Path(__file__).parents[1] / "benchmarks" / "bench_cuda.py"
-    spec = importlib.util.spec_from_file_location("bench_cuda", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_cuda()
     run(smoke_config(tmp_path))
     (checkpoint,) = (tmp_path / "runs").rglob("best.pt")
     result = bench.reevaluate(checkpoint, tmp_path / "results", "4->4", False, tmp_path / "again", "cpu")
     assert result["checksum_equal"] and result["compared"] > 20
     assert result["outside_count"] == 0 and result["largest_relative_difference"] == 0.0
+
+
+def test_the_benchmark_refuses_a_missing_corrupt_or_unrecorded_checkpoint_in_one_line_before_any_work(
+    tmp_path, capsys
+):
+    from _engine_helpers import smoke_config
+
+    from vpbench.engine.run import run
+
+    bench = _bench_cuda()
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    run(smoke_config(tmp_path, results_dir=tmp_path / "elsewhere"))  # its record is not in tmp_path / "results"
+    (trained,) = (tmp_path / "runs").rglob("best.pt")
+    capsys.readouterr()  # the smoke run's own log
+    for checkpoint, message in (
+        (tmp_path / "missing.pt", "does not exist"),
+        (tmp_path / "junk.pt", "is not a torch file"),
+        (trained, "no stored 4->4 record of spec"),
+    ):
+        arguments = ["--device", "cpu", "--models", "none", "--protocol", "4->4", "--results-dir",
+                     str(tmp_path / "results"), "--checkpoints", str(checkpoint)]
+        assert bench.main(arguments) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and message in error and error.count("\n") == 1
+
+
+def _bench_cuda():
+    """benchmarks/bench_cuda.py as a module (the benchmarks folder is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_cuda.py"
+    spec = importlib.util.spec_from_file_location("bench_cuda", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench

@@ -299,7 +299,7 @@ def compare_numbers(stored: Record, now: Record, tolerance: Tolerance) -> list[F
     for name, (before, after) in exact.items():
         if before != after:
             found.append(Finding(where, "re-run", f"{name} changed (compared exactly)", _short(before), _short(after)))
-    for name, before, after in _paired_numbers("metrics", stored.metrics, now.metrics) + _paired_numbers(
+    for name, before, after in paired_numbers("metrics", stored.metrics, now.metrics) + paired_numbers(
         "regions", stored.regions, now.regions
     ):
         if after is None:
@@ -324,18 +324,18 @@ def _short(value):
     return value[:12] + "…" if isinstance(value, str) and len(value) > 16 else value
 
 
-def _paired_numbers(prefix: str, stored, now) -> list[tuple[str, float, float | None]]:
+def paired_numbers(prefix: str, stored, now) -> list[tuple[str, float, float | None]]:
     """Walk `stored` (nested dicts/lists of numbers); pair each number with the one at the same place in `now`."""
     pairs = []
     if isinstance(stored, dict):
         for key, value in stored.items():
             if key in ("notes", "definition"):
                 continue
-            pairs += _paired_numbers(f"{prefix}.{key}", value, now.get(key) if isinstance(now, dict) else None)
+            pairs += paired_numbers(f"{prefix}.{key}", value, now.get(key) if isinstance(now, dict) else None)
     elif isinstance(stored, list):
         for index, value in enumerate(stored):
             other = now[index] if isinstance(now, list) and index < len(now) else None
-            pairs += _paired_numbers(f"{prefix}[{index + 1}]", value, other)
+            pairs += paired_numbers(f"{prefix}[{index + 1}]", value, other)
     elif isinstance(stored, (int, float, str)) and not isinstance(stored, bool):
         try:
             pairs.append((prefix, _number(stored), None if now is None else _number(now)))
