@@ -94,11 +94,9 @@ def stored_record_of(checkpoint: Path, results_dir: Path, protocol: str):
     return load_record(path)
 
 
-def reevaluate(
-    checkpoint: Path, results_dir: Path, protocol: str, tf32: bool, folder: Path, device: str = "cuda"
-) -> dict:
-    """The checkpoint evaluated on `device` as `vpbench eval` does, held against its stored record."""
-    stored = stored_record_of(checkpoint, results_dir, protocol)
+def reevaluate(checkpoint: Path, stored, protocol: str, tf32: bool, folder: Path, device: str = "cuda") -> dict:
+    """The checkpoint evaluated on `device` as `vpbench eval` does, held against its stored record (from
+    `stored_record_of`, found once per checkpoint rather than once per TF32 setting)."""
     config = RunConfig(
         model=None, dataset=None, protocols=[protocol], device=device, test_size=stored.dataset.test_size,
         results_dir=folder, checkpoint=checkpoint, write_records=False,
@@ -154,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(report, indent=1))
 
     try:  # every checkpoint's stored record first, in one line, before minutes of training
-        for checkpoint in args.checkpoints:
-            stored_record_of(checkpoint, args.results_dir, args.protocol)
+        stored = {path: stored_record_of(path, args.results_dir, args.protocol) for path in args.checkpoints}
     except VpbenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
@@ -167,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         for checkpoint in args.checkpoints:
             for tf32 in (True, False) if args.device == "cuda" else (False,):
                 folder = Path(scratch) / "eval"
-                result = reevaluate(checkpoint, args.results_dir, args.protocol, tf32, folder, args.device)
+                result = reevaluate(checkpoint, stored[checkpoint], args.protocol, tf32, folder, args.device)
                 keep("evaluation", result)
                 stderr.print(f"{result['model']} tf32={tf32}: {result['outside_count']} outside tolerance")
     _print_tables(report)

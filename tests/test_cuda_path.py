@@ -123,7 +123,8 @@ def test_the_benchmarks_control_reevaluates_a_stored_checkpoint_to_its_record_ex
     bench = _bench_cuda()
     run(smoke_config(tmp_path))
     (checkpoint,) = (tmp_path / "runs").rglob("best.pt")
-    result = bench.reevaluate(checkpoint, tmp_path / "results", "4->4", False, tmp_path / "again", "cpu")
+    stored = bench.stored_record_of(checkpoint, tmp_path / "results", "4->4")
+    result = bench.reevaluate(checkpoint, stored, "4->4", False, tmp_path / "again", "cpu")
     assert result["checksum_equal"] and result["compared"] > 20
     assert result["outside_count"] == 0 and result["largest_relative_difference"] == 0.0
 
