@@ -43,6 +43,7 @@ from vpbench.errors import RunInterrupted, VpbenchError
 from vpbench.files import read_json_lines
 from vpbench.registry import get_model_entry, list_models
 from vpbench.results.check import Tolerance, compare_numbers, metric_of, paired_numbers
+from vpbench.results.schema import Record
 from vpbench.results.sections import SANITY_FAMILY
 from vpbench.results.store import load_record
 
@@ -85,7 +86,7 @@ def train_briefly(
     }
 
 
-def stored_record_of(checkpoint: Path, results_dir: Path, protocol: str):
+def stored_record_of(checkpoint: Path, results_dir: Path, protocol: str) -> Record:
     """The stored record the checkpoint's training run wrote for `protocol` (same spec hash)."""
     spec = RunSpec.from_dict(load_checkpoint(checkpoint)["spec"], origin=str(checkpoint))
     path = stored_records(results_dir, spec).get(protocol)
@@ -94,7 +95,7 @@ def stored_record_of(checkpoint: Path, results_dir: Path, protocol: str):
     return load_record(path)
 
 
-def reevaluate(checkpoint: Path, stored, protocol: str, tf32: bool, folder: Path, device: str = "cuda") -> dict:
+def reevaluate(checkpoint: Path, stored: Record, protocol: str, tf32: bool, folder: Path, device: str = "cuda") -> dict:
     """The checkpoint evaluated on `device` as `vpbench eval` does, held against its stored record (from
     `stored_record_of`, found once per checkpoint rather than once per TF32 setting)."""
     config = RunConfig(
