@@ -241,6 +241,16 @@ def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_pat
     assert campaign_estimate([convgru, zeros, convlstm], records, jobs=1) == line
 
 
+def test_plan_counts_only_the_steps_a_continued_run_adds(tmp_path):
+    """A longer budget of a finished constant-schedule run continues it (engine/continuation.py): the plan
+    prices the steps it adds, not the whole budget; with --no-resume, the whole budget."""
+    longer, records, _, seconds_per_step = stored_convgru_run(tmp_path)
+    (continued,) = plan_sweep(grid(longer, ["convgru"]))
+    assert sweep_plan.training_left(continued, records)[0] == pytest.approx((36 - 12) * seconds_per_step)
+    (fresh,) = plan_sweep(grid(dataclasses.replace(longer, resume=False), ["convgru"]))
+    assert sweep_plan.training_left(fresh, records)[0] == pytest.approx(36 * seconds_per_step)
+
+
 def test_runs_not_started_are_paced_by_their_stored_run_scaled_to_the_campaigns_logged_paces(
     tmp_path, monkeypatch
 ):

@@ -83,7 +83,13 @@ def run(
     results_dir: ResultsDir = Path("results"),
     runs_dir: RunsDir = Path("runs"),
     data_root: DataRoot = None,
-    resume: Annotated[bool, typer.Option(help="resume an existing run directory")] = True,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="resume an existing run directory, or continue a finished shorter run of the same spec where "
+            "that equals training from step 0 (constant or plateau schedule)"
+        ),
+    ] = True,
     batch_size: BatchSize = None,
     lr: Annotated[float | None, typer.Option(help="learning rate (default: the preset's)")] = None,
     schedule: Annotated[

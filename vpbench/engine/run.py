@@ -23,15 +23,18 @@ from vpbench.data import open_split
 from vpbench.efficiency import count_macs, count_parameters
 from vpbench.engine.checkpoint import check_torch_file, load_checkpoint
 from vpbench.engine.config import RunConfig
+from vpbench.engine.continuation import continue_from, find_shorter_run
 from vpbench.engine.distributed import Distributed, broadcast_object, from_environment
 from vpbench.engine.evaluator import Evaluation, evaluate_protocols
 from vpbench.engine.provenance import code_version, cpu_kernels, device_name, environment, now_utc, stable_hash
 from vpbench.engine.spec import DEFAULTS, RunSpec, resolve_spec
 from vpbench.engine.trainer import (
+    LAST,
     TrainPlan,
     TrainResult,
     calibrate_seconds_per_step,
     load_clips,
+    scheduled_sampling_stop,
     train,
     validate,
 )
@@ -325,6 +328,7 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     spec, config, device = execution.spec, execution.config, execution.device
     run_dir = execution.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    configured_sampling_stop = getattr(model, "sampling_stop_iter", None)
     scale_scheduled_sampling(model, spec.steps)
     lock = FileLock(str(run_dir / RUN_LOCK)) if execution.distributed.is_main else _SharedLock()
     try:
@@ -338,6 +342,9 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
             for partial in remove_partial_writes(run_dir):
                 log(f"vpbench run: removed {partial.name}, a write that a killed process left unfinished")
             atomic_write(run_dir / "spec.json", lambda f: f.write(json.dumps(spec.to_dict(), indent=1)))
+            if config.resume and not (run_dir / LAST).exists():
+                start_from_shorter_run(execution, configured_sampling_stop)
+        execution.distributed.barrier()  # the other ranks resume from what rank 0 may just have written
         val_set = open_split(
             spec.dataset, "val", parse_protocol(spec.train_protocol).clip_length, config.data_root, **spec.data_options
         )
@@ -357,6 +364,20 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     if result.selected_checkpoint is not None:
         model.load_state_dict(load_checkpoint(result.selected_checkpoint, map_location=device)["model"])
     return result
+
+
+def start_from_shorter_run(execution: Execution, sampling_stop: int | None) -> None:
+    """A new run whose spec differs from a finished run's only in its budget starts where that run ended, when
+    that is exactly the longer run (engine/continuation.py); the log says which, or why not."""
+    source, refused = find_shorter_run(Path(execution.config.runs_dir), execution.spec, sampling_stop)
+    for line in refused:
+        log(f"vpbench run: {line}; training from step 0")
+    if source is not None:
+        step = continue_from(source, execution.run_dir, execution.spec)
+        log(
+            f"vpbench run: continuing the finished run {source} from step {step:,} (its schedule does not depend "
+            f"on the budget, so this is exactly a {execution.spec.steps:,}-step run; --no-resume starts over)"
+        )
 
 
 def validate_untrained(execution: Execution, model) -> TrainResult:
@@ -398,14 +419,9 @@ class _SharedLock:
 
 
 def scale_scheduled_sampling(model, steps: int) -> None:
-    """Fit the PredRNN family's scheduled sampling into the budget.
-
-    The papers stop feeding ground truth after 50k of 80k iterations (62.5%); a shorter budget that kept
-    the preset's stop would train mostly teacher-forced and be evaluated free-running. The stop is a pure
-    function of the step count, so resumed runs agree, and the record reports it.
-    """
+    """Fit the PredRNN family's scheduled sampling into the budget (see `scheduled_sampling_stop`)."""
     if hasattr(model, "sampling_stop_iter"):
-        model.sampling_stop_iter = min(model.sampling_stop_iter, max(1, int(0.625 * steps)))
+        model.sampling_stop_iter = scheduled_sampling_stop(model.sampling_stop_iter, steps)
 
 
 def load_for_evaluation(execution: Execution, model) -> TrainResult:
@@ -432,6 +448,7 @@ def load_for_evaluation(execution: Execution, model) -> TrainResult:
     return TrainResult(
         state["step"], state["step"], state.get("best_loss"), state.get("elapsed_s", 0.0), path,
         state.get("curve", []), state.get("code_versions", []), state.get("trained_on", []),
+        state.get("continued_from", []),
     )
 
 
@@ -539,6 +556,7 @@ def make_record(execution: Execution, model, protocol, test_set, evaluation, res
             curve=result.curve,
             trained_by=result.code_versions,
             trained_on=result.trained_on,
+            continued_from=result.continued_from,
         ),
         efficiency=EfficiencyInfo(
             parameters=parameters,

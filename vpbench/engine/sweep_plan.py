@@ -281,13 +281,20 @@ def _checkpoint_step(path: Path, modified_ns: int, size: int) -> int:
 def training_left(
     item: SweepItem, records: list, scale: PaceScale | None = None
 ) -> tuple[float | None, Pace | None]:
-    """Seconds of training a (resumed) run still needs and the pace behind the estimate: the run's own
-    logged pace once it has a checkpoint, else a stored run's (times `scale`); (None, None) when nothing
-    measures it."""
+    """Seconds of training a (resumed or continued) run still needs and the pace behind the estimate: the
+    run's own logged pace once it has a checkpoint, else a stored run's (times `scale`); (None, None) when
+    nothing measures it."""
     if item.stored or not item.spec.trained:
         return 0.0, None
     last = item.run_dir / "last.pt"
     steps_left, pace = item.spec.steps, None
+    if not last.exists() and item.config.resume:  # it will start where a finished shorter run ended
+        from vpbench.engine.continuation import find_shorter_run
+
+        stop = item.spec.model_config.get("sampling_stop_iter")
+        source, _ = find_shorter_run(Path(item.config.runs_dir), item.spec, stop)
+        if source is not None:
+            steps_left = item.spec.steps - checkpoint_step(source / "last.pt")
     if last.exists():
         steps_left = max(item.spec.steps - checkpoint_step(last), 0)
         tail = _training_log_tail(item.run_dir / "train_log.jsonl")

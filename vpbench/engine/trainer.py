@@ -65,6 +65,7 @@ class TrainResult:
     curve: list[dict] = field(default_factory=list)  # one point per validation, see `validate`
     code_versions: list[str] = field(default_factory=list)  # of the processes that trained it, in order
     trained_on: list[str] = field(default_factory=list)  # their CPU kernel sets (or GPUs), in order
+    continued_from: list[dict] = field(default_factory=list)  # shorter runs it continues (engine/continuation.py)
 
 
 class LossModule(nn.Module):
@@ -104,6 +105,15 @@ def plateau_due(curve: list[dict], every_sequences: int | None) -> bool:
         return True
     previous = curve[-2]["sequences"] if len(curve) > 1 else 0
     return curve[-1]["sequences"] // every_sequences > previous // every_sequences
+
+
+def scheduled_sampling_stop(configured: int, steps: int) -> int:
+    """The step at which the PredRNN family stops feeding ground truth in a run of `steps` steps.
+
+    The papers stop after 50k of 80k iterations (62.5%); a shorter budget that kept the preset's stop would
+    train mostly teacher-forced and be evaluated free-running. A pure function of the step count, so resumed
+    runs agree, and the record reports it."""
+    return min(configured, max(1, int(0.625 * steps)))
 
 
 def load_clips(dataset: ClipDataset, count: int) -> torch.Tensor:
@@ -262,6 +272,7 @@ def train(
     curve: list[dict] = []
     code_versions: list[str] = []
     trained_on: list[str] = []
+    continued_from: list[dict] = []
     last_path, best_path = run_dir / LAST, run_dir / BEST
 
     if resume and last_path.exists():
@@ -281,6 +292,7 @@ def train(
         curve = list(state.get("curve", []))
         code_versions = list(state.get("code_versions") or [UNRECORDED])
         trained_on = list(state.get("trained_on") or [UNRECORDED])
+        continued_from = list(state.get("continued_from", []))
         log.write(event="resume", step=step)
     if step < plan.total_steps:  # this process trains: name its code and kernels beside the earlier segments'
         where = kernels_or_gpu(device, autocast=plan.amp and device.type == "cuda")
@@ -308,6 +320,7 @@ def train(
                 "curve": curve,
                 "code_versions": code_versions,
                 "trained_on": trained_on,
+                "continued_from": continued_from,
             }
             if resumable:
                 payload |= {
@@ -417,7 +430,8 @@ def train(
     log.write(event="done", step=step, best_step=best_step, best_loss=best_loss, wall_time_s=wall)
     selected = best_path if best_path.exists() else None
     return TrainResult(
-        step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected, curve, code_versions, trained_on
+        step, best_step, None if math.isinf(best_loss) else best_loss, wall, selected, curve, code_versions, trained_on,
+        continued_from,
     )
 
 

@@ -75,6 +75,9 @@ class TrainingInfo:
     # Where those segments ran, in order: torch's CPU kernel set ("AVX2", "AVX512") or the GPU's name, one entry
     # per change. A run resumed on a machine with other kernels is not bit-reproducible on either machine.
     trained_on: list[str] = field(default_factory=list)
+    # The shorter runs this one continues, oldest first: {"run", "spec_hash", "step"} for each; the steps up to
+    # there were trained as that run (exactly this run's first steps: vpbench/engine/continuation.py).
+    continued_from: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
