@@ -72,6 +72,24 @@ def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(
     ]
 
 
+def test_the_long_track_blocks_leave_out_runs_of_another_budget(tmp_path):
+    """The carried folder may also hold a longer budget's pilot (which continues a long-track run where that is
+    exact): the long track's table and fits are its own budget's runs only."""
+    import json
+
+    spec = json.loads(next((ROOT / "campaign" / "runs" / "mmnist").glob("mim__*/spec.json")).read_text())
+    for steps in (spec["steps"], 2 * spec["steps"]):
+        folder = tmp_path / "mmnist" / f"mim__small__10-10__seed42__{steps:016d}"
+        folder.mkdir(parents=True)
+        (folder / "spec.json").write_text(json.dumps({**spec, "steps": steps}))
+        event = {"event": "validation", "step": 1000, "sequences": 8000, "mse": steps / 1e6, "ssim": 0.5}
+        (folder / "train_log.jsonl").write_text(json.dumps(event) + "\n")
+    rows = long_runs_text.long_progress(tmp_path, {}, spec["steps"]).splitlines()[2:]
+    assert rows == [f"| mim | {spec['steps'] / 1e6:.4f} / 0.500 | {spec['steps'] / 1e6:.4f} / 0.500 at 8,000 |"]
+    assert len(long_runs_text.curves_with_points(tmp_path, spec["steps"])) == 1
+    assert len(long_runs_text.curves_with_points(tmp_path)) == 2
+
+
 def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_path):
     """One run whose validation SSIM rises by 0.1 per doubling, one that barely rises, one that falls, one with too
     few points: the block gives the first's crossing in sequences and budgets (the line solved by hand), puts the

@@ -21,12 +21,13 @@ def run_names(curves: list, labels: dict[str, str]) -> dict[Path, str]:
     return {curve.run_dir: labels.get(curve.run_dir.name.rsplit("__", 1)[-1], names[curve.run_dir]) for curve in curves}
 
 
-def curves_with_points(runs_dir: Path) -> list:
+def curves_with_points(runs_dir: Path, steps: int | None = None) -> list:
     """The long-track runs in `runs_dir` that have reached a validation point: what the fits and the figure draw
-    (none when the folder is absent)."""
+    (none when the folder is absent). `steps` keeps the runs of that budget only: the carried folder also holds
+    runs of other budgets (a longer budget's pilot, which continues these runs where that is exact)."""
     from vpbench.results.curves import run_curves
 
-    return [curve for curve in (run_curves(runs_dir) if runs_dir.is_dir() else []) if curve.points]
+    return [curve for curve in (run_curves(runs_dir, steps=steps) if runs_dir.is_dir() else []) if curve.points]
 
 
 def budget_sequences(curves: list) -> int:
@@ -41,13 +42,13 @@ def has_finished(points: list[dict], budget: int) -> bool:
     return max(point["sequences"] for point in points) >= budget
 
 
-def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
+def long_progress(runs_dir: Path, labels: dict[str, str], steps: int | None = None) -> str:
     """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
     logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a second run of a model by the
     arguments that differ from its preset, e.g. a width pilot); `labels` renames runs by spec hash."""
     from vpbench.results.curves import run_curves
 
-    curves = run_curves(runs_dir) if runs_dir.is_dir() else []
+    curves = run_curves(runs_dir, steps=steps) if runs_dir.is_dir() else []
     names = run_names(curves, labels)
     rows = []
     for curve in curves:
@@ -69,13 +70,13 @@ def long_progress(runs_dir: Path, labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
+def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str], steps: int | None = None) -> str:
     """Where each long-track run's validation SSIM would reach `zeros` by its log-linear fit (as `vpbench
     extrapolate --runs-dir` prints it), in sequences and in multiples of the track's budget: the extrapolated
     budget, kept current by every carry instead of quoted once."""
     from vpbench.results.curves import BEYOND_SEQUENCES, extrapolate_runs, run_labels
 
-    curves = curves_with_points(runs_dir)
+    curves = curves_with_points(runs_dir, steps)
     if not curves:
         return "No long-track run has validation points to fit yet."
     target, crossings = extrapolate_runs(curves, declared_records(results_dir), "ssim")
@@ -108,14 +109,14 @@ def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
 NOTHING_TO_HOLD = "No run is both still training with a fit and has finished runs to hold its fit against yet."
 
 
-def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str]) -> str:
+def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], steps: int | None = None) -> str:
     """How far a fit made part-way can be trusted: for each run still training, the same fit through as many
     sequences as it has come, made on the finished runs, beside what their curves did afterwards. `mim`'s fit
     said ~55,900 sequences at 32,000 and its curve flattened below `zeros`; `predrnn`'s said ~103,000 and it
     crossed at 58,000: a fit at one point is read against this record, not alone."""
     from vpbench.results.curves import extrapolate_runs, run_labels
 
-    curves = curves_with_points(runs_dir)
+    curves = curves_with_points(runs_dir, steps)
     budget = budget_sequences(curves)
     finished = [curve for curve in curves if has_finished(curve.points, budget)]
     if not finished:  # (a finished run has points enough to fit, so the fits below have one to make)
@@ -184,7 +185,7 @@ def measured_crossing(points: list[dict], target: float, budget: int) -> str:
     return f"measured: {when}, highest {best['ssim']:.3f} at {best['sequences']:,}"
 
 
-def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:
+def long_figure(runs_dir: Path, results_dir: Path, stem: Path, steps: int | None = None) -> Path | None:
     """Draw the long track's validation SSIM curves with their fits to the budget, as `vpbench plot progress
     --fit` draws them, to `stem`.png: the long-progress and long-fits blocks seen at a glance. Only the PNG (the
     README shows it), and not part of `--check`: its pixels depend on the fonts at hand, while every number in it
@@ -193,7 +194,7 @@ def long_figure(runs_dir: Path, results_dir: Path, stem: Path) -> Path | None:
     from vpbench.results.curves import progress_figure
     from vpbench.results.plots import save_figure
 
-    curves = curves_with_points(runs_dir)
+    curves = curves_with_points(runs_dir, steps)
     if not curves:
         return None
     figure = progress_figure(curves, "ssim", "sequences", declared_records(results_dir), " under campaign/runs", 1600)

@@ -271,9 +271,9 @@ def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str])
         "long-background": track_background(long_track),
         "long-srvp": track_srvp(long_track),
         "long-gains": budget_gains(track, long_track),
-        "long-progress": long_progress(long_runs, labels),
-        "long-fits": long_fits(long_runs, results_dir, labels),
-        "long-backtest": long_backtest(long_runs, results_dir, labels),
+        "long-progress": long_progress(long_runs, labels, long_track.steps),
+        "long-fits": long_fits(long_runs, results_dir, labels, long_track.steps),
+        "long-backtest": long_backtest(long_runs, results_dir, labels, long_track.steps),
     }
 
 
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
         atomic_write(args.readme, lambda handle: handle.write(text))
     print(f"README.md: {', '.join(changed) if changed else 'up to date'}")
-    figure = long_figure(args.long_runs, args.results_dir, args.long_figure)
+    figure = long_figure(args.long_runs, args.results_dir, args.long_figure, Track(args.results_dir, LONG_TRACK).steps)
     if figure is not None:
         print(f"drew {figure}")
     return 0

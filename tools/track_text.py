@@ -52,6 +52,11 @@ class Track:
             )
         return found[0]
 
+    @property
+    def steps(self) -> int:
+        """The track's budget in optimizer steps."""
+        return self.entry.run["steps"]
+
     @cached_property
     def records(self) -> list:
         from vpbench.results.sections import within_budget
