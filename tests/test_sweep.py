@@ -200,15 +200,17 @@ def test_plan_says_where_each_run_stands_from_its_files_alone(tmp_path, vpbench_
 
 
 def stored_convgru_run(tmp_path):
-    """A stored 12-step convgru smoke run: (a 36-step config of the same step cost, the records, the 4->4
-    record, its seconds per step)."""
+    """A stored 12-step convgru smoke run: (a 36-step config of the same step cost that trains from step 0,
+    the records, the 4->4 record, its seconds per step). From step 0: `--no-resume`, or it would continue the
+    stored run (engine/continuation.py) and its estimates would price 24 steps."""
     from vpbench.results.store import load_records
 
     template = dataclasses.replace(smoke_config(tmp_path), model="")
     run(dataclasses.replace(template, model="convgru"))
     records = load_records(tmp_path / "results")
     (stored,) = [record for record in records if record.protocol.name == "4->4"]
-    return dataclasses.replace(template, steps=36), records, stored, stored.training.wall_time_s / stored.training.steps
+    longer = dataclasses.replace(template, steps=36, resume=False)
+    return longer, records, stored, stored.training.wall_time_s / stored.training.steps
 
 
 def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_path):
@@ -244,10 +246,14 @@ def test_plan_paces_unstarted_runs_by_a_stored_run_of_the_same_step_cost(tmp_pat
 def test_plan_counts_only_the_steps_a_continued_run_adds(tmp_path):
     """A longer budget of a finished constant-schedule run continues it (engine/continuation.py): the plan
     prices the steps it adds, not the whole budget; with --no-resume, the whole budget."""
-    longer, records, _, seconds_per_step = stored_convgru_run(tmp_path)
-    (continued,) = plan_sweep(grid(longer, ["convgru"]))
+    fresh_config, records, _, seconds_per_step = stored_convgru_run(tmp_path)
+    (continued,) = plan_sweep(grid(dataclasses.replace(fresh_config, resume=True), ["convgru"]))
     assert sweep_plan.training_left(continued, records)[0] == pytest.approx((36 - 12) * seconds_per_step)
-    (fresh,) = plan_sweep(grid(dataclasses.replace(longer, resume=False), ["convgru"]))
+    shorter_run = next((tmp_path / "runs" / "synthetic").iterdir()).name
+    assert sweep_plan.progress(continued, records=records).startswith(
+        f"not started; continues the finished run {shorter_run}; about "
+    )
+    (fresh,) = plan_sweep(grid(fresh_config, ["convgru"]))
     assert sweep_plan.training_left(fresh, records)[0] == pytest.approx(36 * seconds_per_step)
 
 

@@ -278,6 +278,16 @@ def _checkpoint_step(path: Path, modified_ns: int, size: int) -> int:
     return load_checkpoint(path)["step"]
 
 
+def continuation_source(item: SweepItem) -> Path | None:
+    """The finished shorter run this run will start from (engine/continuation.py), if it has not started."""
+    if (item.run_dir / "last.pt").exists() or not item.config.resume or not item.spec.trained:
+        return None
+    from vpbench.engine.continuation import find_shorter_run
+
+    stop = item.spec.model_config.get("sampling_stop_iter")  # the preset's, as the model is built with it
+    return find_shorter_run(Path(item.config.runs_dir), item.spec, stop)[0]
+
+
 def training_left(
     item: SweepItem, records: list, scale: PaceScale | None = None
 ) -> tuple[float | None, Pace | None]:
@@ -288,13 +298,9 @@ def training_left(
         return 0.0, None
     last = item.run_dir / "last.pt"
     steps_left, pace = item.spec.steps, None
-    if not last.exists() and item.config.resume:  # it will start where a finished shorter run ended
-        from vpbench.engine.continuation import find_shorter_run
-
-        stop = item.spec.model_config.get("sampling_stop_iter")
-        source, _ = find_shorter_run(Path(item.config.runs_dir), item.spec, stop)
-        if source is not None:
-            steps_left = item.spec.steps - checkpoint_step(source / "last.pt")
+    source = continuation_source(item)
+    if source is not None:
+        steps_left = item.spec.steps - checkpoint_step(source / "last.pt")
     if last.exists():
         steps_left = max(item.spec.steps - checkpoint_step(last), 0)
         tail = _training_log_tail(item.run_dir / "train_log.jsonl")
@@ -361,10 +367,12 @@ def progress(
     last = item.run_dir / "last.pt"
     files = [path for path in item.run_dir.iterdir() if path.is_file()] if item.run_dir.is_dir() else []
     if not files:
+        source = continuation_source(item)
+        state = "not started" if source is None else f"not started; continues the finished run {source.name}"
         seconds, pace = training_left(item, records or [], scale)
         if seconds and pace:
-            return f"not started; about {seconds / 60:.0f} min of training at {pace.describe()}"
-        return "not started"
+            return f"{state}; about {seconds / 60:.0f} min of training at {pace.describe()}"
+        return state
     from vpbench.engine.run import is_training
 
     minutes = ((now if now is not None else time.time()) - max(path.stat().st_mtime for path in files)) / 60
