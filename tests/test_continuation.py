@@ -40,7 +40,7 @@ def test_a_longer_budget_continues_the_finished_run_and_ends_where_training_from
 
     shorter_dir, longer_dir = run_dirs(continued)[8], run_dirs(continued)[16]
     assert f"continuing the finished run {shorter_dir} from step 8" in message
-    assert "exactly a 16-step run" in message
+    assert "its 8 steps are this run's first 8" in message
     for name in ("last.pt", "best.pt"):
         assert_same_weights(weights(longer_dir / name), weights(run_dirs(scratch)[16] / name))
     assert without_times(longer_record.training.curve) == without_times(reference_record.training.curve)

@@ -375,8 +375,8 @@ def start_from_shorter_run(execution: Execution, sampling_stop: int | None) -> N
     if source is not None:
         step = continue_from(source, execution.run_dir, execution.spec)
         log(
-            f"vpbench run: continuing the finished run {source} from step {step:,} (its schedule does not depend "
-            f"on the budget, so this is exactly a {execution.spec.steps:,}-step run; --no-resume starts over)"
+            f"vpbench run: continuing the finished run {source} from step {step:,} (nothing in its training reads "
+            f"the budget, so its {step:,} steps are this run's first {step:,}; --no-resume starts over)"
         )
 
 
