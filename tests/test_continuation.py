@@ -29,14 +29,17 @@ def without_times(curve: list[dict]) -> list[dict]:
     return [{key: value for key, value in point.items() if key != "wall_time_s"} for point in curve]
 
 
-def test_a_longer_budget_continues_the_finished_run_and_ends_where_training_from_scratch_does(tmp_path, capsys):
+@pytest.mark.parametrize("schedule", [None, "plateau"])  # the preset's constant rate; a plateau schedule's state
+def test_a_longer_budget_continues_the_finished_run_and_ends_where_training_from_scratch_does(
+    tmp_path, capsys, schedule
+):
     """The smoke convgru has dropout, so this also holds the RNG stream across the two runs to account."""
     continued, scratch = tmp_path / "continued", tmp_path / "scratch"
-    run(smoke_config(continued, steps=8))
+    run(smoke_config(continued, steps=8, schedule=schedule))
     capsys.readouterr()
-    [longer_record] = run(smoke_config(continued, steps=16))
+    [longer_record] = run(smoke_config(continued, steps=16, schedule=schedule))
     message = capsys.readouterr().err
-    [reference_record] = run(smoke_config(scratch, steps=16))
+    [reference_record] = run(smoke_config(scratch, steps=16, schedule=schedule))
 
     shorter_dir, longer_dir = run_dirs(continued)[8], run_dirs(continued)[16]
     assert f"continuing the finished run {shorter_dir} from step 8" in message
