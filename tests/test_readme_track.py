@@ -18,6 +18,19 @@ long_runs_text, srvp_verdicts, track_text = (
 )
 
 
+def carried_spec(model: str) -> dict:
+    """The spec of a carried long-track run of `model`: a template for hand-made runs. The carried folder may also
+    hold runs of other budgets (a longer budget's pilot), which the long track's blocks leave out."""
+    import json
+
+    steps = track_text.Track(ROOT / "results", readme_track.LONG_TRACK).steps
+    for path in sorted((ROOT / "campaign" / "runs" / "mmnist").glob(f"{model}__*/spec.json")):
+        spec = json.loads(path.read_text())
+        if spec["steps"] == steps:
+            return spec
+    raise AssertionError(f"no carried {steps}-step run of {model}")
+
+
 def test_the_committed_readme_agrees_with_the_stored_records():
     assert readme_track.main(["--check"]) == 0
 
@@ -56,8 +69,7 @@ def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(
 
     from vpbench.registry import model_kwargs
 
-    carried = ROOT / "campaign" / "runs" / "mmnist"
-    spec = json.loads(next(carried.glob("predrnn__*/spec.json")).read_text())  # either carried run: widths are set
+    spec = carried_spec("predrnn")  # either carried run: widths are set
     for hidden, mse in ((model_kwargs("predrnn", "small")["hidden_channels"], 0.03), (12, 0.04)):
         folder = tmp_path / "mmnist" / f"predrnn__small__10-10__seed42__{hidden:016d}"
         folder.mkdir(parents=True)
@@ -77,7 +89,7 @@ def test_the_long_track_blocks_leave_out_runs_of_another_budget(tmp_path):
     exact): the long track's table and fits are its own budget's runs only."""
     import json
 
-    spec = json.loads(next((ROOT / "campaign" / "runs" / "mmnist").glob("mim__*/spec.json")).read_text())
+    spec = carried_spec("mim")
     for steps in (spec["steps"], 2 * spec["steps"]):
         folder = tmp_path / "mmnist" / f"mim__small__10-10__seed42__{steps:016d}"
         folder.mkdir(parents=True)
@@ -100,10 +112,9 @@ def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_p
     from vpbench.gate import suite_records
     from vpbench.results.curves import extrapolate_runs, run_curves
 
-    carried = ROOT / "campaign" / "runs" / "mmnist"
     points = {"srvp": [0.3, 0.4, 0.5], "convgru": [0.5, 0.45, 0.4], "predrnn": [0.5, 0.6], "mim": [0.3, 0.301, 0.302]}
     for number, (model, values) in enumerate(points.items()):
-        spec = json.loads(next(carried.glob(f"{model}__*/spec.json")).read_text())
+        spec = carried_spec(model)
         folder = tmp_path / "mmnist" / f"{model}__small__10-10__seed42__{number:016d}"
         folder.mkdir(parents=True)
         (folder / "spec.json").write_text(json.dumps(spec))
@@ -147,9 +158,8 @@ def test_the_backtest_holds_a_part_way_fit_against_what_the_finished_runs_did(tm
         "predrnn": lambda s: 0.3 + 0.01 * math.log2(s / 1600) if s <= 6400 else 0.8,
         "convlstm": keeps_rising,
     }
-    carried = ROOT / "campaign" / "runs" / "mmnist"
     for number, (model, law) in enumerate(laws.items()):
-        spec = json.loads(next(carried.glob(f"{model}__*/spec.json")).read_text())
+        spec = carried_spec(model)
         folder = tmp_path / "mmnist" / f"{model}__small__10-10__seed42__{number:016d}"
         folder.mkdir(parents=True)
         (folder / "spec.json").write_text(json.dumps(spec))
@@ -327,8 +337,7 @@ def test_the_long_figure_draws_the_carried_curves_and_nothing_without_points(tmp
     runs folder without validation points draws nothing rather than an empty frame."""
     import json
 
-    carried = ROOT / "campaign" / "runs" / "mmnist"
-    spec = json.loads(next(carried.glob("srvp__*/spec.json")).read_text())
+    spec = carried_spec("srvp")
     folder = tmp_path / "runs" / "mmnist" / "srvp__small__10-10__seed42__0000000000000000"
     folder.mkdir(parents=True)
     (folder / "spec.json").write_text(json.dumps(spec))
