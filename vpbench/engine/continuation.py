@@ -48,18 +48,16 @@ def why_not_exact(shorter: RunSpec, longer: RunSpec, sampling_stop: int | None) 
     return None
 
 
-def finished_step(run_dir: Path, spec: RunSpec) -> int | None:
-    """The step of `run_dir`'s last checkpoint if it is this spec's and finished, else None."""
+def is_finished(run_dir: Path, spec: RunSpec) -> bool:
+    """Whether `run_dir`'s last checkpoint is this spec's, at its final step."""
     last = run_dir / LAST
     if not last.is_file():
-        return None
+        return False
     try:
         state = load_checkpoint(last)
     except VpbenchError:
-        return None  # a damaged checkpoint is not a starting point; its own run reports it when resumed
-    if state.get("identity", {}).get("spec_hash") != spec.spec_hash or state.get("step") != spec.steps:
-        return None
-    return spec.steps
+        return False  # a damaged checkpoint is not a starting point; its own run reports it when resumed
+    return state.get("identity", {}).get("spec_hash") == spec.spec_hash and state.get("step") == spec.steps
 
 
 def find_shorter_run(runs_dir: Path, spec: RunSpec, sampling_stop: int | None) -> tuple[Path | None, list[str]]:
@@ -72,7 +70,7 @@ def find_shorter_run(runs_dir: Path, spec: RunSpec, sampling_stop: int | None) -
             other = RunSpec.from_dict(json.loads(spec_file.read_text()), origin=str(spec_file))
         except (VpbenchError, ValueError):
             continue  # not a run folder this vpbench can read: not a candidate
-        if not same_run_but_budget(other, spec) or finished_step(spec_file.parent, other) is None:
+        if not same_run_but_budget(other, spec) or not is_finished(spec_file.parent, other):
             continue
         reason = why_not_exact(other, spec, sampling_stop)
         if reason is None:
