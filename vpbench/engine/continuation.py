@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
+from vpbench.engine.checkpoint import checkpoint_position, load_checkpoint, save_checkpoint
 from vpbench.engine.spec import EXECUTION_FIELDS, RunSpec
 from vpbench.engine.trainer import BEST, LAST, TRAIN_LOG, scheduled_sampling_stop
 from vpbench.errors import VpbenchError
@@ -54,10 +54,9 @@ def is_finished(run_dir: Path, spec: RunSpec) -> bool:
     if not last.is_file():
         return False
     try:
-        state = load_checkpoint(last)
+        return checkpoint_position(last) == (spec.spec_hash, spec.steps)
     except VpbenchError:
         return False  # a damaged checkpoint is not a starting point; its own run reports it when resumed
-    return state.get("identity", {}).get("spec_hash") == spec.spec_hash and state.get("step") == spec.steps
 
 
 def find_shorter_run(runs_dir: Path, spec: RunSpec, sampling_stop: int | None) -> tuple[Path | None, list[str]]:

@@ -15,7 +15,6 @@ pace a run keeps when it has its cores, not the pace of whatever else ran that h
 
 from __future__ import annotations
 
-import functools
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -265,17 +264,10 @@ def stored_pace(spec: RunSpec, records: list, scale: PaceScale | None = None) ->
 
 
 def checkpoint_step(path: Path) -> int:
-    """The step a checkpoint holds. Loading one reads and hashes every tensor (0.4 s for simvp's 195 MB), and
-    one `--plan` asks twice per run (its line and the campaign total): each file version is read once."""
-    stat = path.stat()
-    return _checkpoint_step(path, stat.st_mtime_ns, stat.st_size)
+    """The step a checkpoint holds (read once per file version: `checkpoint_position`)."""
+    from vpbench.engine.checkpoint import checkpoint_position
 
-
-@functools.lru_cache(maxsize=64)
-def _checkpoint_step(path: Path, modified_ns: int, size: int) -> int:
-    from vpbench.engine.checkpoint import load_checkpoint
-
-    return load_checkpoint(path)["step"]
+    return checkpoint_position(path)[1]
 
 
 def continuation_source(item: SweepItem) -> Path | None:
