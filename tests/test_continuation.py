@@ -86,16 +86,20 @@ def test_the_conditions_of_an_exact_continuation(tmp_path):
     assert not same_run_but_budget(longer, base), "a longer run is never a start for a shorter one"
     assert not same_run_but_budget(dataclasses.replace(base, seed=1), longer)
     assert not same_run_but_budget(dataclasses.replace(base, learning_rate=1.0), longer)
-    assert why_not_exact(base, longer, None) is None
+    assert why_not_exact(base, longer) is None
     cosine = {**base.optimizer, "schedule": "cosine"}
-    assert "cosine" in why_not_exact(base, dataclasses.replace(longer, optimizer=cosine), None)
+    assert "cosine" in why_not_exact(base, dataclasses.replace(longer, optimizer=cosine))
     plateau = {**base.optimizer, "schedule": "plateau"}
-    assert why_not_exact(base, dataclasses.replace(longer, optimizer=plateau), None) is None
-    # PredRNN's sampling stop is 62.5% of the budget unless the preset's is earlier.
-    assert why_not_exact(base, longer, sampling_stop=4) is None
-    assert "scheduled-sampling stop" in why_not_exact(base, longer, sampling_stop=500)
+    assert why_not_exact(base, dataclasses.replace(longer, optimizer=plateau)) is None
+    # PredRNN's sampling stop is 62.5% of the budget unless the spec's is earlier; without one in the spec it is
+    # the constructor's (50,000), as in the built model.
+    for stop, exact in [(4, True), (500, False), (None, False)]:
+        config = {} if stop is None else {"sampling_stop_iter": stop}
+        pair = [dataclasses.replace(spec, model="predrnn", model_config=config) for spec in (base, longer)]
+        assert (why_not_exact(*pair) is None) == exact, stop
+        assert exact or "scheduled-sampling stop" in why_not_exact(*pair)
     odd = dataclasses.replace(base, steps=6)
-    assert "between two validations" in why_not_exact(odd, longer, None)
+    assert "between two validations" in why_not_exact(odd, longer)
 
 
 @pytest.mark.parametrize("damage", ["missing", "unfinished"])

@@ -27,6 +27,21 @@ def test_sanity_predictors_are_registered_with_all_presets():
     assert create_model("zeros")(context, 3).abs().sum() == 0
 
 
+@pytest.mark.parametrize("name", ["predrnn", "mim"])
+def test_an_argument_read_from_the_spec_is_the_built_models(name):
+    """The continuation check reads the scheduled-sampling stop from the spec alone (no model built): given in
+    the config, or the constructor's default through the `**kwargs` hand-over."""
+    from vpbench.registry import built_argument, model_kwargs
+
+    configured = create_model(name, "smoke", **model_kwargs(name, "smoke"))
+    assert built_argument(name, model_kwargs(name, "smoke"), "sampling_stop_iter") == configured.sampling_stop_iter
+    by_default = get_model_entry(name).cls(channels=1, height=16, width=16, context_length=2)
+    assert built_argument(name, {}, "sampling_stop_iter") == by_default.sampling_stop_iter == 50_000
+    srvp = create_model("srvp", "smoke")
+    assert built_argument("srvp", model_kwargs("srvp", "smoke"), "sampling_stop_iter") is None
+    assert not hasattr(srvp, "sampling_stop_iter")
+
+
 def test_unknown_model_suggests_the_closest_name():
     with pytest.raises(VpbenchError, match="unknown model 'last_frame'; did you mean 'last-frame'"):
         create_model("last_frame")

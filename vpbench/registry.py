@@ -213,6 +213,21 @@ def _accepted_arguments(cls: type) -> set[str]:
     return names - frame
 
 
+def built_argument(name: str, config: dict[str, Any], argument: str) -> Any:
+    """The value of `argument` in a model built from `config` (a spec's `model_config`): the config's, else the
+    constructor's default (through `**kwargs` hand-overs), else None when the model takes no such argument.
+    Why: what the training loop knows of a model (e.g. its scheduled-sampling stop) must be readable from the
+    spec alone, before and without building the model, and agree with the built model."""
+    if argument in config:
+        return config[argument]
+    for klass in get_model_entry(name).cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        parameter = inspect.signature(init).parameters.get(argument) if init is not None else None
+        if parameter is not None and parameter.default is not parameter.empty:
+            return parameter.default
+    return None
+
+
 def preset_overrides(name: str, preset: str, config: dict[str, Any]) -> dict[str, Any]:
     """The arguments of `config` that differ from the preset's: what to pass back to `create_model` (or to a
     RunConfig) so that a stored model configuration is rebuilt exactly."""

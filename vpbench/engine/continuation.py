@@ -20,6 +20,7 @@ from vpbench.engine.spec import EXECUTION_FIELDS, RunSpec
 from vpbench.engine.trainer import BEST, LAST, TRAIN_LOG, scheduled_sampling_stop
 from vpbench.errors import VpbenchError
 from vpbench.files import atomic_write, read_json_lines
+from vpbench.registry import built_argument
 
 BUDGET_FREE_SCHEDULES = ("constant", "plateau")  # learning-rate schedules that do not read the step count
 
@@ -33,12 +34,12 @@ def same_run_but_budget(shorter: RunSpec, longer: RunSpec) -> bool:
     return first == second and 0 < shorter.steps < longer.steps
 
 
-def why_not_exact(shorter: RunSpec, longer: RunSpec, sampling_stop: int | None) -> str | None:
-    """None when training `shorter` on to `longer.steps` gives exactly `longer`; else why not, for the log.
-    `sampling_stop` is the model's configured scheduled-sampling stop (None for models without one)."""
+def why_not_exact(shorter: RunSpec, longer: RunSpec) -> str | None:
+    """None when training `shorter` on to `longer.steps` gives exactly `longer`; else why not, for the log."""
     schedule = longer.optimizer.get("schedule")
     if schedule not in BUDGET_FREE_SCHEDULES:
         return f"the {schedule} learning-rate schedule spreads over the whole budget"
+    sampling_stop = built_argument(longer.model, longer.model_config, "sampling_stop_iter")  # None: no such stop
     if sampling_stop is not None and scheduled_sampling_stop(sampling_stop, shorter.steps) != scheduled_sampling_stop(
         sampling_stop, longer.steps
     ):
@@ -59,7 +60,7 @@ def is_finished(run_dir: Path, spec: RunSpec) -> bool:
         return False  # a damaged checkpoint is not a starting point; its own run reports it when resumed
 
 
-def find_shorter_run(runs_dir: Path, spec: RunSpec, sampling_stop: int | None) -> tuple[Path | None, list[str]]:
+def find_shorter_run(runs_dir: Path, spec: RunSpec) -> tuple[Path | None, list[str]]:
     """The longest finished shorter run of `spec` that this run can continue exactly (or None), and one line
     for each finished shorter run it cannot continue, saying why."""
     usable: list[tuple[int, Path]] = []
@@ -71,7 +72,7 @@ def find_shorter_run(runs_dir: Path, spec: RunSpec, sampling_stop: int | None) -
             continue  # not a run folder this vpbench can read: not a candidate
         if not same_run_but_budget(other, spec) or not is_finished(spec_file.parent, other):
             continue
-        reason = why_not_exact(other, spec, sampling_stop)
+        reason = why_not_exact(other, spec)
         if reason is None:
             usable.append((other.steps, spec_file.parent))
         else:

@@ -328,7 +328,6 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     spec, config, device = execution.spec, execution.config, execution.device
     run_dir = execution.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    configured_sampling_stop = getattr(model, "sampling_stop_iter", None)
     scale_scheduled_sampling(model, spec.steps)
     lock = FileLock(str(run_dir / RUN_LOCK)) if execution.distributed.is_main else _SharedLock()
     try:
@@ -343,7 +342,7 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
                 log(f"vpbench run: removed {partial.name}, a write that a killed process left unfinished")
             atomic_write(run_dir / "spec.json", lambda f: f.write(json.dumps(spec.to_dict(), indent=1)))
             if config.resume and not (run_dir / LAST).exists():
-                start_from_shorter_run(execution, configured_sampling_stop)
+                start_from_shorter_run(execution)
         execution.distributed.barrier()  # the other ranks resume from what rank 0 may just have written
         val_set = open_split(
             spec.dataset, "val", parse_protocol(spec.train_protocol).clip_length, config.data_root, **spec.data_options
@@ -366,10 +365,10 @@ def train_spec(execution: Execution, model, progress) -> TrainResult:
     return result
 
 
-def start_from_shorter_run(execution: Execution, sampling_stop: int | None) -> None:
+def start_from_shorter_run(execution: Execution) -> None:
     """A new run whose spec differs from a finished run's only in its budget starts where that run ended, when
     that is exactly the longer run (engine/continuation.py); the log says which, or why not."""
-    source, refused = find_shorter_run(Path(execution.config.runs_dir), execution.spec, sampling_stop)
+    source, refused = find_shorter_run(Path(execution.config.runs_dir), execution.spec)
     for line in refused:
         log(f"vpbench run: {line}; training from step 0")
     if source is not None:

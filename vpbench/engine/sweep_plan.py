@@ -276,8 +276,7 @@ def continuation_source(item: SweepItem) -> Path | None:
         return None
     from vpbench.engine.continuation import find_shorter_run
 
-    stop = item.spec.model_config.get("sampling_stop_iter")  # the preset's, as the model is built with it
-    return find_shorter_run(Path(item.config.runs_dir), item.spec, stop)[0]
+    return find_shorter_run(Path(item.config.runs_dir), item.spec)[0]
 
 
 def training_left(
