@@ -11,6 +11,7 @@ from _engine_helpers import smoke_config, weights
 from vpbench.engine.checkpoint import load_checkpoint
 from vpbench.engine.continuation import same_run_but_budget, why_not_exact
 from vpbench.engine.run import prepare, run
+from vpbench.errors import VpbenchError
 from vpbench.files import read_json_lines
 
 
@@ -115,4 +116,16 @@ def test_a_shorter_run_without_its_final_checkpoint_is_not_a_start(tmp_path, dam
         state["step"] = 4
         save_checkpoint(last, {k: v for k, v in state.items() if k not in ("format", "version")})
     [record] = run(smoke_config(tmp_path, steps=16))
+    assert record.training.continued_from == []
+
+
+def test_a_damaged_best_checkpoint_in_the_source_stops_with_what_to_type_and_touches_nothing(tmp_path):
+    run(smoke_config(tmp_path, steps=8))
+    source = run_dirs(tmp_path)[8]
+    (source / "best.pt").write_bytes((source / "best.pt").read_bytes()[:-100])
+    before = {path.name: path.read_bytes() for path in source.iterdir() if path.is_file()}
+    with pytest.raises(VpbenchError, match=r"cannot continue the finished run .*pass --no-resume to train it from"):
+        run(smoke_config(tmp_path, steps=16))
+    assert {path.name: path.read_bytes() for path in source.iterdir() if path.is_file()} == before
+    [record] = run(smoke_config(tmp_path, steps=16, resume=False))
     assert record.training.continued_from == []

@@ -85,9 +85,16 @@ def continue_from(source: Path, run_dir: Path, spec: RunSpec) -> int:
     """Start `run_dir` where `source` ended: its checkpoints re-addressed to `spec`, its log copied with a
     `continue` event. `last.pt` is written last, so a kill in between leaves a run folder without one, which
     continues afresh next time. Returns the step this run starts at."""
-    last = load_checkpoint(source / LAST)
-    if (source / BEST).is_file():
-        save_checkpoint(run_dir / BEST, readdressed(load_checkpoint(source / BEST), source, spec))
+    try:
+        last = load_checkpoint(source / LAST)
+        best = load_checkpoint(source / BEST) if (source / BEST).is_file() else None
+    except VpbenchError as error:  # its own advice ("delete it to retrain") is for that run, not this one
+        raise VpbenchError(
+            f"cannot continue the finished run {source.name}: {error} (that run's advice); this run has not "
+            "started: pass --no-resume to train it from step 0 instead"
+        ) from None
+    if best is not None:
+        save_checkpoint(run_dir / BEST, readdressed(best, source, spec))
     events = [*read_json_lines(source / TRAIN_LOG), {"event": "continue", "step": last["step"], "from": source.name}]
     lines = "".join(json.dumps(event) + "\n" for event in events)
     atomic_write(run_dir / TRAIN_LOG, lambda handle: handle.write(lines))
