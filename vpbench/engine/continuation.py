@@ -90,8 +90,8 @@ def continue_from(source: Path, run_dir: Path, spec: RunSpec) -> int:
         best = load_checkpoint(source / BEST) if (source / BEST).is_file() else None
     except VpbenchError as error:  # its own advice ("delete it to retrain") is for that run, not this one
         raise VpbenchError(
-            f"cannot continue the finished run {source.name}: {error} (that run's advice); this run has not "
-            "started: pass --no-resume to train it from step 0 instead"
+            f"cannot continue the finished run {source.name}, whose checkpoint is unreadable: {error}. This run "
+            "has not started: pass --no-resume to train it from step 0 instead"
         ) from None
     if best is not None:
         save_checkpoint(run_dir / BEST, readdressed(best, source, spec))
