@@ -12,6 +12,7 @@ import importlib
 import inspect
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -199,17 +200,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _constructor_parameters(cls: type) -> Iterator[inspect.Parameter]:
+    """Every `__init__` parameter along the MRO, most derived first: a model class hands `**kwargs` up to its
+    bases, so its own signature does not show everything it takes."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            yield from inspect.signature(init).parameters.values()
+
+
 def _accepted_arguments(cls: type) -> set[str]:
     """The keyword arguments a model class takes, through every `**kwargs` hand-over in its MRO."""
     frame = {"self", "channels", "height", "width", "context_length"}
-    names = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        for parameter in inspect.signature(init).parameters.values():
-            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-                names.add(parameter.name)
+    names = {
+        parameter.name
+        for parameter in _constructor_parameters(cls)
+        if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    }
     return names - frame
 
 
@@ -220,10 +227,8 @@ def built_argument(name: str, config: dict[str, Any], argument: str) -> Any:
     spec alone, before and without building the model, and agree with the built model."""
     if argument in config:
         return config[argument]
-    for klass in get_model_entry(name).cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        parameter = inspect.signature(init).parameters.get(argument) if init is not None else None
-        if parameter is not None and parameter.default is not parameter.empty:
+    for parameter in _constructor_parameters(get_model_entry(name).cls):
+        if parameter.name == argument and parameter.default is not parameter.empty:
             return parameter.default
     return None
 
