@@ -185,8 +185,21 @@ def test_the_backtest_holds_a_part_way_fit_against_what_the_finished_runs_did(tm
         "Of the 2 whose fit there crossed within the budget, 1 (`mimo-vp`) reached `zeros`; of the 1 whose fit "
         "crossed later or never, 1 (`predrnn`) did."
     )
+    # A second run that has come as far shares the sentence: the backtest is made and told once for both.
+    twin = tmp_path / "mmnist" / f"simvp__small__10-10__seed42__{len(laws):016d}"
+    twin.mkdir()
+    (twin / "spec.json").write_text(json.dumps(carried_spec("simvp")))
+    events = [{"event": "validation", "step": s // 8, "sequences": s, "mse": 0.03, "ssim": keeps_rising(s)}
+              for s in early if s <= 6400]
+    (twin / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    text = " ".join(long_runs_text.long_backtest(tmp_path, ROOT / "results", {}).split())
+    assert text.count("Fitted only through") == 1
+    assert text.startswith(
+        "**Held against the finished runs.** Fitted only through 6,400 sequences, as `convlstm`'s and `simvp`'s are "
+        f"so far (their own fits: {rounded} and {rounded}), the finished runs' fits put `zeros` at: "
+    )
     # With nothing still training, the block says so instead of holding a fit against nothing.
-    for folder in tmp_path.glob("mmnist/convlstm__*"):
+    for folder in [*tmp_path.glob("mmnist/convlstm__*"), twin]:
         (folder / "train_log.jsonl").unlink()
     assert long_runs_text.long_backtest(tmp_path, ROOT / "results", {}).startswith("No run is both still training")
 

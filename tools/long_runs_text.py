@@ -130,12 +130,18 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], ste
     names = run_names(curves, labels)
     given = {label: run_dir for run_dir, label in run_labels(finished).items()}  # crossing name -> run folder
     points = {curve.run_dir: curve.points for curve in finished}
-    sentences = []
+    cutoffs: dict[int, list] = {}  # runs that have come equally far share one backtest, made and told once
     for run in training:
-        through = max(point["sequences"] for point in run.points)
+        cutoffs.setdefault(max(point["sequences"] for point in run.points), []).append(run)
+    sentences = []
+    for through, runs in cutoffs.items():
         target, crossings = extrapolate_runs(finished, sanity, "ssim", through_sequences=through)
-        own = own_fits[labels_now[run.run_dir]]
-        own_fit = _rounded(own.sequences) if own.sequences is not None else "never (its fit does not rise)"
+        fits = [own_fits[labels_now[run.run_dir]].sequences for run in runs]
+        fits = " and ".join(_rounded(fit) if fit is not None else "never (its fit does not rise)" for fit in fits)
+        whose = " and ".join(f"`{names[run.run_dir]}`'s" for run in runs)
+        so_far = f"{whose} is so far (its own fit: {fits})"
+        if len(runs) > 1:
+            so_far = f"{whose} are so far (their own fits: {fits})"
         within = {c.model: c.sequences is not None and c.sequences <= budget for c in crossings}  # fit says: in time
         parts, reached = [], {True: [], False: []}  # reached[fit crossed within the budget]: models that got there
         for crossing in crossings:
@@ -150,8 +156,8 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], ste
                 reached[within[crossing.model]].append(f"`{names[run_dir]}`")
         inside = sum(within.values())
         sentences.append(
-            f"Fitted only through {through:,} sequences, as `{names[run.run_dir]}`'s is so far (its own fit: "
-            f"{own_fit}), the finished runs' fits put `zeros` at: {'; '.join(parts)}. Of the {inside} whose fit "
+            f"Fitted only through {through:,} sequences, as {so_far}, the finished runs' fits put `zeros` at: "
+            f"{'; '.join(parts)}. Of the {inside} whose fit "
             f"there crossed within the budget, {_count_named(reached[True])} reached `zeros`; of the "
             f"{len(crossings) - inside} whose fit crossed later or never, {_count_named(reached[False])} did."
         )
