@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from carry_runs import CARRIED  # the long track's run folders, carried between machines: the progress table's source
-from track_text import declared_records, paragraph
+from track_text import declared_records, joined, paragraph
 
 LONG_FIGURE = CARRIED.parent / "progress_ssim"  # beside the carried runs, not among results/figures: no record in it
 
@@ -137,8 +137,8 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], ste
     for through, runs in cutoffs.items():
         target, crossings = extrapolate_runs(finished, sanity, "ssim", through_sequences=through)
         fits = [own_fits[labels_now[run.run_dir]].sequences for run in runs]
-        fits = " and ".join(_rounded(fit) if fit is not None else "never (its fit does not rise)" for fit in fits)
-        whose = " and ".join(f"`{names[run.run_dir]}`'s" for run in runs)
+        fits = joined([_rounded(fit) if fit is not None else "never (its fit does not rise)" for fit in fits])
+        whose = joined([f"`{names[run.run_dir]}`'s" for run in runs])
         so_far = f"{whose} is so far (its own fit: {fits})"
         if len(runs) > 1:
             so_far = f"{whose} are so far (their own fits: {fits})"

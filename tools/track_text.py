@@ -109,9 +109,13 @@ def compare_rows(records: list, results_dir: Path, name_a: str, name_b: str, pro
     return {row.metric: row for row in comparison.rows}
 
 
+def joined(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c": a list as a sentence reads it."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def names(models: list[str]) -> str:
-    quoted = [f"`{model}`" for model in models]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return joined([f"`{model}`" for model in models])
 
 
 def names_are(models: list[str]) -> str:
