@@ -198,9 +198,18 @@ def test_the_backtest_holds_a_part_way_fit_against_what_the_finished_runs_did(tm
         "**Held against the finished runs.** Fitted only through 6,400 sequences, as `convlstm`'s and `simvp`'s are "
         f"so far (their own fits: {rounded} and {rounded}), the finished runs' fits put `zeros` at: "
     )
-    # With nothing still training, the block says so instead of holding a fit against nothing.
+    # Once the whole track has finished, the fits are held at half the budget: how far a finished run's fit
+    # reaches into a budget twice as long.
     for folder in [*tmp_path.glob("mmnist/convlstm__*"), twin]:
         (folder / "train_log.jsonl").unlink()
+    text = " ".join(long_runs_text.long_backtest(tmp_path, ROOT / "results", {}).split())
+    assert text.startswith(
+        "**Held against the finished runs.** Fitted only through 40,000 sequences, half the budget (as a fit at the "
+        "budget's end is read for a budget twice as long), the finished runs' fits put `zeros` at: "
+    )
+    assert f"`mimo-vp` {rounded} (measured: first at 51,200)" in text
+    # A run still training that has no fit yet (one point) leaves nothing to hold: the block waits for its fit.
+    (twin / "train_log.jsonl").write_text(json.dumps(events[0]) + "\n")
     assert long_runs_text.long_backtest(tmp_path, ROOT / "results", {}).startswith("No run is both still training")
 
 

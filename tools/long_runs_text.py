@@ -113,7 +113,8 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], ste
     """How far a fit made part-way can be trusted: for each run still training, the same fit through as many
     sequences as it has come, made on the finished runs, beside what their curves did afterwards. `mim`'s fit
     said ~55,900 sequences at 32,000 and its curve flattened below `zeros`; `predrnn`'s said ~103,000 and it
-    crossed at 58,000: a fit at one point is read against this record, not alone."""
+    crossed at 58,000: a fit at one point is read against this record, not alone. Once every run has finished,
+    the fits are held at half the budget: the question a finished track's fits answer for a budget twice as long."""
     from vpbench.results.curves import extrapolate_runs, run_labels
 
     curves = curves_with_points(runs_dir, steps)
@@ -125,23 +126,27 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], ste
     labels_now = run_labels(curves)  # the names extrapolate_runs gives the crossings of all runs
     own_fits = {crossing.model: crossing for crossing in extrapolate_runs(curves, sanity, "ssim")[1]}
     training = [curve for curve in curves if curve not in finished and own_fits[labels_now[curve.run_dir]].fitted]
-    if not training:
-        return NOTHING_TO_HOLD
+    if not training and len(finished) < len(curves):
+        return NOTHING_TO_HOLD  # (runs still training, none with a fit yet: wait for theirs)
     names = run_names(curves, labels)
     given = {label: run_dir for run_dir, label in run_labels(finished).items()}  # crossing name -> run folder
     points = {curve.run_dir: curve.points for curve in finished}
     cutoffs: dict[int, list] = {}  # runs that have come equally far share one backtest, made and told once
     for run in training:
         cutoffs.setdefault(max(point["sequences"] for point in run.points), []).append(run)
+    if not training:  # the whole track has finished
+        cutoffs = {budget // 2: []}
     sentences = []
     for through, runs in cutoffs.items():
         target, crossings = extrapolate_runs(finished, sanity, "ssim", through_sequences=through)
-        fits = [own_fits[labels_now[run.run_dir]].sequences for run in runs]
-        fits = joined([_rounded(fit) if fit is not None else "never (its fit does not rise)" for fit in fits])
-        whose = joined([f"`{names[run.run_dir]}`'s" for run in runs])
-        so_far = f"{whose} is so far (its own fit: {fits})"
-        if len(runs) > 1:
-            so_far = f"{whose} are so far (their own fits: {fits})"
+        so_far = "half the budget (as a fit at the budget's end is read for a budget twice as long)"
+        if runs:
+            fits = [own_fits[labels_now[run.run_dir]].sequences for run in runs]
+            fits = joined([_rounded(fit) if fit is not None else "never (its fit does not rise)" for fit in fits])
+            whose = joined([f"`{names[run.run_dir]}`'s" for run in runs])
+            so_far = f"as {whose} is so far (its own fit: {fits})"
+            if len(runs) > 1:
+                so_far = f"as {whose} are so far (their own fits: {fits})"
         within = {c.model: c.sequences is not None and c.sequences <= budget for c in crossings}  # fit says: in time
         parts, reached = [], {True: [], False: []}  # reached[fit crossed within the budget]: models that got there
         for crossing in crossings:
@@ -156,7 +161,7 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], ste
                 reached[within[crossing.model]].append(f"`{names[run_dir]}`")
         inside = sum(within.values())
         sentences.append(
-            f"Fitted only through {through:,} sequences, as {so_far}, the finished runs' fits put `zeros` at: "
+            f"Fitted only through {through:,} sequences, {so_far}, the finished runs' fits put `zeros` at: "
             f"{'; '.join(parts)}. Of the {inside} whose fit "
             f"there crossed within the budget, {_count_named(reached[True])} reached `zeros`; of the "
             f"{len(crossings) - inside} whose fit crossed later or never, {_count_named(reached[False])} did."
