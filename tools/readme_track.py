@@ -13,7 +13,8 @@ The long track's stored records get the same status, results, sanity and SRVP bl
 own suite entry as its records land, and one of its own (`long-gains`): each model's 600-step record against its
 long one. Its progress table and fits come from the run logs carried in `campaign/runs/`
 (tools/carry_runs.py); `--long-runs DIR` reads another runs folder instead. A rewrite also redraws their figure,
-`campaign/progress_ssim.png`.
+`campaign/progress_ssim.png`. The track at twice the long budget (`double-*`) has a status block and a progress
+table from the same carried logs while it trains.
 
 This file writes the status, results, sanity and background blocks and rewrites the README; the SRVP verdicts are
 written in `srvp_verdicts.py`, the blocks from run logs in `long_runs_text.py`, and what they share (a stored track,
@@ -31,6 +32,7 @@ from carry_runs import CARRIED  # the long track's run folders, carried between 
 from long_runs_text import LONG_FIGURE, long_backtest, long_figure, long_fits, long_progress
 from srvp_verdicts import track_srvp
 from track_text import (
+    DOUBLE_TRACK,
     LONG_TRACK,
     PROTOCOLS,
     ROOT,
@@ -259,6 +261,7 @@ def track_background(track: Track) -> str:
 
 def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str]) -> dict[str, str]:
     track, long_track = Track(results_dir), Track(results_dir, LONG_TRACK)
+    double_track = Track(results_dir, DOUBLE_TRACK)
     return {
         "track-status": paragraph(track_status(track)),
         "track-results": track_results(track),
@@ -274,6 +277,8 @@ def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str])
         "long-progress": long_progress(long_runs, labels, long_track.steps),
         "long-fits": long_fits(long_runs, results_dir, labels, long_track.steps),
         "long-backtest": long_backtest(long_runs, results_dir, labels, long_track.steps),
+        "double-status": paragraph(track_status(double_track)),
+        "double-progress": long_progress(long_runs, labels, double_track.steps),
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TRACK = "mmnist-cpu-track"
 LONG_TRACK = "mmnist-cpu-long"  # its blocks fill in as its records land; until then they say what is pending
+DOUBLE_TRACK = "mmnist-cpu-2x"  # the long track at twice its budget: the next step toward the SSIM target
 SANITY = ("zeros", "last-frame")
 PROTOCOLS = ("10->10", "10->30")  # the two horizons every track stores
 WIDTH = 115  # the README's line length
