@@ -126,16 +126,16 @@ def long_backtest(runs_dir: Path, results_dir: Path, labels: dict[str, str], ste
     labels_now = run_labels(curves)  # the names extrapolate_runs gives the crossings of all runs
     own_fits = {crossing.model: crossing for crossing in extrapolate_runs(curves, sanity, "ssim")[1]}
     training = [curve for curve in curves if curve not in finished and own_fits[labels_now[curve.run_dir]].fitted]
-    if not training and len(finished) < len(curves):
-        return NOTHING_TO_HOLD  # (runs still training, none with a fit yet: wait for theirs)
-    names = run_names(curves, labels)
-    given = {label: run_dir for run_dir, label in run_labels(finished).items()}  # crossing name -> run folder
-    points = {curve.run_dir: curve.points for curve in finished}
     cutoffs: dict[int, list] = {}  # runs that have come equally far share one backtest, made and told once
     for run in training:
         cutoffs.setdefault(max(point["sequences"] for point in run.points), []).append(run)
-    if not training:  # the whole track has finished
-        cutoffs = {budget // 2: []}
+    if not cutoffs:
+        if len(finished) < len(curves):
+            return NOTHING_TO_HOLD  # runs still training, none with a fit yet: wait for theirs
+        cutoffs = {budget // 2: []}  # the whole track has finished
+    names = run_names(curves, labels)
+    given = {label: run_dir for run_dir, label in run_labels(finished).items()}  # crossing name -> run folder
+    points = {curve.run_dir: curve.points for curve in finished}
     sentences = []
     for through, runs in cutoffs.items():
         target, crossings = extrapolate_runs(finished, sanity, "ssim", through_sequences=through)
