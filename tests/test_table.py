@@ -93,8 +93,10 @@ def test_two_budgets_get_two_sections_and_steps_picks_one(tmp_path):
     long = build_table(records, TableOptions(steps=10000), tmp_path)
     assert [s.key.budget for s in long.sections] == ["10000 steps x 8"]
     assert {row.record.training.steps for row in long.sections[0].rows} == {10000, 0}
-    with pytest.raises(VpbenchError, match=r"no records match steps 999.*stored: .*, 10000 steps\)"):
+    with pytest.raises(VpbenchError, match=r"no records match steps 999.*stored: .*, 10000 steps\)") as refused:
         build_table(records, TableOptions(steps=999), tmp_path)
+    stored = str(refused.value).split("stored: ")[1]
+    assert stored.index("untrained") < stored.index("600 steps") < stored.index("10000 steps")  # numeric order
     with pytest.raises(VpbenchError, match=r"no records match steps 0, convention"):  # 0 was left out
         build_table(records, TableOptions(steps=0), tmp_path)
 

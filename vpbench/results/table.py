@@ -279,14 +279,17 @@ def _available_metrics(records: list[Record], conventions: list[str]) -> list[st
     return sorted(names) + ["params", "macs", "throughput"]
 
 
-def _steps_note(record: Record) -> str:
-    return f", {record.training.steps} steps" if record.training.trained else ""
+def _stored_group(record: Record) -> tuple:
+    """Sort key and label of the group a record belongs to: budgets in numeric order, sanity rows (no training)
+    named as such instead of looking like a budget that lost its step count."""
+    steps = record.training.steps if record.training.trained else -1
+    budget = f"{steps} steps" if steps >= 0 else "untrained sanity rows"
+    parts = (record.dataset.name, record.protocol.name, record.dataset.source, record.model.preset)
+    return (*parts, steps), f"{parts[0]} {parts[1]} ({parts[2]}, {parts[3]}, {budget})"
 
 
 def _nothing_matches(records: list[Record], options: TableOptions, conventions: list[str]) -> str:
-    available = sorted(
-        {f"{r.dataset.name} {r.protocol.name} ({r.dataset.source}, {r.model.preset}{_steps_note(r)})" for r in records}
-    )
+    available = [label for _, label in sorted({_stored_group(r) for r in records})]
     asked = ", ".join(
         f"{name} {value}"
         for name, value in (
