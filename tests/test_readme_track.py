@@ -102,6 +102,27 @@ def test_the_long_track_blocks_leave_out_runs_of_another_budget(tmp_path):
     assert len(long_runs_text.curves_with_points(tmp_path)) == 2
 
 
+def test_the_progress_table_keeps_ten_columns_at_any_budget(tmp_path):
+    """Columns fall every tenth of the budget: 8,000 sequences for the long track, 16,000 at twice its budget, so
+    the 2x table does not grow to twenty columns."""
+    import json
+
+    spec = carried_spec("mim")
+    folder = tmp_path / "mmnist" / "mim__small__10-10__seed42__0000000000000002"
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps({**spec, "steps": 2 * spec["steps"]}))
+    events = [
+        {"event": "validation", "step": 500 * k, "sequences": 4000 * k, "mse": 0.03, "ssim": 0.5} for k in range(1, 9)
+    ]
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    header = long_runs_text.long_progress(tmp_path, {}, 2 * spec["steps"]).splitlines()[0]
+    assert header == "| run | 16,000 | 32,000 | latest |"
+    (folder / "spec.json").write_text(json.dumps(spec))
+    assert long_runs_text.long_progress(tmp_path, {}, spec["steps"]).splitlines()[0] == (
+        "| run | 8,000 | 16,000 | 24,000 | 32,000 | latest |"
+    )
+
+
 def test_the_long_fits_say_where_each_run_reaches_zeros_or_why_it_does_not(tmp_path):
     """One run whose validation SSIM rises by 0.1 per doubling, one that barely rises, one that falls, one with too
     few points: the block gives the first's crossing in sequences and budgets (the line solved by hand), puts the

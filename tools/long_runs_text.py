@@ -1,4 +1,4 @@
-"""The README's long-track blocks that come from run logs, not records: validation points every 8,000 sequences,
+"""The README's long-track blocks that come from run logs, not records: validation points every tenth of the budget,
 where each curve's log-linear fit reaches `zeros`, and the figure of both; the carried logs (`campaign/runs`,
 tools/carry_runs.py) keep them current while the runs train."""
 
@@ -42,10 +42,20 @@ def has_finished(points: list[dict], budget: int) -> bool:
     return max(point["sequences"] for point in points) >= budget
 
 
+PROGRESS_COLUMNS_MIN = 8000
+
+
+def progress_interval(curves: list) -> int:
+    """Sequences between the progress table's columns: a tenth of the budget (8,000 for the long track's 80,000),
+    never under 8,000, so that a longer budget's table keeps ten columns instead of growing past the page."""
+    return max(PROGRESS_COLUMNS_MIN, budget_sequences(curves) // 10 // PROGRESS_COLUMNS_MIN * PROGRESS_COLUMNS_MIN)
+
+
 def long_progress(runs_dir: Path, labels: dict[str, str], steps: int | None = None) -> str:
-    """Validation MSE / SSIM of each long-track run every 8,000 sequences and at its latest point, from the run
-    logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a second run of a model by the
-    arguments that differ from its preset, e.g. a width pilot); `labels` renames runs by spec hash."""
+    """Validation MSE / SSIM of each long-track run every tenth of its budget (`progress_interval`) and at its
+    latest point, from the run logs (`train_log.jsonl`). Runs are named as `vpbench plot progress` names them (a
+    second run of a model by the arguments that differ from its preset, e.g. a width pilot); `labels` renames runs
+    by spec hash."""
     from vpbench.results.curves import run_curves
 
     curves = run_curves(runs_dir, steps=steps) if runs_dir.is_dir() else []
@@ -57,7 +67,8 @@ def long_progress(runs_dir: Path, labels: dict[str, str], steps: int | None = No
             rows.append((names[curve.run_dir], points))
     if not rows:
         return "No long-track run has reached its first validation point yet."
-    columns = sorted({s for _, points in rows for s in points if s % 8000 == 0})
+    interval = progress_interval(curves)
+    columns = sorted({s for _, points in rows for s in points if s % interval == 0})
     lines = [
         "| run | " + " | ".join(f"{c:,}" for c in columns) + " | latest |",
         "|---|" + "---:|" * (len(columns) + 1),
