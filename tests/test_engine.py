@@ -16,6 +16,7 @@ from _engine_helpers import SMOKE_MODEL, run_dir, smoke_config, weights
 
 from vpbench.engine import run as run_module
 from vpbench.engine.checkpoint import load_checkpoint, save_checkpoint
+from vpbench.engine.provenance import machine_id
 from vpbench.engine.run import run
 from vpbench.errors import RunFailed, VpbenchError
 from vpbench.files import read_json_lines
@@ -123,11 +124,14 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 
     run(smoke_config(killed, steps=300, checkpoint_every=5, val_every=50))
     assert_same_weights(weights(checkpoint), reference)
-    # Each training process names where its segment starts and its thread count (`sweep --plan` quotes it).
+    # Each training process names where its segment starts, its thread count and its machine (`sweep --plan`
+    # compares thread counts only within one machine).
     log = read_json_lines(checkpoint.parent / "train_log.jsonl")
     segments = [event for event in log if event["event"] == "segment"]
-    threads = torch.get_num_threads()
-    assert segments == [{"event": "segment", "step": step, "threads": threads} for step in (0, killed_at)]
+    threads, machine = torch.get_num_threads(), machine_id()
+    assert machine and segments == [
+        {"event": "segment", "step": step, "threads": threads, "machine": machine} for step in (0, killed_at)
+    ]
 
 
 def test_the_log_line_a_hard_kill_cut_short_does_not_swallow_the_next_event(tmp_path):

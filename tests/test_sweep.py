@@ -12,6 +12,7 @@ from _engine_helpers import smoke_config
 
 from vpbench.engine import spec as spec_module
 from vpbench.engine import sweep_plan
+from vpbench.engine.provenance import machine_id
 from vpbench.engine.run import run
 from vpbench.engine.suite import load_suite, select_configs
 from vpbench.engine.sweep import grid, plan_sweep, run_sweep, slurm_script
@@ -320,18 +321,19 @@ def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_p
     write([*slow, {"event": "resume", "step": 300}, *fast])
     assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, None)
     # The trainer names the segment's threads after the resume: the pace is quoted with them.
-    write([*slow, {"event": "resume", "step": 300}, {"event": "segment", "step": 300, "threads": 2}, *fast])
-    assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, 2, {2: 1.1})
+    two_threads = {"event": "segment", "step": 300, "threads": 2, "machine": "m1"}
+    write([*slow, {"event": "resume", "step": 300}, two_threads, *fast])
+    assert _training_log_tail(log) == LogTail(300 + 10 * SEGMENT_PACES, 1.1, None, 2, {2: 1.1}, machine="m1")
     # Too short a segment to trust yet: the recent lines of the whole log, as before, of no one thread count.
-    write([*slow, {"event": "segment", "step": 300, "threads": 2}, *fast[: SEGMENT_PACES - 1]])
+    write([*slow, two_threads, *fast[: SEGMENT_PACES - 1]])
     tail = _training_log_tail(log)
     assert (tail.steps_per_second, tail.threads) == (0.4, None)
     # ... unless every one of those lines was logged at one thread count: a run just resumed in the layout it
     # trained in before is still quoted at it.
-    one_thread = {"event": "segment", "step": 0, "threads": 1}
-    write([one_thread, *slow, {"event": "segment", "step": 300, "threads": 1}])
-    assert _training_log_tail(log) == LogTail(300, 0.4, None, 1, {1: 0.4})
-    write([one_thread, *slow, {"event": "segment", "step": 300, "threads": 2}, *fast[: SEGMENT_PACES - 1]])
+    one_thread = {"event": "segment", "step": 0, "threads": 1, "machine": "m1"}
+    write([one_thread, *slow, {**one_thread, "step": 300}])
+    assert _training_log_tail(log) == LogTail(300, 0.4, None, 1, {1: 0.4}, machine="m1")
+    write([one_thread, *slow, two_threads, *fast[: SEGMENT_PACES - 1]])
     assert _training_log_tail(log).threads is None
 
 
@@ -349,7 +351,7 @@ def test_the_pace_sets_aside_log_lines_whose_process_did_not_get_its_cpu(tmp_pat
 
     alone = [line(10 * i, 0.45, 0.98) for i in range(1, 5)]
     beside_tests = [line(40 + 10 * i, 0.15, 0.66) for i in range(1, 4)]
-    events = [{"event": "segment", "step": 0, "threads": 1}, *alone, *beside_tests]
+    events = [{"event": "segment", "step": 0, "threads": 1, "machine": "m1"}, *alone, *beside_tests]
     log.write_text("".join(json.dumps(event) + "\n" for event in events))
     tail = _training_log_tail(log)
     assert (tail.steps_per_second, tail.contended, tail.paces_by_threads) == (0.45, 3, {1: 0.45})
@@ -370,12 +372,14 @@ def test_the_pace_sets_aside_log_lines_whose_process_did_not_get_its_cpu(tmp_pat
     assert (_training_log_tail(log).steps_per_second, _training_log_tail(log).contended) == (0.15, 0)
 
 
-def write_log(run_dir, segments):
-    """A training log of (threads, steps per second, lines) segments, each opened by the trainer's segment event."""
+def write_log(run_dir, segments, machine=None):
+    """A training log of (threads, steps per second, lines[, machine]) segments, each opened by the trainer's
+    segment event (logged on this machine unless the segment or `machine` names another)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     events, step = [], 0
-    for threads, steps_per_second, lines in segments:
-        events.append({"event": "segment", "step": step, "threads": threads})
+    for threads, steps_per_second, lines, *where in segments:
+        named = where[0] if where else machine or machine_id()
+        events.append({"event": "segment", "step": step, "threads": threads, "machine": named})
         for _ in range(lines):
             step += 10
             events.append({"event": "train", "step": step, "steps_per_s": steps_per_second})
@@ -402,8 +406,8 @@ def test_the_campaign_total_prices_each_layout_with_the_thread_cost_the_logs_mea
     assert (cost.fewer, cost.more) == (1, 2) and cost.factor == pytest.approx(1.75)  # median of 2.0 and 1.5
     assert thread_cost([dataclasses.replace(convgru, stored=True), convlstm]) == cost  # a finished run's log counts
     assert cost.describe() == (
-        "a step at 1 thread takes 1.75x its time at 2 threads: the median over the runs that logged both "
-        "(convgru 2.00, convlstm 1.50)"
+        "a step at 1 thread takes 1.75x its time at 2 threads: the median over the runs that logged both on this "
+        "machine (convgru 2.00, convlstm 1.50)"
     )
     # One job at two threads: 30 steps x 1,000 s + 30 x 3,000 s / 1.75. Two jobs at one thread: the longer of
     # 30 x 1,000 s x 1.75 and 30 x 3,000 s. Unconverted, the first would read 33.3 h.
@@ -420,3 +424,28 @@ def test_the_campaign_total_prices_each_layout_with_the_thread_cost_the_logs_mea
     write_log(convgru.run_dir, [(2, 1 / 1000, 3), (1, 1 / 2000, 3)])  # resumed at one thread
     assert pace_scale([convgru, convlstm], records, cost).factor == pytest.approx(1000 / seconds_per_step * 2 / 1.75)
     assert pace_scale([convgru, convlstm], records).factor == pytest.approx(2000 / seconds_per_step)
+
+
+def test_the_thread_cost_compares_paces_that_one_machine_logged(tmp_path):
+    """Machines drawn here differ up to twofold in speed at every thread count, so a ratio of paces from two
+    machines measures the machines: a log that trained at one count on one machine and at the other on the next
+    holds no ratio, one from before logs named their machine compares nothing, and the runs that measured it on
+    this machine outrank those that measured it elsewhere."""
+    from vpbench.engine.sweep_plan import thread_cost
+
+    longer, *_ = stored_convgru_run(tmp_path)
+    convgru, convlstm = plan_sweep(grid(longer, ["convgru", "convlstm"]))
+    write_log(convgru.run_dir, [(2, 1 / 1000, 3, "earlier"), (1, 1 / 3000, 3)])  # two machines: no ratio
+    write_log(convlstm.run_dir, [(1, 1 / 3900, 3), (2, 1 / 1000, 3)], machine="earlier")
+    cost = thread_cost([convgru, convlstm])
+    assert (cost.factor, cost.here) == (pytest.approx(3.9), False)
+    assert cost.describe().endswith("both on another machine (none here yet) (convlstm 3.90)")
+    write_log(convgru.run_dir, [(2, 1 / 1000, 3, "earlier"), (1, 1 / 3000, 3), (2, 1 / 1700, 3)])
+    cost = thread_cost([convgru, convlstm])
+    assert (cost.factor, cost.here, cost.ratios) == (pytest.approx(3000 / 1700), True, (("convgru", cost.factor),))
+    # A log whose segments do not name their machine: its paces may come from any number of machines.
+    unnamed = [{"event": "segment", "step": 0, "threads": 1}, {"event": "segment", "step": 30, "threads": 2}]
+    unnamed[1:1] = [{"event": "train", "step": 10 * i, "steps_per_s": 1 / 3900} for i in range(1, 4)]
+    unnamed += [{"event": "train", "step": 30 + 10 * i, "steps_per_s": 1 / 1000} for i in range(1, 4)]
+    (convlstm.run_dir / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in unnamed))
+    assert thread_cost([convlstm]) is None

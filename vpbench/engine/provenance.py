@@ -69,6 +69,20 @@ def kernels_or_gpu(device: torch.device, autocast: bool = False) -> str:
     return kernels if threads == 1 else f"{kernels}, {threads} threads"
 
 
+@functools.cache
+def machine_id() -> str:
+    """This boot of this machine: the kernel's boot id where Linux has one, else the host name.
+
+    A training log names it on every segment, so that `sweep --plan` compares the paces of two thread counts
+    only where one machine logged both: the machines a campaign here is drawn on differ up to twofold in speed
+    at every thread count, so a pace at one thread from one machine over a pace at two from another measures
+    the machines, not the layouts."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or platform.node()
+    except OSError:
+        return platform.node()
+
+
 def stable_hash(payload: Any, length: int = 16) -> str:
     """SHA-256 of a JSON-serialisable payload with sorted keys: the same config always hashes the same."""
     text = json.dumps(payload, sort_keys=True, default=str)

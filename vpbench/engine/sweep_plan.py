@@ -75,10 +75,12 @@ class LogTail:
     steps_per_second: float | None  # the median pace of the recent log lines
     validation: dict | None  # the last validation point (vpbench convention)
     threads: int | None  # the thread count of the segment those paces come from, where the log names it
-    # {threads: median steps per second} over the segments that named their thread count, each count with at
-    # least SEGMENT_PACES log lines: what ThreadCost compares
+    # {threads: median steps per second} over the segments logged on `machine` (each count with at least
+    # SEGMENT_PACES log lines): what ThreadCost compares. Segments that do not name their machine (logs before
+    # 2026-12-06) are left out: their paces may come from several machines.
     paces_by_threads: dict[int, float] = field(default_factory=dict)
     contended: int = 0  # log lines among the recent ones set aside from the pace (see CONTENDED_SHARE)
+    machine: str | None = None  # the machine of the log's last segment that named one (provenance.machine_id)
 
 
 def _contended(event: dict, threads: int | None) -> bool:
@@ -103,19 +105,22 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     change the threads or the machine (`sweep --jobs 1 --threads 2` halves a step), and the run goes on at the
     new pace, not at the old one's. Before that, the recent lines of the whole log count, and their thread
     count is named only where all of them were logged at one."""
-    # pace_lines: (steps_per_s, contended) per training log line; line_threads: its segment's thread count
-    steps, pace_lines, line_threads, segment, validation = [0], [], [], [], None
-    segment_threads = None
+    # pace_lines: (steps_per_s, contended) per training log line; line_threads, line_machines: its segment's
+    # thread count and machine
+    steps, pace_lines, line_threads, line_machines, segment, validation = [0], [], [], [], [], None
+    segment_threads = segment_machine = machine = None
     for event in read_json_lines(log_path):
         if event.get("event") == "train" and event.get("steps_per_s"):
             steps.append(int(event["step"]))
             pace_lines.append((float(event["steps_per_s"]), _contended(event, segment_threads)))
             line_threads.append(segment_threads)
+            line_machines.append(segment_machine)
             segment.append(pace_lines[-1])
         elif event.get("event") == "resume":
-            segment, segment_threads = [], None
+            segment, segment_threads, segment_machine = [], None, None
         elif event.get("event") == "segment":  # written after any resume, by the process that trains on
-            segment, segment_threads = [], event.get("threads")
+            segment, segment_threads, segment_machine = [], event.get("threads"), event.get("machine")
+            machine = segment_machine or machine
         elif event.get("event") == "validation" and {"mse", "ssim"} <= set(event):
             validation = event
     if len(segment) >= SEGMENT_PACES:
@@ -126,15 +131,15 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     kept, contended = _uncontended(recent, last)
     pace = statistics.median(kept) if kept else None
     by_threads = {}
-    for line, count in zip(pace_lines, line_threads, strict=True):
-        if count:
+    for line, count, where in zip(pace_lines, line_threads, line_machines, strict=True):
+        if count and where is not None and where == machine:
             by_threads.setdefault(count, []).append(line)
     paces_by_threads = {
         count: statistics.median(_uncontended(lines, last)[0])
         for count, lines in by_threads.items()
         if len(lines) >= SEGMENT_PACES
     }
-    return LogTail(steps[-1], pace, validation, threads, paces_by_threads, contended)
+    return LogTail(steps[-1], pace, validation, threads, paces_by_threads, contended, machine)
 
 
 def _unfinished_tails(items: list[SweepItem]) -> list[tuple[SweepItem, LogTail]]:
@@ -149,14 +154,17 @@ def _unfinished_tails(items: list[SweepItem]) -> list[tuple[SweepItem, LogTail]]
 @dataclass(frozen=True)
 class ThreadCost:
     """How much longer a training step takes at `fewer` threads than at `more`: the median, over runs whose logs
-    hold segments at both thread counts, of the one pace over the other. On the 2-core machine these are the
-    two layouts: one thread each beside another job (`--jobs 2`), and two threads alone (`--jobs 1 --threads
-    2`). It converts a pace logged in one layout into the other."""
+    hold segments at both thread counts on one machine, of the one pace over the other. On the 2-core machine
+    these are the two layouts: one thread each beside another job (`--jobs 2`), and two threads alone (`--jobs
+    1 --threads 2`). It converts a pace logged in one layout into the other. Machines drawn here differ up to
+    twofold in speed, so the two paces must come from one machine, and this machine's runs decide it where
+    there are any."""
 
     fewer: int
     more: int
     factor: float  # seconds per step at `fewer` threads over seconds per step at `more`
     ratios: tuple[tuple[str, float], ...]  # (model, its ratio), the median's inputs
+    here: bool = True  # measured on this machine; False: only other machines' logs hold both counts
 
     def seconds_at(self, seconds: float, threads: int | None, target: int) -> float:
         """`seconds` measured at `threads`, converted to `target` threads (unchanged when either is not one of
@@ -167,9 +175,10 @@ class ThreadCost:
 
     def describe(self) -> str:
         each = ", ".join(f"{model} {ratio:.2f}" for model, ratio in self.ratios)
+        where = "on this machine" if self.here else "on another machine (none here yet)"
         return (
             f"a step at {_threads(self.fewer)} takes {self.factor:.2f}x its time at {_threads(self.more)}: the "
-            f"median over the runs that logged both ({each})"
+            f"median over the runs that logged both {where} ({each})"
         )
 
 
@@ -178,22 +187,28 @@ def _threads(count: int) -> str:
 
 
 def thread_cost(items: list[SweepItem]) -> ThreadCost | None:
-    """The campaign's ThreadCost, or None while no run has logged paces at two thread counts. Finished runs
-    count too (their logs stay in the runs folder), so the cost outlives the run that measured it. Runs logged
-    at more than two counts compare their fewest with their most; the pair most runs share is used."""
-    pairs = {}
+    """The campaign's ThreadCost, or None while no run has logged paces at two thread counts on one machine.
+    Finished runs count too (their logs stay in the runs folder), so the cost outlives the run that measured
+    it; runs that measured it on this machine outrank the others. Runs logged at more than two counts compare
+    their fewest with their most; the pair most runs share is used."""
+    from vpbench.engine.provenance import machine_id
+
+    pairs, this_machine = {}, machine_id()
     for item in items:
         log = item.run_dir / "train_log.jsonl"
         tail = _training_log_tail(log) if log.is_file() else None
         if tail and len(tail.paces_by_threads) >= 2:
             fewer, more = min(tail.paces_by_threads), max(tail.paces_by_threads)
             ratio = tail.paces_by_threads[more] / tail.paces_by_threads[fewer]
-            pairs.setdefault((fewer, more), []).append((item.spec.model, ratio))
+            pairs.setdefault((fewer, more), []).append((item.spec.model, ratio, tail.machine == this_machine))
+    here = any(measured_here for ratios in pairs.values() for *_, measured_here in ratios)
+    pairs = {pair: [(model, ratio) for model, ratio, at in ratios if at or not here] for pair, ratios in pairs.items()}
+    pairs = {pair: ratios for pair, ratios in pairs.items() if ratios}
     if not pairs:
         return None
     fewer, more = max(pairs, key=lambda pair: len(pairs[pair]))  # the first of the most shared, on a tie
     ratios = tuple(pairs[fewer, more])
-    return ThreadCost(fewer, more, statistics.median(ratio for _, ratio in ratios), ratios)
+    return ThreadCost(fewer, more, statistics.median(ratio for _, ratio in ratios), ratios, here)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from vpbench.data.base import ClipDataset
 from vpbench.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from vpbench.engine.distributed import Distributed, all_reduce_mean
 from vpbench.engine.optim import build_optimizer, build_scheduler, is_plateau
-from vpbench.engine.provenance import code_version, kernels_or_gpu
+from vpbench.engine.provenance import code_version, kernels_or_gpu, machine_id
 from vpbench.errors import RunFailed, RunInterrupted, VpbenchError
 from vpbench.metrics import MetricAccumulator
 from vpbench.precision import float32_exact
@@ -299,8 +299,8 @@ def train(
         for segments, here in ((code_versions, code_version()), (trained_on, where)):
             if segments[-1:] != [here]:
                 segments.append(here)
-        # The paces logged from here on are this thread count's (`sweep --plan` says which it quotes).
-        log.write(event="segment", step=step, threads=torch.get_num_threads())
+        # The paces logged from here on are this thread count's on this machine (`sweep --plan` says which).
+        log.write(event="segment", step=step, threads=torch.get_num_threads(), machine=machine_id())
 
     def save(path: Path, *, resumable: bool = True) -> None:
         """`last.pt` holds everything a resume needs. `best.pt` is only ever evaluated, so it leaves out the
