@@ -236,3 +236,39 @@ def test_ctrl_c_in_a_command_is_the_one_line_interruption(tmp_path, monkeypatch,
     monkeypatch.setattr(store, "load_records", interrupted)  # `table` imports it when it runs
     code, out, error = vpbench_cli("table", "--results-dir", str(tmp_path))
     assert (code, out, error) == (130, "", "interrupted\n")
+
+
+def test_a_job_interrupted_behind_the_sweeps_back_starts_no_other_model(tmp_path, monkeypatch):
+    """`pkill -INT -f "vpbench sweep"` matches the jobs (their command line carries the sweep's) but not a sweep
+    started with `&`, which ignores SIGINT: on 2026-12-06 the two jobs stopped and that sweep started the next
+    two models of its queue. Now an interrupted job ends the queue: the other job trains on to its end, and the
+    sweep then says which models it did not start. Fake jobs, so the order is fixed and no timing is involved."""
+    from types import SimpleNamespace
+
+    from vpbench.engine import sweep
+    from vpbench.errors import RunInterrupted
+
+    started, polls = [], {"convgru": [None, RunInterrupted.exit_code], "simvp": [None, None, None, 0]}
+
+    class Job:
+        def __init__(self, model):
+            self.model, self.returncode = model, None
+
+        def send_signal(self, signum: int) -> None:
+            raise AssertionError("the sweep heard no signal, so it passes none on")
+
+        def poll(self):
+            if self.returncode is None:
+                self.returncode = polls[self.model].pop(0)
+            return self.returncode
+
+    def start(item, log):
+        started.append(item.spec.model)
+        return sweep._Worker(item, Job(item.spec.model), (tmp_path / f"{item.spec.model}.log").open("a"), tmp_path, 0)
+
+    monkeypatch.setattr(sweep, "_start_worker", start)
+    items = [SimpleNamespace(spec=SimpleNamespace(model=model)) for model in ("convgru", "simvp", "mim", "srvp")]
+    with pytest.raises(RunInterrupted, match="stopped convgru .* did not start mim, srvp"):
+        sweep._run_workers(list(enumerate(items)), 2, lambda line: None)
+    assert started == ["convgru", "simvp"]  # mim never took convgru's place
+    assert polls["simvp"] == []  # simvp was waited for, to its end

@@ -8,7 +8,8 @@ record stored) are skipped; unfinished ones resume from their checkpoint, becaus
 on a small CPU two 1-thread processes out-run one 2-thread process, and torch's multi-threaded kernels
 collapse when processes compete for cores (benchmarks/bench_threads.py measures both). Each job's output
 goes to `<runs dir>/sweep-logs/<model>__seed<seed>__<spec hash>.log`, appended to when a job resumes.
-Ctrl-C (or SIGTERM to the sweep) stops every job at its next step, checkpoint written, and starts no other.
+Ctrl-C (or SIGTERM to the sweep) stops every job at its next step, checkpoint written, and starts no other;
+so does a signal that reaches one job directly.
 `--emit slurm` writes a job-array script instead. `--plan` (sweep_plan.py) says where a campaign stands.
 """
 
@@ -139,11 +140,16 @@ def _run_workers(todo: list[tuple[int, SweepItem]], jobs: int, log: Callable[[st
     passed on as a SIGINT, and the jobs exit at once (a job takes a repeated SIGTERM, e.g. from a `pkill -f` that
     matched it and this sweep, for the same request). The jobs run in their own sessions so that a terminal's
     Ctrl-C reaches them through here only: reaching them twice (from the terminal and from here) would be their
-    "second interrupt" and lose the steps since their last checkpoint."""
-    queue, running, outcome, signals, forwarded = list(todo), {}, {}, [], 0
+    "second interrupt" and lose the steps since their last checkpoint.
+
+    A job that ends interrupted while this sweep heard nothing was signalled directly, and that too starts no
+    further model: `pkill -f "vpbench sweep"` matches the jobs (their command line carries the sweep's) and,
+    with SIGINT, not a sweep started in the background (`cmd &` ignores SIGINT, and a caller's SIG_IGN is
+    kept), which then filled the freed places from its queue. The other jobs train on to their end."""
+    queue, running, outcome, signals, forwarded, job_interrupted = list(todo), {}, {}, [], 0, False
     with _recording_signals(signals):
-        while running or (queue and not signals):
-            while queue and len(running) < jobs and not signals:
+        while running or (queue and not signals and not job_interrupted):
+            while queue and len(running) < jobs and not signals and not job_interrupted:
                 index, item = queue.pop(0)
                 running[index] = _start_worker(item, log)
             for count in range(forwarded, len(signals)):
@@ -153,9 +159,10 @@ def _run_workers(todo: list[tuple[int, SweepItem]], jobs: int, log: Callable[[st
             for index, worker in list(running.items()):
                 if worker.process.poll() is not None:
                     outcome[index] = (worker.item.spec.model, worker.finish(log))
+                    job_interrupted |= worker.process.returncode == RunInterrupted.exit_code
                     del running[index]
             time.sleep(0.1)
-    if signals:
+    if signals or job_interrupted:
         for index, item in queue:
             outcome[index] = (item.spec.model, "not started")
         stopped = [model for model, state in outcome.values() if state.startswith("interrupted")]
