@@ -372,13 +372,13 @@ def test_the_pace_sets_aside_log_lines_whose_process_did_not_get_its_cpu(tmp_pat
     assert (_training_log_tail(log).steps_per_second, _training_log_tail(log).contended) == (0.15, 0)
 
 
-def write_log(run_dir, segments, machine=None):
+def write_log(run_dir, segments):
     """A training log of (threads, steps per second, lines[, machine]) segments, each opened by the trainer's
-    segment event (logged on this machine unless the segment or `machine` names another)."""
+    segment event (logged on this machine unless the segment names another)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     events, step = [], 0
     for threads, steps_per_second, lines, *where in segments:
-        named = where[0] if where else machine or machine_id()
+        named = where[0] if where else machine_id()
         events.append({"event": "segment", "step": step, "threads": threads, "machine": named})
         for _ in range(lines):
             step += 10
@@ -436,7 +436,7 @@ def test_the_thread_cost_compares_paces_that_one_machine_logged(tmp_path):
     longer, *_ = stored_convgru_run(tmp_path)
     convgru, convlstm = plan_sweep(grid(longer, ["convgru", "convlstm"]))
     write_log(convgru.run_dir, [(2, 1 / 1000, 3, "earlier"), (1, 1 / 3000, 3)])  # two machines: no ratio
-    write_log(convlstm.run_dir, [(1, 1 / 3900, 3), (2, 1 / 1000, 3)], machine="earlier")
+    write_log(convlstm.run_dir, [(1, 1 / 3900, 3, "earlier"), (2, 1 / 1000, 3, "earlier")])
     cost = thread_cost([convgru, convlstm])
     assert (cost.factor, cost.here) == (pytest.approx(3.9), False)
     assert cost.describe().endswith("both on another machine (none here yet) (convlstm 3.90)")

@@ -146,10 +146,14 @@ def _run_workers(todo: list[tuple[int, SweepItem]], jobs: int, log: Callable[[st
     further model: `pkill -f "vpbench sweep"` matches the jobs (their command line carries the sweep's) and,
     with SIGINT, not a sweep started in the background (`cmd &` ignores SIGINT, and a caller's SIG_IGN is
     kept), which then filled the freed places from its queue. The other jobs train on to their end."""
-    queue, running, outcome, signals, forwarded, job_interrupted = list(todo), {}, {}, [], 0, False
+    queue, running, outcome, signals, forwarded = list(todo), {}, {}, [], 0
+
+    def stopping() -> bool:  # a signal here, or one that reached a job directly
+        return bool(signals) or any(state.startswith("interrupted") for _, state in outcome.values())
+
     with _recording_signals(signals):
-        while running or (queue and not signals and not job_interrupted):
-            while queue and len(running) < jobs and not signals and not job_interrupted:
+        while running or (queue and not stopping()):
+            while queue and len(running) < jobs and not stopping():
                 index, item = queue.pop(0)
                 running[index] = _start_worker(item, log)
             for count in range(forwarded, len(signals)):
@@ -159,10 +163,9 @@ def _run_workers(todo: list[tuple[int, SweepItem]], jobs: int, log: Callable[[st
             for index, worker in list(running.items()):
                 if worker.process.poll() is not None:
                     outcome[index] = (worker.item.spec.model, worker.finish(log))
-                    job_interrupted |= worker.process.returncode == RunInterrupted.exit_code
                     del running[index]
             time.sleep(0.1)
-    if signals or job_interrupted:
+    if stopping():
         for index, item in queue:
             outcome[index] = (item.spec.model, "not started")
         stopped = [model for model, state in outcome.values() if state.startswith("interrupted")]

@@ -193,17 +193,19 @@ def thread_cost(items: list[SweepItem]) -> ThreadCost | None:
     their fewest with their most; the pair most runs share is used."""
     from vpbench.engine.provenance import machine_id
 
-    pairs, this_machine = {}, machine_id()
+    measured = []  # ((fewer, more), model, ratio, whether this machine logged it)
     for item in items:
         log = item.run_dir / "train_log.jsonl"
         tail = _training_log_tail(log) if log.is_file() else None
         if tail and len(tail.paces_by_threads) >= 2:
             fewer, more = min(tail.paces_by_threads), max(tail.paces_by_threads)
             ratio = tail.paces_by_threads[more] / tail.paces_by_threads[fewer]
-            pairs.setdefault((fewer, more), []).append((item.spec.model, ratio, tail.machine == this_machine))
-    here = any(measured_here for ratios in pairs.values() for *_, measured_here in ratios)
-    pairs = {pair: [(model, ratio) for model, ratio, at in ratios if at or not here] for pair, ratios in pairs.items()}
-    pairs = {pair: ratios for pair, ratios in pairs.items() if ratios}
+            measured.append(((fewer, more), item.spec.model, ratio, tail.machine == machine_id()))
+    here = any(this_machine for *_, this_machine in measured)
+    pairs = {}
+    for pair, model, ratio, this_machine in measured:
+        if this_machine or not here:
+            pairs.setdefault(pair, []).append((model, ratio))
     if not pairs:
         return None
     fewer, more = max(pairs, key=lambda pair: len(pairs[pair]))  # the first of the most shared, on a tie
