@@ -335,6 +335,12 @@ def test_the_pace_of_a_resumed_run_is_its_current_segments_once_it_has_one(tmp_p
     assert _training_log_tail(log) == LogTail(300, 0.4, None, 1, {1: 0.4}, machine="m1")
     write([one_thread, *slow, two_threads, *fast[: SEGMENT_PACES - 1]])
     assert _training_log_tail(log).threads is None
+    # A kept machine resuming at the thread count it trained at before, after another machine's long segment:
+    # its own earlier lines at that count, not the other machine's recent ones.
+    elsewhere = [{**line, "step": 300 + line["step"], "steps_per_s": 0.2} for line in slow]
+    resumed = [{**line, "step": 600 + line["step"]} for line in slow[:1]]
+    write([one_thread, *slow[:SEGMENT_PACES], {**one_thread, "machine": "m2"}, *elsewhere, one_thread, *resumed])
+    assert _training_log_tail(log) == LogTail(610, 0.4, None, 1, {1: 0.4}, machine="m1")
 
 
 def test_the_pace_sets_aside_log_lines_whose_process_did_not_get_its_cpu(tmp_path):

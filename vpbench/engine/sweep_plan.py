@@ -103,8 +103,9 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
     measurement over 300 steps at the default log interval), less those whose process did not get its CPU.
     Once the segment since the last resume has logged SEGMENT_PACES paces, only its lines count: a resume can
     change the threads or the machine (`sweep --jobs 1 --threads 2` halves a step), and the run goes on at the
-    new pace, not at the old one's. Before that, the recent lines of the whole log count, and their thread
-    count is named only where all of them were logged at one."""
+    new pace, not at the old one's. Before that, the lines that earlier segments logged on the same machine at
+    the same thread count stand in for it (a kept machine resuming its run); failing those, the recent lines of
+    the whole log count, and their thread count is named only where all of them were logged at one."""
     # pace_lines: (steps_per_s, contended) per training log line; line_threads, line_machines: its segment's
     # thread count and machine
     steps, pace_lines, line_threads, line_machines, segment, validation = [0], [], [], [], [], None
@@ -123,8 +124,15 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
             machine = segment_machine or machine
         elif event.get("event") == "validation" and {"mse", "ssim"} <= set(event):
             validation = event
+    alike = [
+        line
+        for line, count, where in zip(pace_lines, line_threads, line_machines, strict=True)
+        if segment_machine is not None and (count, where) == (segment_threads, segment_machine)
+    ]  # the current segment's lines and those logged earlier under its machine and thread count
     if len(segment) >= SEGMENT_PACES:
         recent, threads = segment, segment_threads
+    elif len(alike) >= SEGMENT_PACES:
+        recent, threads = alike, segment_threads
     else:
         recent, counts = pace_lines, set(line_threads[-last:])
         threads = counts.pop() if len(counts) == 1 else None
