@@ -124,11 +124,13 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
             machine = segment_machine or machine
         elif event.get("event") == "validation" and {"mse", "ssim"} <= set(event):
             validation = event
-    alike = [
-        line
-        for line, count, where in zip(pace_lines, line_threads, line_machines, strict=True)
-        if segment_machine is not None and (count, where) == (segment_threads, segment_machine)
-    ]  # the current segment's lines and those logged earlier under its machine and thread count
+    by_threads = {}  # the lines logged on the log's latest named machine, by their segment's thread count
+    for line, count, where in zip(pace_lines, line_threads, line_machines, strict=True):
+        if count and where is not None and where == machine:
+            by_threads.setdefault(count, []).append(line)
+    # The current segment's lines and those earlier segments logged under its machine and thread count (the
+    # latest named machine is the current segment's whenever that segment names one).
+    alike = by_threads.get(segment_threads, []) if segment_machine is not None else []
     if len(segment) >= SEGMENT_PACES:
         recent, threads = segment, segment_threads
     elif len(alike) >= SEGMENT_PACES:
@@ -138,10 +140,6 @@ def _training_log_tail(log_path: Path, last: int = 30) -> LogTail:
         threads = counts.pop() if len(counts) == 1 else None
     kept, contended = _uncontended(recent, last)
     pace = statistics.median(kept) if kept else None
-    by_threads = {}
-    for line, count, where in zip(pace_lines, line_threads, line_machines, strict=True):
-        if count and where is not None and where == machine:
-            by_threads.setdefault(count, []).append(line)
     paces_by_threads = {
         count: statistics.median(_uncontended(lines, last)[0])
         for count, lines in by_threads.items()
