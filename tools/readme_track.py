@@ -13,8 +13,9 @@ The long track's stored records get the same status, results, sanity and SRVP bl
 own suite entry as its records land, and one of its own (`long-gains`): each model's 600-step record against its
 long one. Its progress table and fits come from the run logs carried in `campaign/runs/`
 (tools/carry_runs.py); `--long-runs DIR` reads another runs folder instead. A rewrite also redraws their figure,
-`campaign/progress_ssim.png`. The track at twice the long budget (`double-*`) has a status block and a progress
-table from the same carried logs while it trains.
+`campaign/progress_ssim.png`. The track at twice the long budget (`double-*`) has the same status, results and sanity
+blocks, a gains block (each model's long record against its record at twice the budget) and a progress table from
+the same carried logs while it trains.
 
 This file writes the status, results, sanity and background blocks and rewrites the README; the SRVP verdicts are
 written in `srvp_verdicts.py`, the blocks from run logs in `long_runs_text.py`, and what they share (a stored track,
@@ -90,7 +91,8 @@ def budget_gains(track: Track, long_track: Track) -> str:
     after numbers are the records' own and every change carries its p."""
     models = [model for model in long_track.stored if model in track.stored]
     if not models:
-        return "No long-track record is stored yet."
+        return paragraph(f"No model has a record at both budgets yet; each row fills in as its `{long_track.name}` "
+                         "record lands.")
     short, long = track.entry.run["steps"], long_track.entry.run["steps"]
     records = [*track.records, *long_track.records]
     columns = [(protocol, metric) for protocol in PROTOCOLS for metric in ("mse", "ssim")]
@@ -278,6 +280,9 @@ def generated_blocks(results_dir: Path, long_runs: Path, labels: dict[str, str])
         "long-fits": long_fits(long_runs, results_dir, labels, long_track.steps),
         "long-backtest": long_backtest(long_runs, results_dir, labels, long_track.steps),
         "double-status": paragraph(track_status(double_track)),
+        "double-results": track_results(double_track),
+        "double-sanity": track_sanity(double_track, "."),
+        "double-gains": budget_gains(long_track, double_track),
         "double-progress": long_progress(long_runs, labels, double_track.steps),
     }
 
