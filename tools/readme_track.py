@@ -86,9 +86,10 @@ def track_results(track: Track) -> str:
 
 
 def budget_gains(track: Track, long_track: Track) -> str:
-    """What the long budget changed, model by model: each long-track record against the same model's 600-step
-    record on the same test clips (`vpbench compare M@600 M@10000`, paired bootstrap), so the README's before and
-    after numbers are the records' own and every change carries its p."""
+    """What the longer budget changed, model by model: each record of `long_track` against the same model's record
+    of `track` on the same test clips (`vpbench compare M@600 M@10000` for the long track, `M@10000 M@20000` for
+    the 2x track; paired bootstrap), so the README's before and after numbers are the records' own and every change
+    carries its p."""
     models = [model for model in long_track.stored if model in track.stored]
     if not models:
         return paragraph(f"No model has a record at both budgets yet; each row fills in as its `{long_track.name}` "
