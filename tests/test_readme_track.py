@@ -393,8 +393,9 @@ def test_a_wrong_results_folder_or_readme_is_one_line(tmp_path):
 
 
 def test_the_long_figure_draws_the_carried_curves_and_nothing_without_points(tmp_path):
-    """The README shows the long track's curves as a figure that every rewrite redraws from the carried logs; a
-    runs folder without validation points draws nothing rather than an empty frame."""
+    """The README shows the long track's curves as a figure that a rewrite redraws from the carried logs when they
+    change, and keeps (byte for byte) when they do not; a runs folder without validation points draws nothing
+    rather than an empty frame."""
     import json
 
     spec = carried_spec("srvp")
@@ -407,9 +408,19 @@ def test_the_long_figure_draws_the_carried_curves_and_nothing_without_points(tmp
         for i, ssim in enumerate([0.3, 0.4, 0.5])
     ]
     (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
-    drawn = long_runs_text.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress")
-    assert drawn == tmp_path / "progress.png" and drawn.read_bytes().startswith(b"\x89PNG")
+    png = tmp_path / "progress.png"
+    assert long_runs_text.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress") == (png, True)
+    assert png.read_bytes().startswith(b"\x89PNG")
     assert not (tmp_path / "empty.png").exists()
+
+    png.write_bytes(png.read_bytes() + b"\0")  # stands for the same drawing rendered with another machine's fonts
+    kept = png.read_bytes()
+    assert long_runs_text.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress") == (png, False)
+    assert png.read_bytes() == kept
+    events.append({"event": "validation", "step": 1600, "sequences": 12800, "mse": 0.03, "ssim": 0.6})
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    assert long_runs_text.long_figure(tmp_path / "runs", ROOT / "results", tmp_path / "progress") == (png, True)
+    assert png.read_bytes() != kept
 
 
 def test_the_long_track_blocks_say_what_is_pending_until_its_records_land():

@@ -207,17 +207,55 @@ def measured_crossing(points: list[dict], target: float, budget: int) -> str:
     return f"measured: {when}, highest {best['ssim']:.3f} at {best['sequences']:,}"
 
 
-def long_figure(runs_dir: Path, results_dir: Path, stem: Path, steps: int | None = None) -> Path | None:
+FIGURE_SOURCE = "vpbench drawn from"  # the PNG text chunk that holds figure_source's hash
+
+
+def figure_source(curves: list, results_dir: Path) -> str:
+    """One hash of everything the long figure shows and of the code that draws it: its run logs (points, last
+    step, folder), the records its sanity lines come from, and the drawing modules."""
+    import hashlib
+    import json
+
+    import vpbench.results.curves
+    import vpbench.results.plots
+
+    digest = hashlib.sha256()
+    for curve in curves:
+        digest.update(json.dumps([curve.run_dir.name, curve.spec, curve.points, curve.step], sort_keys=True).encode())
+    records = sorted(Path(results_dir).glob("*/*.json")) + sorted(Path(results_dir).glob("*.json"))
+    code = [Path(vpbench.results.curves.__file__), Path(vpbench.results.plots.__file__), Path(__file__)]
+    for path in records + code:
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def drawn_from(png: Path) -> str | None:
+    """The figure_source hash a PNG was drawn from (None: no such file, or not drawn by long_figure)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(png) as image:
+            return image.text.get(FIGURE_SOURCE)
+    except (OSError, UnidentifiedImageError):
+        return None
+
+
+def long_figure(runs_dir: Path, results_dir: Path, stem: Path, steps: int | None = None) -> tuple[Path, bool] | None:
     """Draw the long track's validation SSIM curves with their fits to the budget, as `vpbench plot progress
     --fit` draws them, to `stem`.png: the long-progress and long-fits blocks seen at a glance. Only the PNG (the
     README shows it), and not part of `--check`: its pixels depend on the fonts at hand, while every number in it
     is also in the two blocks, which are checked, so a carry that changes the curves fails CI until this is rerun.
-    None when no run has validation points yet."""
+    Returns the PNG and whether it was drawn: a PNG drawn from the same logs, records and code is kept, since a
+    redraw would differ only in font rendering from machine to machine (249 of 886k pixels between two) and churn
+    a binary in git. None when no run has validation points yet."""
     from vpbench.results.curves import progress_figure
     from vpbench.results.plots import save_figure
 
     curves = curves_with_points(runs_dir, steps)
     if not curves:
         return None
+    png, source = Path(stem).with_name(f"{Path(stem).name}.png"), figure_source(curves, results_dir)
+    if drawn_from(png) == source:
+        return png, False
     figure = progress_figure(curves, "ssim", "sequences", declared_records(results_dir), " under campaign/runs", 1600)
-    return save_figure(figure, stem, ["png"])[0]
+    return save_figure(figure, stem, ["png"], {FIGURE_SOURCE: source})[0], True

@@ -9,13 +9,13 @@ disagrees with the stored records fails CI.
     python tools/readme_track.py                  # rewrite the blocks
     python tools/readme_track.py --check          # exit 1, naming the blocks that differ
 
-The long track's stored records get the same status, results, sanity and SRVP blocks (`long-*`), written from its
-own suite entry as its records land, and one of its own (`long-gains`): each model's 600-step record against its
-long one. Its progress table and fits come from the run logs carried in `campaign/runs/`
-(tools/carry_runs.py); `--long-runs DIR` reads another runs folder instead. A rewrite also redraws their figure,
-`campaign/progress_ssim.png`. The track at twice the long budget (`double-*`) has the same status, results and sanity
-blocks, a gains block (each model's long record against its record at twice the budget) and a progress table from
-the same carried logs while it trains.
+The long track's stored records get the same status, results, sanity and SRVP blocks (`long-*`), written from its own
+suite entry as its records land, and one of its own (`long-gains`): each model's 600-step record against its long one.
+Its progress table and fits come from the run logs carried in `campaign/runs/` (tools/carry_runs.py); `--long-runs DIR`
+reads another runs folder instead. A rewrite also redraws their figure, `campaign/progress_ssim.png`, when what it shows
+has changed. The track at twice the long budget (`double-*`) has the same status, results and sanity blocks, a gains
+block (each model's long record against its record at twice the budget) and a progress table from the same carried logs
+while it trains.
 
 This file writes the status, results, sanity and background blocks and rewrites the README; the SRVP verdicts are
 written in `srvp_verdicts.py`, the blocks from run logs in `long_runs_text.py`, and what they share (a stored track,
@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"README.md: {', '.join(changed) if changed else 'up to date'}")
     figure = long_figure(args.long_runs, args.results_dir, args.long_figure, Track(args.results_dir, LONG_TRACK).steps)
     if figure is not None:
-        print(f"drew {figure}")
+        png, drawn = figure
+        print(f"drew {png}" if drawn else f"{png}: up to date (drawn from the same logs, records and code)")
     return 0
 
 

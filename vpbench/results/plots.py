@@ -44,7 +44,11 @@ def model_colors(names: Iterable[str]) -> dict[str, tuple]:
     return {name: palette[i % len(palette)] for i, name in enumerate(sorted(set(names)))}
 
 
-def save_figure(figure: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+def save_figure(
+    figure: Figure, stem: Path, formats: Sequence[str] = FORMATS, png_text: dict[str, str] | None = None
+) -> list[Path]:
+    """Write `figure` as `stem`.FORMAT for each format; `png_text` adds text chunks to the PNG (what it was drawn
+    from, say)."""
     stem = prepare_output(Path(stem))
     paths = []
     for fmt in formats:
@@ -53,7 +57,7 @@ def save_figure(figure: Figure, stem: Path, formats: Sequence[str] = FORMATS) ->
         path = stem.with_name(f"{stem.name}.{fmt}")
         # No creation date in a PDF: the same records give byte-identical figures, so regenerating them
         # changes nothing in git unless a number did.
-        metadata = {"Creator": "vpbench"} if fmt == "png" else {"Creator": "vpbench", "CreationDate": None}
+        metadata = {"Creator": "vpbench", **({"CreationDate": None} if fmt == "pdf" else png_text or {})}
         figure.savefig(path, bbox_inches="tight", dpi=150, metadata=metadata)
         paths.append(path)
     return paths
