@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from carry_runs import CARRIED  # the long track's run folders, carried between machines: the progress table's source
-from track_text import declared_records, joined, paragraph
+from track_text import declared_records, joined, paragraph, record_files
 
 LONG_FIGURE = CARRIED.parent / "progress_ssim"  # beside the carried runs, not among results/figures: no record in it
 
@@ -222,9 +222,8 @@ def figure_source(curves: list, results_dir: Path) -> str:
     digest = hashlib.sha256()
     for curve in curves:
         digest.update(json.dumps([curve.run_dir.name, curve.spec, curve.points, curve.step], sort_keys=True).encode())
-    records = sorted(Path(results_dir).glob("*/*.json")) + sorted(Path(results_dir).glob("*.json"))
     code = [Path(vpbench.results.curves.__file__), Path(vpbench.results.plots.__file__), Path(__file__)]
-    for path in records + code:
+    for path in record_files(results_dir) + code:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 

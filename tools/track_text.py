@@ -19,12 +19,16 @@ PROTOCOLS = ("10->10", "10->30")  # the two horizons every track stores
 WIDTH = 115  # the README's line length
 
 
+def record_files(results_dir: Path) -> list[Path]:
+    """The files a results folder's records are read from: each record (DATASET/RECORD.json) and the suite."""
+    return sorted(Path(results_dir).glob("*/*.json")) + sorted(Path(results_dir).glob("*.json"))
+
+
 def declared_records(results_dir: Path) -> tuple:
     """The suite's records in `results_dir`, loaded once per state of its files: a rewrite reads them for both
     tracks, the long fits and the figure, and each load (every record checked against the suite) takes most of a
     second; a record landed or a suite edited in between is a new state, so it is never served stale."""
-    files = sorted(Path(results_dir).glob("*/*.json")) + sorted(Path(results_dir).glob("*.json"))
-    stats = [(str(f), f.stat()) for f in files]
+    stats = [(str(f), f.stat()) for f in record_files(results_dir)]
     return _declared_records(Path(results_dir), tuple((name, s.st_mtime_ns, s.st_size) for name, s in stats))
 
 
