@@ -84,6 +84,37 @@ def test_the_long_progress_table_names_a_second_run_of_a_model_by_its_arguments(
     ]
 
 
+def test_the_progress_table_marks_an_unfinished_run_that_can_go_on_only_where_its_log_was_written(tmp_path):
+    """mim's 2x run was lost with its machine at step 16,164 (its 12.7 MB checkpoint does not travel), and its
+    carried log kept a row that read like a live run while a restart trained from step 0 elsewhere."""
+    import json
+
+    spec = carried_spec("mim")
+    budget = spec["steps"] * spec["batch_size"]
+    machine = "9a40cb56-6fce-4df4-bcb6-c7ff8e0dae30"
+    for name, sequences, checkpoint in (("alive", 8000, True), ("done", budget, False), ("stranded", 8000, False)):
+        folder = tmp_path / "mmnist" / f"mim__small__10-10__seed42__{name:0>16}"
+        folder.mkdir(parents=True)
+        (folder / "spec.json").write_text(json.dumps({**spec, "model_config": {"tag": name}}))
+        events = [
+            {"event": "segment", "step": 0, "threads": 2, "machine": machine},
+            {"event": "validation", "step": 1000, "sequences": sequences, "mse": 0.03, "ssim": 0.5},
+        ]
+        (folder / "train_log.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+        if checkpoint:
+            (folder / "last.pt").write_bytes(b"")
+    table = long_runs_text.long_progress(tmp_path, {}, spec["steps"])
+    latest = {row.split(" | ")[0]: row.rsplit(" | ", 1)[-1] for row in table.splitlines()[2:5]}
+    assert sorted(latest.values()) == [
+        "0.0300 / 0.500 at 8,000 (log only, machine 9a40cb56) |",
+        "0.0300 / 0.500 at 8,000 |",
+        f"0.0300 / 0.500 at {budget:,} |",
+    ]
+    assert "*Log only*" in table
+    (tmp_path / "mmnist" / f"mim__small__10-10__seed42__{'stranded':0>16}" / "last.pt").write_bytes(b"")
+    assert "log only" not in long_runs_text.long_progress(tmp_path, {}, spec["steps"]).lower()
+
+
 def test_the_long_track_blocks_leave_out_runs_of_another_budget(tmp_path):
     """The carried folder may also hold a longer budget's pilot (which continues a long-track run where that is
     exact): the long track's table and fits are its own budget's runs only."""

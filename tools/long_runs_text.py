@@ -64,21 +64,40 @@ def long_progress(runs_dir: Path, labels: dict[str, str], steps: int | None = No
     for curve in curves:
         points = {event["sequences"]: event for event in curve.points}
         if points:
-            rows.append((names[curve.run_dir], points))
+            rows.append((names[curve.run_dir], points, stranded_on(curve)))
     if not rows:
         return "No long-track run has reached its first validation point yet."
     interval = progress_interval(curves)
-    columns = sorted({s for _, points in rows for s in points if s % interval == 0})
+    columns = sorted({s for _, points, _ in rows for s in points if s % interval == 0})
     lines = [
         "| run | " + " | ".join(f"{c:,}" for c in columns) + " | latest |",
         "|---|" + "---:|" * (len(columns) + 1),
     ]
-    for label, points in sorted(rows, key=lambda row: row[0]):
+    for label, points, machine in sorted(rows, key=lambda row: row[0]):
         cells = [f"{points[c]['mse']:.4f} / {points[c]['ssim']:.3f}" if c in points else "" for c in columns]
         last = points[max(points)]
-        cells.append(f"{last['mse']:.4f} / {last['ssim']:.3f} at {max(points):,}")
+        where = f" (log only, machine {machine[:8]})" if machine else ""
+        cells.append(f"{last['mse']:.4f} / {last['ssim']:.3f} at {max(points):,}{where}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if any(machine for _, _, machine in rows):
+        lines += ["", paragraph(LOG_ONLY_NOTE)]
     return "\n".join(lines)
+
+
+LOG_ONLY_NOTE = (
+    "*Log only*: an unfinished run whose checkpoints are too large to carry. It goes on only on the machine that "
+    "wrote its log (the first eight characters of that boot's id: `cat /proc/sys/kernel/random/boot_id`); on any "
+    "other machine it starts over from step 0, and its row keeps the longer log until the new run passes it."
+)
+
+
+def stranded_on(curve) -> str | None:
+    """The machine an unfinished run can go on from, where its folder holds no checkpoint (it was too large to
+    carry, tools/carry_runs.py): its row must not read as a run that resumes anywhere. None for a finished run,
+    a run that carries its checkpoint, or a log that names no machine."""
+    budget = curve.spec["steps"] * curve.spec["batch_size"]
+    finished = has_finished(curve.points, budget)
+    return None if finished or (curve.run_dir / "last.pt").is_file() else curve.machine
 
 
 def long_fits(runs_dir: Path, results_dir: Path, labels: dict[str, str], steps: int | None = None) -> str:

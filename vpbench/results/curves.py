@@ -270,6 +270,7 @@ class RunCurve:
     spec: dict
     points: list[dict]
     step: int  # the last step the log mentions (training or validation)
+    machine: str | None = None  # the machine its log's last segment names (provenance.machine_id); None before 12-06
 
     @property
     def setting(self) -> tuple:
@@ -309,7 +310,8 @@ def run_curves(
         by_step = {int(event["step"]): event for event in events if event.get("event") == "validation"}
         points = [by_step[step] for step in sorted(by_step)]
         logged = [int(event["step"]) for event in events if event.get("event") in ("train", "validation")]
-        found.append(RunCurve(spec_path.parent, spec, points, max(logged, default=0)))
+        machines = [event["machine"] for event in events if event.get("event") == "segment" and event.get("machine")]
+        found.append(RunCurve(spec_path.parent, spec, points, max(logged, default=0), (machines or [None])[-1]))
     return found
 
 
