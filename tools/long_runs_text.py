@@ -95,8 +95,7 @@ def stranded_on(curve) -> str | None:
     """The machine an unfinished run can go on from, where its folder holds no checkpoint (it was too large to
     carry, tools/carry_runs.py): its row must not read as a run that resumes anywhere. None for a finished run,
     a run that carries its checkpoint, or a log that names no machine."""
-    budget = curve.spec["steps"] * curve.spec["batch_size"]
-    finished = has_finished(curve.points, budget)
+    finished = has_finished(curve.points, budget_sequences([curve]))
     return None if finished or (curve.run_dir / "last.pt").is_file() else curve.machine
 
 
